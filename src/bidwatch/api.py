@@ -1,0 +1,166 @@
+"""The core: ``load`` a dataset, ``scan`` it, get a ``ScanResult``. Nothing here prints."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
+
+from bidwatch import entities, graph
+from bidwatch.config import Config
+from bidwatch.dataset import Dataset, load
+from bidwatch.detectors._base import NotComputable
+from bidwatch.findings import FINDING_SCHEMA, Findings
+from bidwatch.risk import Risk, assess
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = ["DetectorRun", "ScanResult", "load", "scan"]
+
+# Why a derived column can be missing, in the words of the input.
+DERIVED = {
+    "bids.firm_id": "bidder identities (a bidder_id or bidder_name column)",
+}
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class DetectorRun:
+    """What one detector did in a scan: ran (with counts) or skipped (with the reason)."""
+
+    name: str
+    status: Literal["ran", "skipped"]
+    reason: str | None = None
+    scanned: int = 0
+    flagged: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def flag_rate(self) -> float | None:
+        return self.flagged / self.scanned if self.scanned else None
+
+    def to_dict(self) -> dict[str, Any]:
+        rate = self.flag_rate
+        return {
+            "name": self.name,
+            "status": self.status,
+            "reason": self.reason,
+            "scanned": self.scanned,
+            "flagged": self.flagged,
+            "flag_rate": None if rate is None else round(rate, 6),
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class ScanResult:
+    """Everything a scan found, ranked and explained."""
+
+    data: Dataset
+    findings: Findings
+    runs: tuple[DetectorRun, ...]
+    config: Config
+    risk: Risk
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def ranking(self, kind: Literal["tender", "firm"] = "tender") -> pl.DataFrame:
+        """Ranked subjects with risk (0-100), rank and top reasons."""
+        if kind == "tender":
+            return self.risk.tenders
+        if kind == "firm":
+            return self.risk.firms
+        raise ValueError(f"no ranking of {kind!r}; rankings are 'tender' and 'firm'")
+
+    @property
+    def contributions(self) -> pl.DataFrame:
+        """Every risk point with its source: the waterfall behind each ranking."""
+        return self.risk.contributions
+
+    @property
+    def rejected(self) -> pl.DataFrame:
+        return self.data.rejected
+
+    @cached_property
+    def graph(self) -> nx.Graph[Any]:
+        """Co-bid graph of firms; nodes carry name and risk, edges the shared tenders."""
+        nodes = self.risk.firms.select("firm_id", "name", "risk", "tenders", "wins")
+        return graph.cobid_graph(self.data.bids, nodes)
+
+    def explain(self, subject_id: str) -> pl.DataFrame:
+        """The contributions behind one tender's or firm's risk, largest first."""
+        return self.contributions.filter(pl.col("subject_id") == subject_id)
+
+    def write(self, out: str | Path, *, html: bool = True) -> list[Path]:
+        """Write the scan's tables, scan.json and (unless ``html=False``) report.html."""
+        from bidwatch.report import write_all
+
+        return write_all(self, Path(out), html=html)
+
+    def to_pandas(self) -> dict[str, Any]:
+        """The scan's tables as pandas DataFrames, keyed by name."""
+        from bidwatch.report.tables import export_tables
+
+        return {name: frame.to_pandas() for name, frame in export_tables(self).items()}
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.findings)
+
+
+def _config(config: Config | Mapping[str, Any] | str | Path | None) -> Config:
+    if config is None:
+        return Config()
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, str | Path):
+        return Config.load(config)
+    return Config.from_dict(dict(config))
+
+
+def scan(
+    data: Dataset,
+    config: Config | Mapping[str, Any] | str | Path | None = None,
+    *,
+    progress: Progress | None = None,
+) -> ScanResult:
+    """Resolve bidders into firms, run the selected detectors, rank tenders and firms.
+
+    ``config`` is a Config, a dict shaped like bidwatch.toml, or a path to one.
+    ``progress(step, done, total)`` is called as detectors finish.
+    """
+    started = datetime.now(UTC)
+    cfg = _config(config)
+    resolved = entities.resolve(data)
+    detectors = cfg.detectors()
+    runs: list[DetectorRun] = []
+    frames: list[pl.DataFrame] = []
+    base_rates: dict[str, float] = {}
+    for i, detector in enumerate(detectors):
+        if progress:
+            progress(detector.name, i, len(detectors))
+        missing = resolved.missing(detector.requires)
+        if missing:
+            needs = ", ".join(DERIVED.get(m, m) for m in missing)
+            runs.append(DetectorRun(detector.name, "skipped", f"needs {needs}, not in the input"))
+            continue
+        try:
+            found = detector.detect(resolved)
+        except NotComputable as exc:
+            runs.append(DetectorRun(detector.name, "skipped", str(exc)))
+            continue
+        flagged = found.frame.get_column("subject_id").n_unique()
+        runs.append(DetectorRun(detector.name, "ran", None, found.scanned, flagged, found.notes))
+        if found.scanned:
+            base_rates[detector.name] = flagged / found.scanned
+        frames.append(found.frame)
+    if progress:
+        progress("risk", len(detectors), len(detectors))
+    findings = Findings(pl.concat(frames) if frames else pl.DataFrame(schema=FINDING_SCHEMA))
+    risk = assess(resolved, findings.frame, base_rates, cfg)
+    return ScanResult(resolved, findings, tuple(runs), cfg, risk, started)

@@ -1,0 +1,313 @@
+"""The command line: each command parses its arguments, calls the core, writes the result.
+
+Bad input ends with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bidwatch import api, catalogue
+from bidwatch.errors import InputError
+
+TABLE_FILES = ("bids", "tenders", "firms")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".parquet", ".pq")
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args))
+    except InputError as exc:
+        print(f"bidwatch: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bidwatch",
+        description="Find bid rigging and substandard-materials risk in procurement data.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    scan = sub.add_parser(
+        "scan",
+        help="scan tender data and write ranked, explained results",
+        description=(
+            "Scan bids (and tenders, firms, OCDS files) and write tenders.csv, firms.csv, "
+            "findings.csv/.parquet, contributions.csv, entities.csv, rejected.csv, scan.json "
+            "and report.html into OUT. A DIR argument is searched for bids.*, tenders.*, "
+            "firms.* (CSV, Excel or Parquet), OCDS *.json / *.jsonl, mapping.toml and "
+            "bidwatch.toml."
+        ),
+    )
+    scan.add_argument("dir", nargs="?", type=Path, help="folder holding the input files")
+    scan.add_argument("--bids", type=Path, help="bids file (CSV, Excel or Parquet)")
+    scan.add_argument("--tenders", type=Path, help="tenders file")
+    scan.add_argument("--firms", type=Path, help="firm registry file")
+    scan.add_argument(
+        "--ocds",
+        type=Path,
+        action="append",
+        default=[],
+        help="OCDS JSON or JSON Lines file (repeatable)",
+    )
+    scan.add_argument("--config", type=Path, help="bidwatch.toml: detectors, parameters, weights")
+    scan.add_argument("--mapping", type=Path, help="mapping.toml: source headers and values")
+    scan.add_argument("--out", type=Path, required=True, help="output folder")
+    scan.add_argument("--no-html", action="store_true", help="skip report.html (batch runs)")
+    scan.add_argument("--quiet", action="store_true", help="no progress or summary")
+    scan.set_defaults(run=cmd_scan)
+
+    det = sub.add_parser("detectors", help="list the detectors, or show one's documentation")
+    det.add_argument("name", nargs="?", help="a detector name")
+    det.set_defaults(run=cmd_detectors)
+
+    cat = sub.add_parser("catalogue", help="write the detectors/ catalogue from the code")
+    cat.add_argument("--check", action="store_true", help="fail if the catalogue is out of date")
+    cat.add_argument(
+        "--dir", type=Path, default=Path("detectors"), help="catalogue folder (default: detectors)"
+    )
+    cat.set_defaults(run=cmd_catalogue)
+
+    synth = sub.add_parser("synth", help="generate synthetic tenders with planted schemes")
+    synth.add_argument("--tenders", type=int, default=1000, help="number of tenders (default 1000)")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    synth.add_argument("--out", type=Path, required=True, help="output folder")
+    synth.add_argument(
+        "--format", choices=("csv", "parquet"), default="csv", help="file format (default csv)"
+    )
+    synth.set_defaults(run=cmd_synth)
+
+    init = sub.add_parser("init", help="write a bidwatch.toml with every detector's defaults")
+    init.add_argument("path", nargs="?", type=Path, default=Path("bidwatch.toml"))
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(run=cmd_init)
+
+    explain = sub.add_parser("explain", help="print why a tender or firm got its risk")
+    explain.add_argument("id", help="a tender_id or firm_id")
+    explain.add_argument("--scan", type=Path, required=True, help="output folder of a scan")
+    explain.set_defaults(run=cmd_explain)
+    return parser
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("bidwatch")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def find_inputs(folder: Path) -> dict[str, Any]:
+    """bids/tenders/firms files, OCDS files, mapping.toml and bidwatch.toml in a folder."""
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder; give a folder of input files or use --bids.")
+    found: dict[str, Any] = {"ocds": []}
+    for table in TABLE_FILES:
+        hits = sorted(
+            p
+            for p in folder.iterdir()
+            if p.stem.lower() == table and p.suffix.lower() in TABLE_SUFFIXES
+        )
+        if len(hits) > 1:
+            raise InputError(
+                f"{folder}: several {table} files ({', '.join(p.name for p in hits)}); keep one, "
+                f"or name it with --{table}."
+            )
+        if hits:
+            found[table] = hits[0]
+    found["ocds"] = sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in (".json", ".jsonl") and p.name != "scan.json"
+    )
+    for name, key in (("mapping.toml", "mapping"), ("bidwatch.toml", "config")):
+        if (folder / name).is_file():
+            found[key] = folder / name
+    return found
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    given: dict[str, Any] = find_inputs(args.dir) if args.dir else {"ocds": []}
+    for key in (*TABLE_FILES, "config", "mapping"):
+        if getattr(args, key) is not None:
+            given[key] = getattr(args, key)
+    given["ocds"] = list(given["ocds"]) + list(args.ocds)
+    if "bids" not in given and not given["ocds"]:
+        where = f" in {args.dir}" if args.dir else ""
+        raise InputError(
+            f"no bids found{where}: pass --bids FILE, a folder holding bids.csv "
+            "(or .xlsx / .parquet), or --ocds FILE."
+        )
+    show = not args.quiet and sys.stderr.isatty()
+    with _progress(show) as report:
+        report("reading", 0, 1)
+        data = api.load(
+            bids=given.get("bids"),
+            tenders=given.get("tenders"),
+            firms=given.get("firms"),
+            ocds=given["ocds"],
+            mapping=given.get("mapping"),
+        )
+        result = api.scan(data, config=given.get("config"), progress=report)
+        report("writing", 0, 1)
+        written = result.write(args.out, html=not args.no_html)
+    if not args.quiet:
+        print(_summary(result, args.out, written))
+    return 0
+
+
+class _progress:
+    """rich progress on stderr while a scan runs; silent when not a terminal or --quiet."""
+
+    def __init__(self, show: bool) -> None:
+        self.show = show
+        self.bar: Any = None
+
+    def __enter__(self) -> Any:
+        if not self.show:
+            return lambda step, done, total: None
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.bar.start()
+        task = self.bar.add_task("reading", total=1)
+
+        def report(step: str, done: int, total: int) -> None:
+            self.bar.update(task, description=step, completed=done, total=max(total, 1))
+
+        return report
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _summary(result: api.ScanResult, out: Path, written: list[Path]) -> str:
+    tenders = result.ranking("tender")
+    rejected = sum(s.rows_rejected for s in result.data.sources)
+    read = sum(s.rows_read for s in result.data.sources)
+    ran = sum(r.status == "ran" for r in result.runs)
+    lines = [
+        f"Scanned {tenders.height} tenders, {result.data.bids.height} bids; "
+        f"{rejected} of {read} input rows rejected (see rejected.csv).",
+        f"{ran} of {len(result.runs)} detectors ran; {len(result.findings)} findings.",
+    ]
+    for run in result.runs:
+        if run.status == "skipped":
+            lines.append(f"  skipped {run.name}: {run.reason}")
+    top = tenders.filter(pl.col("risk") > 0).head(5)
+    if top.height:
+        lines.append("Top tenders:")
+        for row in top.iter_rows(named=True):
+            lines.append(f"  {row['rank']:>3}. {row['tender_id']}  risk {row['risk']:.1f}")
+    lines.append(f"Wrote {len(written)} files to {out}")
+    return "\n".join(lines)
+
+
+def cmd_detectors(args: argparse.Namespace) -> int:
+    from bidwatch.detectors import REGISTRY, get
+
+    if args.name:
+        try:
+            detector = get(args.name)
+        except KeyError:
+            names = ", ".join(d.name for d in REGISTRY)
+            raise InputError(f"no detector {args.name!r}; detectors are: {names}.") from None
+        print(catalogue.markdown(detector), end="")
+        return 0
+    width = max(len(d.name) for d in REGISTRY)
+    for detector in REGISTRY:
+        summary, _ = catalogue.sections(detector)
+        print(f"{detector.name:<{width}}  {detector.subject:<6}  {summary}")
+    return 0
+
+
+def cmd_catalogue(args: argparse.Namespace) -> int:
+    if args.check:
+        issues = catalogue.check(args.dir)
+        for issue in issues:
+            print(issue, file=sys.stderr)
+        if issues:
+            print("run `bidwatch catalogue` to regenerate it", file=sys.stderr)
+            return 1
+        print(f"{args.dir}: catalogue is up to date")
+        return 0
+    written = catalogue.write(args.dir)
+    print(f"wrote {len(written)} files to {args.dir}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from bidwatch import synth
+
+    if args.tenders < 1:
+        raise InputError(f"--tenders must be at least 1, got {args.tenders}.")
+    data = synth.generate(tenders=args.tenders, seed=args.seed)
+    written = data.write(args.out, fmt=args.format)
+    print(f"wrote {len(written)} files to {args.out}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from bidwatch.config import default_toml
+
+    if args.path.exists() and not args.force:
+        raise InputError(f"{args.path}: exists; use --force to overwrite it.")
+    args.path.write_text(default_toml(), encoding="utf-8")
+    print(f"wrote {args.path}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    path = args.scan / "contributions.csv"
+    if not path.is_file():
+        raise InputError(f"{args.scan}: no contributions.csv; give the --out folder of a scan.")
+    contributions = pl.read_csv(path, infer_schema_length=0)
+    rows = contributions.filter(pl.col("subject_id") == args.id)
+    if rows.height == 0:
+        ranked = [args.scan / "tenders.csv", args.scan / "firms.csv"]
+        known = any(
+            p.is_file()
+            and pl.read_csv(p, infer_schema_length=0)
+            .filter(pl.col(p.stem[:-1] + "_id") == args.id)
+            .height
+            for p in ranked
+        )
+        if known:
+            print(f"{args.id}: risk 0, no finding contributes")
+            return 0
+        raise InputError(f"{args.id}: not a tender_id or firm_id of the scan in {args.scan}.")
+    for kind, group in rows.group_by("subject_kind", maintain_order=True):
+        total = sum(float(p) for p in group.get_column("points"))
+        print(f"{kind[0]} {args.id}: risk {total:.1f}")
+        for row in group.iter_rows(named=True):
+            print(f"  +{float(row['points']):5.1f}  {row['detector']:<22} {row['reason']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

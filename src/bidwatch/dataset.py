@@ -1,0 +1,305 @@
+"""Dataset: the canonical tables of one scan, with every rejected row and where rows came from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from bidwatch.config import Mapping
+from bidwatch.errors import InputError
+from bidwatch.ingest import ROW, RawTable, read_source
+from bidwatch.normalise import REJECTED_SCHEMA, SRC, empty_rejected, normalise
+from bidwatch.schema import TABLES
+from bidwatch.validate import table_problems
+
+TableInput = str | Path | pl.DataFrame | Any  # Any: a pandas DataFrame, converted at the edge
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """What happened to one input: rows read = rows used + rows rejected."""
+
+    path: str
+    table: str
+    format: str
+    rows_read: int
+    rows_used: int
+    rows_rejected: int
+    columns: dict[str, str] = field(default_factory=dict)
+    ignored_columns: tuple[str, ...] = ()
+    header_row: int | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "table": self.table,
+            "format": self.format,
+            "rows_read": self.rows_read,
+            "rows_used": self.rows_used,
+            "rows_rejected": self.rows_rejected,
+            "columns": self.columns,
+            "ignored_columns": list(self.ignored_columns),
+            "header_row": self.header_row,
+            "encoding": self.encoding,
+            "sheet": self.sheet,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Canonical tables (see ``bidwatch.schema``) plus provenance.
+
+    Every table has all of its schema's columns (absent ones all null), and the internal
+    columns ``_src`` (index into ``sources``) and ``_row`` (row in that source). ``tenders``
+    holds every tender named by a tenders file or by a bid. After entity resolution ``bids``
+    also has ``firm_id``, the resolved entity of the bidder.
+    """
+
+    bids: pl.DataFrame
+    tenders: pl.DataFrame
+    firms: pl.DataFrame
+    rejected: pl.DataFrame
+    sources: tuple[SourceReport, ...]
+    entities: pl.DataFrame | None = None
+    notes: tuple[str, ...] = ()
+
+    def has(self, ref: str) -> bool:
+        """Whether ``table.column`` holds at least one value."""
+        table, _, column = ref.partition(".")
+        frame: pl.DataFrame = getattr(self, table)
+        return column in frame.columns and frame.get_column(column).null_count() < frame.height
+
+    def missing(self, requires: Iterable[str]) -> list[str]:
+        return sorted(r for r in requires if not self.has(r))
+
+    def with_tables(self, **tables: Any) -> Dataset:
+        return replace(self, **tables)
+
+    @property
+    def paths(self) -> list[str]:
+        return [s.path for s in self.sources]
+
+
+def _as_polars(frame: Any, name: str) -> pl.DataFrame:
+    if isinstance(frame, pl.DataFrame):
+        return frame
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pd = None
+    if pd is not None and isinstance(frame, pd.DataFrame):
+        return pl.from_pandas(frame.reset_index(drop=True))
+    raise InputError(
+        f"{name}: expected a file path, a polars DataFrame or a pandas DataFrame, got "
+        f"{type(frame).__name__}."
+    )
+
+
+def _frame_source(frame: pl.DataFrame, table: str) -> RawTable:
+    label = f"<{table} frame>"
+    if ROW in frame.columns:
+        raise InputError(f"{label}: column {ROW!r} is reserved by bidwatch; rename it.")
+    frame = frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+    return RawTable(path=label, table=table, frame=frame, headers=tuple(frame.columns[1:]))
+
+
+def _format(raw: RawTable, given: TableInput) -> str:
+    if raw.path.startswith("<"):
+        return "frame"
+    if raw.canonical:
+        return "ocds"
+    return Path(raw.path).suffix.lstrip(".").lower() or "csv"
+
+
+def load(
+    bids: TableInput | None = None,
+    tenders: TableInput | None = None,
+    firms: TableInput | None = None,
+    *,
+    ocds: Sequence[str | Path] = (),
+    mapping: Mapping | str | Path | None = None,
+) -> Dataset:
+    """Read, normalise and validate inputs into a Dataset.
+
+    Each of ``bids``, ``tenders`` and ``firms`` is a path (CSV, Excel, Parquet) or a pandas or
+    polars DataFrame; ``ocds`` lists OCDS JSON / JSON Lines files, whose tenders, bids and
+    tenderers join the other inputs. Bad rows are rejected into ``Dataset.rejected``; a
+    problem that makes a whole input unusable raises ``InputError``.
+    """
+    if isinstance(mapping, str | Path):
+        mapping = Mapping.load(mapping)
+    mapping = mapping or Mapping()
+    raws: list[tuple[RawTable, TableInput]] = []
+    for table, given in (("tenders", tenders), ("bids", bids), ("firms", firms)):
+        if given is None:
+            continue
+        if isinstance(given, str | Path):
+            raws.append((read_source(Path(given), table, mapping.read_options(table)), given))
+        else:
+            raws.append((_frame_source(_as_polars(given, f"<{table} frame>"), table), given))
+    if ocds:
+        from bidwatch.ingest import ocds as ocds_reader
+    for path in ocds:
+        raws.extend((raw, path) for raw in ocds_reader.read(Path(path)))
+    if not any(raw.table == "bids" for raw, _ in raws):
+        raise InputError(
+            "no bids given: pass a bids file (--bids, or bids.csv in the scanned directory) "
+            "or OCDS files with bids (--ocds)."
+        )
+
+    parsed = []
+    for src, (raw, _) in enumerate(raws):
+        parsed.append(
+            normalise(
+                raw,
+                src,
+                user_columns=mapping.columns.get(raw.table, {}),
+                values=mapping.values,
+                date_format=mapping.date_format,
+            )
+        )
+    paths = [raw.path for raw, _ in raws]
+
+    tables: dict[str, pl.DataFrame] = {}
+    problems: list[pl.DataFrame] = [p.problems for p in parsed if p.problems.height]
+    bad = _keys(problems)
+    for table in TABLES:
+        frames = [p.frame for (raw, _), p in zip(raws, parsed, strict=True) if raw.table == table]
+        if not frames:
+            tables[table] = _empty(table)
+            continue
+        combined = pl.concat(frames, how="vertical")
+        clean = combined.join(bad, on=[SRC, ROW], how="anti") if bad.height else combined
+        later = table_problems(table, clean, paths)
+        if later.height:
+            problems.append(later)
+            clean = clean.join(_keys([later]), on=[SRC, ROW], how="anti")
+        tables[table] = clean
+
+    rejected = _rejected(problems, raws)
+    reports = _reports(raws, parsed, rejected)
+    all_tenders, notes = _with_bid_tenders(tables["tenders"], tables["bids"])
+    if tables["bids"].height == 0:
+        bid_reports = [r for r in reports if r.table == "bids"]
+        detail = "; ".join(
+            f"{r.path}: {r.rows_read} read, {r.rows_rejected} rejected" for r in bid_reports
+        )
+        first = rejected.filter(pl.col("table") == "bids").head(3)
+        reasons = "; ".join(
+            f"row {r} {c}: {why}"
+            for r, c, why in first.select("row", "column", "reason").iter_rows()
+        )
+        raise InputError(
+            f"no usable bids ({detail}). First problems: {reasons or 'none'}. "
+            "Fix those rows or the column mapping (--mapping)."
+        )
+    return Dataset(
+        bids=tables["bids"],
+        tenders=all_tenders,
+        firms=tables["firms"],
+        rejected=rejected,
+        sources=tuple(reports),
+        notes=tuple(notes),
+    )
+
+
+def _empty(table: str) -> pl.DataFrame:
+    schema = {c.name: c.dtype for c in TABLES[table].columns}
+    schema[SRC] = pl.UInt16()
+    schema[ROW] = pl.Int64()
+    return pl.DataFrame(schema=schema)
+
+
+def _keys(problems: list[pl.DataFrame]) -> pl.DataFrame:
+    if not problems:
+        return pl.DataFrame(schema={SRC: pl.UInt16, ROW: pl.Int64})
+    return pl.concat([p.select(SRC, ROW) for p in problems]).unique()
+
+
+def _rejected(
+    problems: list[pl.DataFrame], raws: list[tuple[RawTable, TableInput]]
+) -> pl.DataFrame:
+    if not problems:
+        return empty_rejected()
+    paths = [raw.path for raw, _ in raws]
+    tables = [raw.table for raw, _ in raws]
+    idx = list(range(len(raws)))
+    frame = pl.concat([p.select(SRC, ROW, "column", "value", "reason") for p in problems])
+    return (
+        frame.with_columns(
+            pl.col(SRC)
+            .cast(pl.Int64)
+            .replace_strict(idx, paths, return_dtype=pl.String)
+            .alias("file"),
+            pl.col(SRC)
+            .cast(pl.Int64)
+            .replace_strict(idx, tables, return_dtype=pl.String)
+            .alias("table"),
+        )
+        .rename({ROW: "row"})
+        .sort(SRC, "row", "column", "reason")
+        .select(list(REJECTED_SCHEMA))
+    )
+
+
+def _reports(
+    raws: list[tuple[RawTable, TableInput]], parsed: list[Any], rejected: pl.DataFrame
+) -> list[SourceReport]:
+    counts = dict(rejected.group_by("file").agg(pl.col("row").n_unique()).iter_rows())
+    out = []
+    for (raw, given), p in zip(raws, parsed, strict=True):
+        n_rejected = int(counts.get(raw.path, 0))
+        out.append(
+            SourceReport(
+                path=raw.path,
+                table=raw.table,
+                format=_format(raw, given),
+                rows_read=raw.rows,
+                rows_used=raw.rows - n_rejected,
+                rows_rejected=n_rejected,
+                columns={
+                    cm.source: cm.column
+                    + (f" x{cm.scale:g}" if cm.scale not in (None, 1.0) else "")
+                    for cm in p.columns
+                },
+                ignored_columns=p.ignored,
+                header_row=raw.header_row,
+                encoding=raw.encoding,
+                sheet=raw.sheet,
+                notes=raw.notes,
+            )
+        )
+    return out
+
+
+def _with_bid_tenders(tenders: pl.DataFrame, bids: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Add a bare row for each tender that bids name but no tenders input describes."""
+    named = bids.select("tender_id").unique()
+    extra = named.join(tenders.select("tender_id"), on="tender_id", how="anti")
+    if extra.height == 0:
+        return tenders, []
+    filler = (
+        extra.sort("tender_id")
+        .with_columns(
+            [
+                pl.lit(None, dtype=dtype).alias(name)
+                for name, dtype in tenders.schema.items()
+                if name != "tender_id"
+            ]
+        )
+        .select(tenders.columns)
+    )
+    note = (
+        f"{extra.height} tender(s) appear only in bids; they are scanned without tender details"
+        if tenders.height
+        else f"no tenders input: {extra.height} tenders taken from the bids"
+    )
+    return pl.concat([tenders, filler]), [note]

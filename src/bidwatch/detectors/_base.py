@@ -1,0 +1,49 @@
+"""The detector contract (see DESIGN.md section 4) and what every detector shares."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+import polars as pl
+
+from bidwatch.findings import Findings, SubjectKind
+
+if TYPE_CHECKING:
+    from bidwatch.dataset import Dataset
+
+DOC_HEADINGS = (
+    "What it flags",
+    "Why it is a risk",
+    "Method",
+    "Evidence",
+    "Parameters",
+    "Known false positives",
+    "References",
+)
+
+
+class NotComputable(Exception):
+    """The detector cannot assess this dataset; the message says why and what would help."""
+
+
+class Detector(Protocol):
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    name: ClassVar[str]
+    subject: ClassVar[SubjectKind]
+    requires: ClassVar[frozenset[str]]
+    default_weight: ClassVar[float]
+
+    def detect(self, data: Dataset) -> Findings: ...
+
+
+def priced_bids(data: Dataset) -> pl.DataFrame:
+    """Bids that compete on price: an amount, and not disqualified or withdrawn."""
+    return data.bids.filter(
+        pl.col("amount").is_not_null()
+        & (pl.col("status").is_null() | (pl.col("status") == "valid"))
+    )
+
+
+def sig(expr: pl.Expr, digits: int = 4) -> pl.Expr:
+    """A number for a message: rounded to significant digits, as text."""
+    return expr.round_sig_figs(digits).cast(pl.String)

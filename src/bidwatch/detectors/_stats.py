@@ -1,0 +1,355 @@
+"""Statistics the detectors share: per-tender bid moments, comparable tenders, Tukey fences.
+
+Everything here is a polars group-by, join or window over all tenders at once; there is no
+Python loop over tenders or bids.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import polars as pl
+
+from bidwatch.detectors._base import NotComputable, priced_bids, sig
+from bidwatch.findings import Findings, SubjectKind, build
+
+if TYPE_CHECKING:
+    from bidwatch.dataset import Dataset
+
+_PRICES: weakref.WeakKeyDictionary[Dataset, pl.DataFrame] = weakref.WeakKeyDictionary()
+LOG_FLOOR = 1e-12
+
+
+def tender_prices(data: Dataset) -> pl.DataFrame:
+    """One row per tender with priced bids: the bid screens of the literature.
+
+    Columns: tender_id, n, mean, cv, spd, diffp, rd, skew, kurt, ks, b1, b2, top.
+    Moments come from sums of relative deviations from the tender mean (scale-free and
+    numerically stable); the two lowest bids from a min and a filtered min, so no group is
+    sorted. Only the KS distance needs ranks. Definitions (García Rodríguez et al. 2022,
+    Huber & Imhof 2019): cv = sd/mean (ddof 1); spd = (max-min)/min; diffp = (b2-b1)/b1;
+    rd = (b2-b1)/sd of the bids other than the lowest; skew = adjusted Fisher-Pearson;
+    kurt = bias-corrected excess kurtosis; ks = Kolmogorov-Smirnov distance of the bids
+    from the uniform distribution on [min, max].
+    """
+    cached = _PRICES.get(data)
+    if cached is not None:
+        return cached
+    bids = priced_bids(data).select("tender_id", "amount")
+    amount = pl.col("amount")
+    x = pl.col("x")
+    rel = bids.with_columns(
+        (amount / amount.mean().over("tender_id") - 1.0).alias("x"),
+        amount.rank("ordinal").over("tender_id").alias("_i"),
+        pl.len().over("tender_id").alias("_n"),
+        amount.min().over("tender_id").alias("_min"),
+        amount.max().over("tender_id").alias("_max"),
+    )
+    span = pl.col("_max") - pl.col("_min")
+    u = pl.when(span > 0).then((amount - pl.col("_min")) / span).otherwise(0.5)
+    ks_term = pl.max_horizontal(
+        pl.col("_i") / pl.col("_n") - u, u - (pl.col("_i") - 1) / pl.col("_n")
+    )
+    agg = rel.group_by("tender_id").agg(
+        pl.len().alias("n"),
+        amount.mean().alias("mean"),
+        x.sum().alias("s1"),
+        (x**2).sum().alias("s2"),
+        (x**3).sum().alias("s3"),
+        (x**4).sum().alias("s4"),
+        x.min().alias("xmin"),
+        amount.min().alias("b1"),
+        amount.max().alias("top"),
+        amount.filter(amount > amount.min()).min().alias("_above_min"),
+        (amount == amount.min()).sum().alias("_at_min"),
+        ks_term.max().alias("ks"),
+    )
+    n = pl.col("n").cast(pl.Float64)
+    mu = pl.col("s1") / n
+    m2 = pl.col("s2") / n - mu**2
+    m3 = pl.col("s3") / n - 3 * mu * pl.col("s2") / n + 2 * mu**3
+    m4 = pl.col("s4") / n - 4 * mu * pl.col("s3") / n + 6 * mu**2 * pl.col("s2") / n - 3 * mu**4
+    var1 = (m2 * n / (n - 1)).clip(lower_bound=0.0)
+    nl = n - 1
+    s1l = pl.col("s1") - pl.col("xmin")
+    s2l = pl.col("s2") - pl.col("xmin") ** 2
+    var_losing = ((s2l - s1l**2 / nl) / (nl - 1)).clip(lower_bound=0.0)
+    sd_losing = var_losing.sqrt() * pl.col("mean")
+    b2 = pl.when(pl.col("_at_min") >= 2).then(pl.col("b1")).otherwise(pl.col("_above_min"))
+    g2 = m4 / m2**2 - 3
+    flat = m2 <= 1e-24
+    out = agg.with_columns(b2.alias("b2")).select(
+        "tender_id",
+        "n",
+        "mean",
+        pl.when(n >= 2).then(var1.sqrt()).alias("cv"),
+        pl.when(n >= 2).then((pl.col("top") - pl.col("b1")) / pl.col("b1")).alias("spd"),
+        pl.when(n >= 2).then((pl.col("b2") - pl.col("b1")) / pl.col("b1")).alias("diffp"),
+        pl.when((n >= 3) & (sd_losing > 0))
+        .then((pl.col("b2") - pl.col("b1")) / sd_losing)
+        .alias("rd"),
+        pl.when((n >= 3) & ~flat)
+        .then((n * (n - 1)).sqrt() / (n - 2) * m3 / m2.pow(1.5))
+        .alias("skew"),
+        pl.when((n >= 4) & ~flat)
+        .then(((n + 1) * g2 + 6) * (n - 1) / ((n - 2) * (n - 3)))
+        .alias("kurt"),
+        pl.when((n >= 2) & (pl.col("top") > pl.col("b1"))).then(pl.col("ks")).alias("ks"),
+        "b1",
+        "b2",
+        "top",
+    )
+    _PRICES[data] = out
+    return out
+
+
+def bid_lists(data: Dataset, tenders: pl.DataFrame) -> pl.DataFrame:
+    """For the given tender_ids: priced amounts (ascending) and the firms that bid."""
+    bids = priced_bids(data).join(tenders.select("tender_id"), on="tender_id", how="semi")
+    firm = "firm_id" if "firm_id" in bids.columns else None
+    aggs = [pl.col("amount").sort().alias("amounts")]
+    if firm:
+        aggs.append(pl.col(firm).drop_nulls().unique().sort().alias("bidders"))
+    else:
+        aggs.append(pl.lit([], dtype=pl.List(pl.String)).first().alias("bidders"))
+    return bids.group_by("tender_id").agg(aggs)
+
+
+# ------------------------------------------------------------------------ comparable tenders
+
+UNSTATED = "unstated"
+
+
+def size_band(size: pl.Expr) -> pl.Expr:
+    """Half-decade band of a tender's size, as text: "1e+06-3.2e+06"."""
+    lo = (size.log10() * 2).floor() / 2
+    return pl.when(size > 0).then(pl.format("{}-{}", sig(10**lo, 2), sig(10 ** (lo + 0.5), 2)))
+
+
+def bid_count_band(n: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(n <= 2)
+        .then(pl.lit("2"))
+        .when(n <= 4)
+        .then(pl.lit("3-4"))
+        .when(n <= 7)
+        .then(pl.lit("5-7"))
+        .when(n <= 11)
+        .then(pl.lit("8-11"))
+        .otherwise(pl.lit("12+"))
+    )
+
+
+def comparison_keys(data: Dataset, stats: pl.DataFrame) -> pl.DataFrame:
+    """stats + award rule, category, size band and bid-count band of each tender.
+
+    Size is the estimate where given, else the mean bid.
+    """
+    tenders = data.tenders.select("tender_id", "award_method", "category", "estimate")
+    return stats.join(tenders, on="tender_id", how="left").with_columns(
+        pl.col("award_method").fill_null(UNSTATED).alias("_rule"),
+        pl.col("category").fill_null(UNSTATED).alias("_category"),
+        size_band(pl.coalesce("estimate", "mean")).fill_null(UNSTATED).alias("_size"),
+        bid_count_band(pl.col("n")).alias("_bids"),
+    )
+
+
+# From the finest comparison to the whole file.
+LEVELS: tuple[tuple[str, ...], ...] = (
+    ("_rule", "_category", "_size", "_bids"),
+    ("_rule", "_size", "_bids"),
+    ("_rule", "_bids"),
+    ("_rule",),
+    (),
+)
+
+
+def assign_groups(frame: pl.DataFrame, min_comparable: int) -> pl.DataFrame:
+    """Give each row the finest comparison group holding at least ``min_comparable`` rows.
+
+    Adds _group (key), _level (0 finest .. 4 whole file), _count (rows in the group), and
+    the comparison as an evidence struct.
+    """
+    counts = [
+        (pl.len().over(list(keys)) if keys else pl.len()).alias(f"_c{i}")
+        for i, keys in enumerate(LEVELS)
+    ]
+    frame = frame.with_columns(counts)
+    level: pl.Expr = pl.lit(len(LEVELS) - 1)
+    for i in reversed(range(len(LEVELS) - 1)):
+        level = pl.when(pl.col(f"_c{i}") >= min_comparable).then(pl.lit(i)).otherwise(level)
+    frame = frame.with_columns(level.alias("_level"))
+    group: pl.Expr = pl.lit(None, dtype=pl.String)
+    count: pl.Expr = pl.lit(None, dtype=pl.UInt32)
+    for i, keys in enumerate(LEVELS):
+        key = pl.concat_str([pl.lit(f"L{i}"), *[pl.col(k) for k in keys]], separator="\x1f")
+        group = pl.when(pl.col("_level") == i).then(key).otherwise(group)
+        count = pl.when(pl.col("_level") == i).then(pl.col(f"_c{i}")).otherwise(count)
+    return frame.with_columns(group.alias("_group"), count.alias("_count")).drop(
+        [f"_c{i}" for i in range(len(LEVELS))]
+    )
+
+
+def comparison_evidence() -> pl.Expr:
+    lvl = pl.col("_level")
+    return pl.struct(
+        award_method=pl.when(lvl <= 3).then(pl.col("_rule")),
+        category=pl.when(lvl == 0).then(pl.col("_category")),
+        size_band=pl.when(lvl <= 1).then(pl.col("_size")),
+        bids=pl.when(lvl <= 2).then(pl.col("_bids")),
+        tenders=pl.col("_count"),
+    )
+
+
+# ---------------------------------------------------------------------------- screen scoring
+
+Direction = Literal["low", "high"]
+
+
+@dataclass(frozen=True)
+class TenderScreen:
+    """Base of the per-tender price screens: a statistic judged against comparable tenders.
+
+    A subclass names the statistic and, per award rule, which side of it is suspicious.
+    """
+
+    threshold: float | None = None
+    fence: float = 1.5
+    min_comparable: int = 30
+    min_bids: int = 3
+
+    name: ClassVar[str]
+    subject: ClassVar[SubjectKind] = "tender"
+    requires: ClassVar[frozenset[str]] = frozenset({"bids.amount"})
+    default_weight: ClassVar[float] = 1.0
+    statistic: ClassVar[str]
+    label: ClassVar[str]
+    meaning: ClassVar[dict[Direction, str]]
+    low_under: ClassVar[frozenset[str]] = frozenset()
+    log_scale: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.fence < 0:
+            raise ValueError(f"fence must be >= 0, got {self.fence}")
+        if self.min_comparable < 4:
+            raise ValueError(f"min_comparable must be >= 4, got {self.min_comparable}")
+        if self.min_bids < 2:
+            raise ValueError(f"min_bids must be >= 2, got {self.min_bids}")
+        if self.threshold is not None and self.log_scale and self.threshold <= 0:
+            raise ValueError(f"threshold must be > 0 for {self.label}, got {self.threshold}")
+
+    def detect(self, data: Dataset) -> Findings:
+        stats = tender_prices(data).filter(
+            (pl.col("n") >= self.min_bids) & pl.col(self.statistic).is_not_null()
+        )
+        return score_screen(self, data, stats, self.statistic)
+
+    def transform(self, value: pl.Expr) -> pl.Expr:
+        return value.clip(lower_bound=LOG_FLOOR).log() if self.log_scale else value
+
+    def inverse(self, t: pl.Expr) -> pl.Expr:
+        return t.exp() if self.log_scale else t
+
+    def limit_of(self, threshold: float) -> float:
+        return math.log(max(threshold, LOG_FLOOR)) if self.log_scale else threshold
+
+
+def score_screen(screen: TenderScreen, data: Dataset, stats: pl.DataFrame, column: str) -> Findings:
+    """Flag tenders whose statistic lies beyond the fence of their comparison group.
+
+    The statistic is turned so that higher is always more suspicious (y = sign * t(value)),
+    the fence is Q3 + fence * IQR of y in the comparison group (Q3 alone when the IQR is
+    zero), and the score is the tender's mid-rank percentile of y in that group.
+    """
+    if stats.height == 0:
+        raise NotComputable(
+            f"no tender has {screen.min_bids}+ priced bids with a defined {screen.label}"
+        )
+    keyed = comparison_keys(data, stats)
+    sign = (
+        pl.when(pl.col("_rule").is_in(list(screen.low_under)) | low_if_unstated(screen))
+        .then(-1.0)
+        .otherwise(1.0)
+    )
+    keyed = keyed.with_columns(sign.alias("_sign")).with_columns(
+        (pl.col("_sign") * screen.transform(pl.col(column))).alias("_y")
+    )
+    keyed = assign_groups(keyed, screen.min_comparable)
+    if screen.threshold is None and keyed.get_column("_count").max() < screen.min_comparable:  # type: ignore[operator]
+        raise NotComputable(
+            f"needs at least {screen.min_comparable} tenders with {screen.min_bids}+ priced bids "
+            f"for a data-driven fence, found {keyed.height}; set `threshold` under "
+            f"[detectors.{screen.name}] to use a fixed limit, or lower `min_comparable`"
+        )
+    fences = keyed.group_by("_group").agg(
+        pl.col("_y").quantile(0.25, "linear").alias("_q1"),
+        pl.col("_y").quantile(0.75, "linear").alias("_q3"),
+    )
+    keyed = keyed.join(fences, on="_group", how="left").with_columns(
+        ((pl.col("_y").rank("average").over("_group") - 0.5) / pl.col("_count")).alias("_pct"),
+    )
+    if screen.threshold is None:
+        limit_y = pl.col("_q3") + screen.fence * (pl.col("_q3") - pl.col("_q1"))
+        usable = pl.col("_count") >= screen.min_comparable
+        how = pl.format(
+            "{} fence of {} comparable tenders",
+            pl.when(pl.col("_sign") < 0).then(pl.lit("lower")).otherwise(pl.lit("upper")),
+            pl.col("_count"),
+        )
+    else:
+        limit_y = pl.col("_sign") * screen.limit_of(screen.threshold)
+        usable = pl.lit(True)
+        how = pl.lit("fixed threshold")
+    scored = keyed.with_columns(limit_y.alias("_limit_y"), how.alias("_how"))
+    skipped = scored.filter(~usable).height
+    flagged = scored.filter(usable & (pl.col("_y") > pl.col("_limit_y")))
+    flagged = flagged.with_columns(
+        screen.inverse(pl.col("_sign") * pl.col("_limit_y")).alias("_limit")
+    )
+    flagged = flagged.join(bid_lists(data, flagged), on="tender_id", how="left")
+    low = pl.col("_sign") < 0
+    notes = (
+        (f"{skipped} tenders not assessed: fewer than {screen.min_comparable} comparable tenders",)
+        if skipped
+        else ()
+    )
+    return build(
+        flagged,
+        detector=screen.name,
+        kind="tender",
+        subject_id=pl.col("tender_id"),
+        score=pl.col("_pct"),
+        value=pl.col(column),
+        threshold=pl.col("_limit"),
+        message=pl.format(
+            "{}: {} {} {} {} ({})",
+            pl.when(low)
+            .then(pl.lit(screen.meaning["low"]))
+            .otherwise(pl.lit(screen.meaning["high"])),
+            pl.lit(screen.label),
+            sig(pl.col(column)),
+            pl.when(low).then(pl.lit("<")).otherwise(pl.lit(">")),
+            sig(pl.col("_limit")),
+            pl.col("_how"),
+        ),
+        evidence={
+            "statistic": pl.lit(screen.label),
+            "value": pl.col(column),
+            "limit": pl.col("_limit"),
+            "suspicious_side": pl.when(low).then(pl.lit("low")).otherwise(pl.lit("high")),
+            "percentile": pl.col("_pct"),
+            "compared_with": comparison_evidence(),
+            "bids": pl.col("amounts"),
+        },
+        firms=pl.col("bidders"),
+        scanned=scored.height - skipped,
+        notes=notes,
+    )
+
+
+def low_if_unstated(screen: TenderScreen) -> pl.Expr:
+    """Tenders with no stated award rule are judged as lowest-price awards."""
+    return pl.lit("lowest_price" in screen.low_under) & (pl.col("_rule") == UNSTATED)

@@ -1,0 +1,106 @@
+"""Winning bid close to the ceiling or pre-tender estimate."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import polars as pl
+
+from bidwatch.detectors._stats import Direction, TenderScreen, score_screen, tender_prices
+from bidwatch.findings import Findings
+
+if TYPE_CHECKING:
+    from bidwatch.dataset import Dataset
+
+GAP_FLOOR = 1e-4
+
+
+@dataclass(frozen=True)
+class WinnerNearEstimate(TenderScreen):
+    """The winning bid takes almost all of the ceiling price, more than in comparable
+    tenders.
+
+    ## What it flags
+    Tenders whose winning bid over the estimate (ceiling, 招标控制价, or pre-tender estimate)
+    lies above the Tukey fence of comparable tenders.
+
+    ## Why it is a risk
+    Competition pushes the winning price below the estimate; a cartel that has removed
+    competition wins close to the ceiling, the highest price the buyer will accept. Bid to
+    estimate ratios rose sharply in the Japanese and Swiss cartels (Ishii 2009; Imhof 2017).
+
+    ## Method
+    ratio = winning amount / estimate (the largest ratio where a tender has several winning
+    bids). The fence is Q3 + `fence` x IQR of -log(1 - ratio) (ratios at or above 1 count
+    as 1 - 0.0001), within the finest comparison group holding `min_comparable` tenders, as
+    for `bid-cv`; the score is the tender's mid-rank percentile in that group. `threshold`
+    replaces the fence with a fixed ratio. The high side is suspicious under every rule.
+
+    ## Evidence
+    The ratio, the limit it crossed, the percentile, the comparison group and the bid
+    amounts.
+
+    ## Parameters
+    - `threshold`: fixed ratio limit replacing the fence, e.g. 0.98 (None: fence).
+    - `fence`: Tukey multiplier of the interquartile range.
+    - `min_comparable`: fewest tenders a comparison group needs before it is used.
+    - `min_bids`: fewest priced bids a tender needs to be assessed.
+
+    ## Known false positives
+    Estimates set too low (a winning bid near the ceiling is then the market price);
+    tenders re-launched after a failed first round at an unchanged ceiling; single-bid
+    tenders, which have no competition to push the price down (a separate signal).
+
+    ## References
+    - Ishii, R. (2009). Favor exchange in collusion: empirical study of repeated procurement
+      auctions in Japan. International Journal of Industrial Organization 27(2).
+    - Imhof, D. (2017). Simple statistical screens to detect bid rigging. FSES WP 484.
+    """
+
+    min_bids: int = 1
+
+    name: ClassVar[str] = "winner-near-estimate"
+    requires: ClassVar[frozenset[str]] = frozenset(
+        {"bids.amount", "bids.is_winner", "tenders.estimate"}
+    )
+    statistic: ClassVar[str] = "ratio"
+    label: ClassVar[str] = "winning bid / estimate"
+    meaning: ClassVar[dict[Direction, str]] = {
+        "low": "winning bid unusually far below the estimate",
+        "high": "winning bid unusually close to the estimate",
+    }
+    default_weight: ClassVar[float] = 0.75
+
+    def __post_init__(self) -> None:
+        if self.fence < 0:
+            raise ValueError(f"fence must be >= 0, got {self.fence}")
+        if self.min_comparable < 4:
+            raise ValueError(f"min_comparable must be >= 4, got {self.min_comparable}")
+        if self.min_bids < 1:
+            raise ValueError(f"min_bids must be >= 1, got {self.min_bids}")
+        if self.threshold is not None and self.threshold <= 0:
+            raise ValueError(f"threshold must be > 0, got {self.threshold}")
+
+    def detect(self, data: Dataset) -> Findings:
+        winners = (
+            data.bids.filter(pl.col("is_winner").fill_null(False) & pl.col("amount").is_not_null())
+            .join(data.tenders.select("tender_id", "estimate"), on="tender_id")
+            .filter(pl.col("estimate").is_not_null())
+            .group_by("tender_id")
+            .agg((pl.col("amount") / pl.col("estimate")).max().alias("ratio"))
+        )
+        stats = (
+            tender_prices(data).join(winners, on="tender_id").filter(pl.col("n") >= self.min_bids)
+        )
+        return score_screen(self, data, stats, "ratio")
+
+    def transform(self, value: pl.Expr) -> pl.Expr:
+        return -((1 - value).clip(lower_bound=GAP_FLOOR).log())
+
+    def inverse(self, t: pl.Expr) -> pl.Expr:
+        return 1 - (-t).exp()
+
+    def limit_of(self, threshold: float) -> float:
+        return -math.log(max(1 - threshold, GAP_FLOOR))

@@ -1,0 +1,133 @@
+"""Subject and Finding: what a detector says, about whom, how strongly, and why.
+
+Detectors build their findings as one polars frame (thousands of findings cost no Python
+loop); ``Findings`` wraps that frame and yields ``Finding`` objects for the Python API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import polars as pl
+
+SubjectKind = Literal["tender", "firm", "buyer", "pair", "group"]
+SUBJECT_KINDS: tuple[SubjectKind, ...] = ("tender", "firm", "buyer", "pair", "group")
+ID_SEPARATOR = "|"
+
+FINDING_SCHEMA: dict[str, pl.DataType] = {
+    "detector": pl.String(),
+    "subject_kind": pl.String(),
+    "subject_id": pl.String(),
+    "score": pl.Float64(),
+    "value": pl.Float64(),
+    "threshold": pl.Float64(),
+    "message": pl.String(),
+    "evidence": pl.String(),
+    "firms": pl.List(pl.String()),
+}
+
+
+@dataclass(frozen=True, order=True)
+class Subject:
+    """Who a finding is about: a tender, a firm, a buyer, a pair of firms, or a group."""
+
+    kind: SubjectKind
+    ids: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return ID_SEPARATOR.join(self.ids)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One detector's statement about one subject.
+
+    ``score`` is in [0, 1], higher is more suspicious, calibrated as the detector's docstring
+    states. ``value`` is the statistic observed and ``threshold`` the limit it crossed.
+    ``firms`` lists the firms the evidence implicates (for a tender: its bidders).
+    """
+
+    detector: str
+    subject: Subject
+    score: float
+    value: float | None
+    threshold: float | None
+    message: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    firms: tuple[str, ...] = ()
+
+
+class Findings:
+    """A detector's findings as a frame, plus how many subjects it could assess."""
+
+    def __init__(self, frame: pl.DataFrame, scanned: int = 0, notes: tuple[str, ...] = ()) -> None:
+        missing = set(FINDING_SCHEMA) - set(frame.columns)
+        if missing:
+            raise ValueError(f"findings frame lacks columns {sorted(missing)}")
+        self.frame = frame.select(
+            [pl.col(name).cast(dtype) for name, dtype in FINDING_SCHEMA.items()]
+        ).sort("detector", "subject_kind", "subject_id")
+        self.scanned = scanned
+        self.notes = notes
+
+    @classmethod
+    def empty(cls, scanned: int = 0, notes: tuple[str, ...] = ()) -> Findings:
+        return cls(pl.DataFrame(schema=FINDING_SCHEMA), scanned, notes)
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def __iter__(self) -> Iterator[Finding]:
+        for row in self.frame.iter_rows(named=True):
+            yield to_finding(row)
+
+
+def to_finding(row: dict[str, Any]) -> Finding:
+    return Finding(
+        detector=row["detector"],
+        subject=Subject(row["subject_kind"], tuple(row["subject_id"].split(ID_SEPARATOR))),
+        score=row["score"],
+        value=row["value"],
+        threshold=row["threshold"],
+        message=row["message"],
+        evidence=json.loads(row["evidence"]) if row["evidence"] else {},
+        firms=tuple(row["firms"] or ()),
+    )
+
+
+def build(
+    frame: pl.DataFrame,
+    *,
+    detector: str,
+    kind: SubjectKind,
+    subject_id: pl.Expr,
+    score: pl.Expr,
+    message: pl.Expr,
+    evidence: dict[str, pl.Expr],
+    value: pl.Expr | None = None,
+    threshold: pl.Expr | None = None,
+    firms: pl.Expr | None = None,
+    scanned: int = 0,
+    notes: tuple[str, ...] = (),
+) -> Findings:
+    """Assemble findings from a frame with one row per finding, all by polars expressions."""
+    out = frame.select(
+        pl.lit(detector).alias("detector"),
+        pl.lit(kind).alias("subject_kind"),
+        subject_id.cast(pl.String).alias("subject_id"),
+        score.clip(0.0, 1.0).alias("score"),
+        (value if value is not None else pl.lit(None, dtype=pl.Float64)).alias("value"),
+        (threshold if threshold is not None else pl.lit(None, dtype=pl.Float64)).alias("threshold"),
+        message.alias("message"),
+        pl.struct([expr.alias(key) for key, expr in evidence.items()])
+        .struct.json_encode()
+        .alias("evidence")
+        if evidence
+        else pl.lit("{}").alias("evidence"),
+        (firms if firms is not None else pl.lit([], dtype=pl.List(pl.String))).alias("firms"),
+    )
+    return Findings(out, scanned, notes)

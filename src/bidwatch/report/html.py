@@ -1,0 +1,41 @@
+"""report.html: one self-contained page (no network, no script) of the ranked lists."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+if TYPE_CHECKING:
+    from bidwatch.api import ScanResult
+
+MAX_ROWS = 500
+
+
+def environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("bidwatch.report", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render(result: ScanResult, summary: dict[str, Any]) -> str:
+    tenders = result.ranking("tender")
+    firms = result.ranking("firm")
+    return (
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            summary=summary,
+            tenders=tenders.head(MAX_ROWS).to_dicts(),
+            tender_total=tenders.height,
+            firms=firms.head(MAX_ROWS).to_dicts(),
+            firm_total=firms.height,
+            rejected=result.data.rejected.head(MAX_ROWS).to_dicts(),
+            rejected_total=result.data.rejected.height,
+            max_rows=MAX_ROWS,
+        )
+    )

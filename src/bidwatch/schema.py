@@ -1,0 +1,430 @@
+"""Canonical tables: every column bidwatch understands, declared once.
+
+A source file's headers are mapped onto these names (built-in aliases below, plus the user's
+mapping file); ``normalise`` parses each column by its ``kind``. Nothing else in bidwatch
+decides what a column is called or how it is typed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+Kind = Literal["id", "text", "amount", "number", "date", "bool", "enum"]
+
+DTYPES: dict[Kind, pl.DataType] = {
+    "id": pl.String(),
+    "text": pl.String(),
+    "amount": pl.Float64(),
+    "number": pl.Float64(),
+    "date": pl.Datetime("us"),
+    "bool": pl.Boolean(),
+    "enum": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    meaning: str
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()
+
+    @property
+    def dtype(self) -> pl.DataType:
+        return DTYPES[self.kind]
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    meaning: str
+    columns: tuple[Column, ...]
+
+    def column(self, name: str) -> Column:
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(f"{self.name} has no column {name!r}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+
+AWARD_METHODS = ("lowest_price", "average_bid", "scoring")
+BID_STATUSES = ("valid", "disqualified", "withdrawn")
+PROCEDURES = ("open", "invited", "negotiated", "competitive_consultation", "single_source")
+
+# Shared traces of the bid preparation. Bidding Law implementing regulations (招标投标法实施条例)
+# art. 40 deems bids collusive when they share these.
+TRACE_COLUMNS = (
+    "ip_address",
+    "mac_address",
+    "machine_code",
+    "document_author",
+    "document_hash",
+    "deposit_account",
+    "phone",
+    "email",
+    "address",
+    "legal_representative",
+    "project_manager",
+    "agent",
+)
+
+_TRACE_META: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ip_address": ("IP address the bid was uploaded from", ("ip", "IP地址", "投标IP", "上传IP")),
+    "mac_address": ("MAC address of the machine that uploaded the bid", ("mac", "MAC地址")),
+    "machine_code": (
+        "hardware id recorded in the bid file (文件制作机器码)",
+        ("机器码", "硬件特征码", "文件制作机器码", "硬盘序列号", "CPU序列号"),
+    ),
+    "document_author": ("author recorded in the bid document", ("author", "文件作者", "编制人")),
+    "document_hash": (
+        "hash of the bid document",
+        ("file_hash", "文件哈希", "文件MD5", "文件校验码"),
+    ),
+    "deposit_account": (
+        "account the bid deposit was paid from",
+        ("保证金账户", "保证金账号", "保证金缴纳账户", "缴款账号", "缴款账户"),
+    ),
+    "phone": ("contact phone given in the bid", ("telephone", "tel", "电话", "联系电话", "手机")),
+    "email": ("contact email given in the bid", ("e-mail", "邮箱", "电子邮箱")),
+    "address": ("address given in the bid", ("地址", "联系地址", "办公地址")),
+    "legal_representative": (
+        "legal representative named in the bid",
+        ("法定代表人", "法人", "法人代表"),
+    ),
+    "project_manager": ("project manager named in the bid", ("项目经理", "项目负责人")),
+    "agent": ("authorised agent who submitted the bid", ("委托代理人", "授权代表", "代理人")),
+}
+
+TENDERS = Table(
+    "tenders",
+    "One row per tender (or lot): what was bought, by whom, under which rule.",
+    (
+        Column(
+            "tender_id",
+            "id",
+            "identifier of the tender or lot; bids refer to it",
+            required=True,
+            aliases=(
+                "tender",
+                "tender_no",
+                "tender number",
+                "project_id",
+                "project_code",
+                "ocid",
+                "项目编号",
+                "招标编号",
+                "标段编号",
+                "标段(包)编号",
+                "项目代码",
+                "招标项目编号",
+                "采购项目编号",
+                "标段号",
+            ),
+        ),
+        Column(
+            "title",
+            "text",
+            "title of the tender",
+            aliases=("name", "项目名称", "标段名称", "工程名称", "采购项目名称"),
+        ),
+        Column(
+            "buyer_id",
+            "id",
+            "identifier of the buying body",
+            aliases=("招标人编号", "采购人编号", "招标人代码"),
+        ),
+        Column(
+            "buyer_name",
+            "text",
+            "name of the buying body",
+            aliases=(
+                "buyer",
+                "procuring_entity",
+                "招标人",
+                "采购人",
+                "建设单位",
+                "招标单位",
+                "采购单位",
+            ),
+        ),
+        Column(
+            "region",
+            "text",
+            "region, county or township of the works",
+            aliases=("地区", "区域", "行政区划", "所在地区", "项目地点"),
+        ),
+        Column(
+            "category",
+            "text",
+            "kind of works (road, bridge, building, water, ...)",
+            aliases=("项目类型", "工程类别", "项目类别", "行业类别", "工程类型"),
+        ),
+        Column(
+            "procedure",
+            "enum",
+            "procurement procedure",
+            aliases=("procurement_method", "招标方式", "采购方式"),
+            values=PROCEDURES,
+        ),
+        Column(
+            "award_method",
+            "enum",
+            "award rule: lowest_price, average_bid or scoring",
+            aliases=("award_criteria", "评标办法", "评标方法", "评审方法", "评标方式", "定标方法"),
+            values=AWARD_METHODS,
+        ),
+        Column(
+            "estimate",
+            "amount",
+            "ceiling or pre-tender estimate",
+            aliases=(
+                "pte",
+                "pre-tender estimate",
+                "pre-tender estimate (pte)",
+                "budget",
+                "ceiling",
+                "reserve_price",
+                "招标控制价",
+                "最高限价",
+                "最高投标限价",
+                "控制价",
+                "预算金额",
+                "拦标价",
+                "预算价",
+            ),
+        ),
+        Column("currency", "text", "currency code of estimate", aliases=("币种",)),
+        Column(
+            "published_at",
+            "date",
+            "date the tender was published",
+            aliases=("publication_date", "发布时间", "公告时间", "发布日期"),
+        ),
+        Column(
+            "bid_deadline",
+            "date",
+            "deadline for bids (bid opening)",
+            aliases=("deadline", "投标截止时间", "开标时间", "递交截止时间"),
+        ),
+        Column(
+            "awarded_at",
+            "date",
+            "date of the award",
+            aliases=("award_date", "中标时间", "定标时间", "中标日期"),
+        ),
+        Column("lot_id", "id", "lot of a multi-lot tender", aliases=("lot",)),
+    ),
+)
+
+BIDS = Table(
+    "bids",
+    "One row per bid: who bid how much in which tender.",
+    (
+        Column(
+            "tender_id",
+            "id",
+            "the tender the bid was made in",
+            required=True,
+            aliases=TENDERS.column("tender_id").aliases,
+        ),
+        Column(
+            "bidder_id",
+            "id",
+            "identifier of the bidder as the source gives it",
+            aliases=(
+                "firm_id",
+                "company_id",
+                "supplier_id",
+                "competitors",
+                "competitor",
+                "投标人编号",
+                "投标人代码",
+                "投标单位编号",
+                "供应商编号",
+            ),
+        ),
+        Column(
+            "bidder_name",
+            "text",
+            "name of the bidder as written in the source",
+            aliases=(
+                "bidder",
+                "company",
+                "company_name",
+                "firm",
+                "firm_name",
+                "supplier",
+                "supplier_name",
+                "name competitors",
+                "投标人",
+                "投标单位",
+                "投标人名称",
+                "投标单位名称",
+                "供应商",
+                "供应商名称",
+                "企业名称",
+            ),
+        ),
+        Column(
+            "credit_code",
+            "id",
+            "bidder's unified social credit code (统一社会信用代码)",
+            aliases=("uscc", "统一社会信用代码", "信用代码", "社会信用代码"),
+        ),
+        Column(
+            "amount",
+            "amount",
+            "bid price",
+            required=True,
+            aliases=(
+                "bid",
+                "bid_value",
+                "bid_amount",
+                "bid_price",
+                "price",
+                "value",
+                "投标报价",
+                "报价",
+                "投标价",
+                "投标总价",
+                "投标金额",
+                "报价金额",
+                "投标总报价",
+            ),
+        ),
+        Column("currency", "text", "currency code of the bid", aliases=("币种",)),
+        Column(
+            "status",
+            "enum",
+            "valid, disqualified or withdrawn",
+            aliases=("bid_status", "状态", "投标状态", "是否有效", "评审结果"),
+            values=BID_STATUSES,
+        ),
+        Column(
+            "is_winner",
+            "bool",
+            "the bid won the tender",
+            aliases=("winner", "won", "awarded", "中标", "是否中标"),
+        ),
+        Column(
+            "submitted_at",
+            "date",
+            "time the bid was submitted",
+            aliases=("submission_date", "bid_date", "投标时间", "递交时间", "提交时间", "上传时间"),
+        ),
+        *(
+            Column(name, "text", meaning, aliases=aliases)
+            for name, (meaning, aliases) in _TRACE_META.items()
+        ),
+    ),
+)
+
+FIRMS = Table(
+    "firms",
+    "Company registry: one row per firm.",
+    (
+        Column(
+            "firm_id",
+            "id",
+            "identifier of the firm; bids' bidder_id refer to it",
+            required=True,
+            aliases=("id", "company_id", "bidder_id", "企业编号", "单位编号"),
+        ),
+        Column(
+            "name",
+            "text",
+            "registered name",
+            aliases=("firm_name", "company_name", "企业名称", "单位名称", "名称"),
+        ),
+        Column(
+            "credit_code",
+            "id",
+            "unified social credit code",
+            aliases=BIDS.column("credit_code").aliases,
+        ),
+        Column(
+            "legal_representative",
+            "text",
+            "legal representative",
+            aliases=("法定代表人", "法人", "法人代表"),
+        ),
+        Column("shareholders", "text", "shareholders, ';'-separated", aliases=("股东", "股东信息")),
+        Column("address", "text", "registered address", aliases=("注册地址", "地址", "住所")),
+        Column("phone", "text", "registered phone", aliases=("电话", "联系电话")),
+        Column(
+            "founded_on",
+            "date",
+            "date of incorporation",
+            aliases=("established", "成立日期", "成立时间"),
+        ),
+        Column(
+            "registered_capital", "amount", "registered capital", aliases=("注册资本", "注册资金")
+        ),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (TENDERS, BIDS, FIRMS)}
+
+# Headers carry units in brackets: "投标报价(万元)". The unit scales every amount in the column.
+UNIT_SCALES: dict[str, float] = {
+    "元": 1.0,
+    "yuan": 1.0,
+    "rmb": 1.0,
+    "cny": 1.0,
+    "千元": 1e3,
+    "万元": 1e4,
+    "万": 1e4,
+    "百万元": 1e6,
+    "百万": 1e6,
+    "亿元": 1e8,
+    "亿": 1e8,
+}
+
+_HEADER_UNIT = re.compile(r"^(?P<base>.*?)[(\[{](?P<unit>[^()\[\]{}]*)[)\]}]\s*$")
+_HEADER_NOISE = re.compile(r"[\s_\-.:/]+")
+
+
+def header_key(header: str) -> str:
+    """Comparable form of a header: NFKC, case-folded, without spaces and separators."""
+    text = unicodedata.normalize("NFKC", header).strip().casefold()
+    return _HEADER_NOISE.sub("", text)
+
+
+def split_unit(header: str) -> tuple[str, float | None]:
+    """Split a trailing unit bracket off a header: "投标报价（万元）" -> ("投标报价", 10000.0).
+
+    Brackets that are not a known unit stay part of the header.
+    """
+    text = unicodedata.normalize("NFKC", header).strip()
+    match = _HEADER_UNIT.match(text)
+    if match:
+        unit = match.group("unit").strip().casefold()
+        if unit in UNIT_SCALES:
+            return match.group("base").strip(), UNIT_SCALES[unit]
+    return text, None
+
+
+def alias_index(table: Table) -> dict[str, str]:
+    """header_key -> canonical column for a table's names and built-in aliases."""
+    index: dict[str, str] = {}
+    for col in table.columns:
+        for alias in (col.name, *col.aliases):
+            key = header_key(alias)
+            if index.setdefault(key, col.name) != col.name:
+                raise AssertionError(f"alias {alias!r} claimed by two columns of {table.name}")
+    return index

@@ -1,0 +1,122 @@
+"""Rules that need the whole table: required values, duplicates, bids without a price.
+
+``normalise`` finds what is wrong with a value; this module finds what is wrong with a row
+among the others. Both only list problems; ``dataset.load`` rejects the rows.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from bidwatch.ingest import ROW
+from bidwatch.normalise import SRC
+
+KEYS = {"tenders": ("tender_id",), "firms": ("firm_id",)}
+PROBLEM_COLUMNS = (SRC, ROW, "column", "value", "reason")
+
+
+def _problems(frame: pl.DataFrame, column: str, value: pl.Expr, reason: pl.Expr) -> pl.DataFrame:
+    return frame.select(
+        pl.col(SRC),
+        pl.col(ROW),
+        pl.lit(column).alias("column"),
+        value.cast(pl.String).alias("value"),
+        reason.alias("reason"),
+    )
+
+
+def table_problems(table: str, frame: pl.DataFrame, paths: list[str]) -> pl.DataFrame:
+    """Problems of rows that are fine alone but not in this table. ``frame`` is in source order."""
+    found: list[pl.DataFrame] = []
+    required = {"tenders": "tender_id", "bids": "tender_id", "firms": "firm_id"}[table]
+    empty = frame.filter(pl.col(required).is_null())
+    if empty.height:
+        found.append(
+            _problems(
+                empty,
+                required,
+                pl.lit(None),
+                pl.lit(f"{required} is empty; every {table[:-1]} row needs one"),
+            )
+        )
+    usable = frame.filter(pl.col(required).is_not_null())
+    if table == "bids":
+        no_price = usable.filter(
+            pl.col("amount").is_null()
+            & ~pl.col("status").is_in(["disqualified", "withdrawn"]).fill_null(False)
+        )
+        if no_price.height:
+            found.append(
+                _problems(
+                    no_price,
+                    "amount",
+                    pl.lit(None),
+                    pl.lit(
+                        "amount is empty; a valid bid needs a price "
+                        "(only disqualified or withdrawn bids may have none)"
+                    ),
+                )
+            )
+        keyed = usable.with_columns(
+            pl.coalesce(
+                pl.format("id {}", pl.col("bidder_id")), pl.format("name {}", pl.col("bidder_name"))
+            ).alias("_bidder")
+        ).filter(pl.col("_bidder").is_not_null())
+        found.append(_duplicates(keyed, ("tender_id", "_bidder"), "bid", paths))
+    else:
+        found.append(_duplicates(usable, KEYS[table], table[:-1], paths))
+    found = [f for f in found if f.height]
+    if not found:
+        return pl.DataFrame(
+            schema={
+                SRC: pl.UInt16,
+                ROW: pl.Int64,
+                "column": pl.String,
+                "value": pl.String,
+                "reason": pl.String,
+            }
+        )
+    return pl.concat(found)
+
+
+def _duplicates(
+    frame: pl.DataFrame, keys: tuple[str, ...], what: str, paths: list[str]
+) -> pl.DataFrame:
+    """Later rows repeating the key of an earlier one; the earlier one is kept."""
+    first = pl.col(ROW).first().over(keys)
+    first_src = pl.col(SRC).first().over(keys)
+    dup = frame.with_columns(
+        pl.int_range(pl.len()).over(keys).alias("_n"),
+        first.alias("_first"),
+        first_src.alias("_first_src"),
+    ).filter(pl.col("_n") > 0)
+    column = "bidder" if what == "bid" else keys[0]
+    value = pl.col("_bidder").str.replace(r"^(id|name) ", "") if what == "bid" else pl.col(keys[0])
+    where = (
+        pl.when(pl.col("_first_src") == pl.col(SRC))
+        .then(pl.format("row {}", pl.col("_first")))
+        .otherwise(
+            pl.format(
+                "row {} of {}",
+                pl.col("_first"),
+                pl.col("_first_src")
+                .cast(pl.Int64)
+                .replace_strict(list(range(len(paths))), paths, return_dtype=pl.String),
+            )
+        )
+    )
+    if what == "bid":
+        reason = pl.format(
+            "duplicated bid: this bidder already bid in tender {} at {}; "
+            "one bid per bidder and tender is kept",
+            pl.col("tender_id"),
+            where,
+        )
+    else:
+        reason = pl.format(
+            "duplicated {}: {} already given at {}; the first is kept",
+            pl.lit(what),
+            pl.col(keys[0]),
+            where,
+        )
+    return _problems(dup, column, value, reason)
