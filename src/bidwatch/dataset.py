@@ -233,6 +233,15 @@ def _rejected(
     tables = [raw.table for raw, _ in raws]
     idx = list(range(len(raws)))
     frame = pl.concat([p.select(SRC, ROW, "column", "value", "reason") for p in problems])
+    located = [
+        raw.locations.select(pl.lit(src, dtype=pl.UInt16).alias(SRC), ROW, "where")
+        for src, (raw, _) in enumerate(raws)
+        if raw.locations is not None
+    ]
+    if located:
+        frame = frame.join(pl.concat(located), on=[SRC, ROW], how="left")
+    else:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias("where"))
     return (
         frame.with_columns(
             pl.col(SRC)

@@ -26,6 +26,7 @@ REJECTED_SCHEMA = {
     "file": pl.String,
     "table": pl.String,
     "row": pl.Int64,
+    "where": pl.String,
     "column": pl.String,
     "value": pl.String,
     "reason": pl.String,

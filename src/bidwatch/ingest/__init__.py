@@ -2,7 +2,8 @@
 
 Readers do not interpret values; ``bidwatch.normalise`` does. Each raw frame carries ``_row``,
 the row number a person opening the file would see (spreadsheet row for CSV and Excel, record
-number for Parquet, release or line number for OCDS), so that rejected rows can be found.
+number for Parquet), so that rejected rows can be found. Nested sources (OCDS) number their
+rows in reading order and add ``locations``: where in the file each row came from.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class RawTable:
     canonical: bool = False
     overflow: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    locations: pl.DataFrame | None = None  # _row -> where: a JSON path for nested sources
 
     @property
     def rows(self) -> int:
