@@ -158,8 +158,8 @@ def firm_table(data: Dataset) -> pl.DataFrame:
         pl.col("bidder_id").drop_nulls().unique().sort().str.join(";").alias("bidder_ids"),
         pl.col("bidder_name").drop_nulls().unique().sort().str.join(";").alias("bidder_names"),
         pl.col("bidder_name")
-        .filter(pl.col("bidder_name").is_not_null())
-        .sort_by(pl.col("bids"), pl.col("bidder_name"), descending=[True, False])
+        .sort_by("bids", "bidder_name", descending=[True, False])
+        .drop_nulls()
         .first()
         .alias("_common"),
     )

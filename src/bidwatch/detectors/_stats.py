@@ -167,30 +167,42 @@ LEVELS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def assign_groups(frame: pl.DataFrame, min_comparable: int) -> pl.DataFrame:
-    """Give each row the finest comparison group holding at least ``min_comparable`` rows.
+def compare(frame: pl.DataFrame, value: str, min_comparable: int) -> pl.DataFrame:
+    """Place each row among its comparable rows: the finest comparison that holds at least
+    ``min_comparable`` rows, down to the whole frame.
 
-    Adds _group (key), _level (0 finest .. 4 whole file), _count (rows in the group), and
-    the comparison as an evidence struct.
+    Adds _level (0 finest .. 4 whole file), _count (rows compared with), _q1 and _q3 of
+    ``value`` among them, and _pct, the row's mid-rank percentile among them. Every level's
+    statistics are taken over all rows sharing that level's keys, so a tender that falls
+    back to a coarser level is compared with everyone at that level.
     """
-    counts = [
-        (pl.len().over(list(keys)) if keys else pl.len()).alias(f"_c{i}")
-        for i, keys in enumerate(LEVELS)
-    ]
-    frame = frame.with_columns(counts)
+    y = pl.col(value)
+    per_level = []
+    for i, keys in enumerate(LEVELS):
+
+        def over(expr: pl.Expr, keys: tuple[str, ...] = keys) -> pl.Expr:
+            return expr.over(list(keys)) if keys else expr
+
+        count = over(pl.len())
+        per_level += [
+            count.alias(f"_c{i}"),
+            over(y.quantile(0.25, "linear")).alias(f"_q1_{i}"),
+            over(y.quantile(0.75, "linear")).alias(f"_q3_{i}"),
+            ((over(y.rank("average")) - 0.5) / count).alias(f"_pct_{i}"),
+        ]
+    frame = frame.with_columns(per_level)
     level: pl.Expr = pl.lit(len(LEVELS) - 1)
     for i in reversed(range(len(LEVELS) - 1)):
         level = pl.when(pl.col(f"_c{i}") >= min_comparable).then(pl.lit(i)).otherwise(level)
     frame = frame.with_columns(level.alias("_level"))
-    group: pl.Expr = pl.lit(None, dtype=pl.String)
-    count: pl.Expr = pl.lit(None, dtype=pl.UInt32)
-    for i, keys in enumerate(LEVELS):
-        key = pl.concat_str([pl.lit(f"L{i}"), *[pl.col(k) for k in keys]], separator="\x1f")
-        group = pl.when(pl.col("_level") == i).then(key).otherwise(group)
-        count = pl.when(pl.col("_level") == i).then(pl.col(f"_c{i}")).otherwise(count)
-    return frame.with_columns(group.alias("_group"), count.alias("_count")).drop(
-        [f"_c{i}" for i in range(len(LEVELS))]
-    )
+    chosen = []
+    for name in ("_c", "_q1_", "_q3_", "_pct_"):
+        pick: pl.Expr = pl.lit(None)
+        for i in range(len(LEVELS)):
+            pick = pl.when(pl.col("_level") == i).then(pl.col(f"{name}{i}")).otherwise(pick)
+        chosen.append(pick.alias({"_c": "_count"}.get(name, name.rstrip("_"))))
+    helper = [f"{name}{i}" for name in ("_c", "_q1_", "_q3_", "_pct_") for i in range(len(LEVELS))]
+    return frame.with_columns(chosen).drop(helper)
 
 
 def comparison_evidence() -> pl.Expr:
@@ -277,20 +289,13 @@ def score_screen(screen: TenderScreen, data: Dataset, stats: pl.DataFrame, colum
     keyed = keyed.with_columns(sign.alias("_sign")).with_columns(
         (pl.col("_sign") * screen.transform(pl.col(column))).alias("_y")
     )
-    keyed = assign_groups(keyed, screen.min_comparable)
-    if screen.threshold is None and keyed.get_column("_count").max() < screen.min_comparable:  # type: ignore[operator]
+    keyed = compare(keyed, "_y", screen.min_comparable)
+    if screen.threshold is None and keyed.height < screen.min_comparable:
         raise NotComputable(
             f"needs at least {screen.min_comparable} tenders with {screen.min_bids}+ priced bids "
             f"for a data-driven fence, found {keyed.height}; set `threshold` under "
             f"[detectors.{screen.name}] to use a fixed limit, or lower `min_comparable`"
         )
-    fences = keyed.group_by("_group").agg(
-        pl.col("_y").quantile(0.25, "linear").alias("_q1"),
-        pl.col("_y").quantile(0.75, "linear").alias("_q3"),
-    )
-    keyed = keyed.join(fences, on="_group", how="left").with_columns(
-        ((pl.col("_y").rank("average").over("_group") - 0.5) / pl.col("_count")).alias("_pct"),
-    )
     if screen.threshold is None:
         limit_y = pl.col("_q3") + screen.fence * (pl.col("_q3") - pl.col("_q1"))
         usable = pl.col("_count") >= screen.min_comparable

@@ -25,8 +25,10 @@ class LowestGap(TenderScreen):
     ## Method
     DIFFP = (b2 - b1) / b1 over the valid priced bids (b1 lowest, b2 second lowest; equal
     lowest bids give 0), for tenders with at least `min_bids` bids. Comparison groups,
-    fence (Q3 + `fence` x IQR of log DIFFP within the finest comparison group holding
-    `min_comparable` tenders) and score (mid-rank percentile) as for `bid-cv`. The high
+    fence (Q3 + `fence` x IQR of DIFFP, raw scale, within the finest comparison group holding
+    `min_comparable` tenders) and score (mid-rank percentile) as for `bid-cv`. The fence is
+    on the raw scale: gaps are roughly exponential with many near zero, where a log
+    scale would put the fence out of reach. The high
     side is suspicious under every award rule; tenders are only compared with tenders of
     the same rule.
 
@@ -56,5 +58,5 @@ class LowestGap(TenderScreen):
         "low": "lowest bids unusually close",
         "high": "winner set apart from the cover bids",
     }
-    log_scale: ClassVar[bool] = True
+    log_scale: ClassVar[bool] = False
     default_weight: ClassVar[float] = 0.75

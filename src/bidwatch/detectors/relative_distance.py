@@ -26,9 +26,11 @@ class RelativeDistance(TenderScreen):
     b1 and b2 are the lowest and second-lowest valid priced bids; the losing bids are all
     but the lowest, and sd is their standard deviation (ddof 1). RD is not defined when the
     losing bids are all equal (see `identical-bids`). Requires at least `min_bids` (>= 3)
-    bids. Comparison groups, fence (Q3 + `fence` x IQR of log RD within the finest
+    bids. Comparison groups, fence (Q3 + `fence` x IQR of RD, raw scale, within the finest
     comparison group holding `min_comparable` tenders) and score (mid-rank percentile) as
-    for `bid-cv`; the high side is suspicious under every award rule.
+    for `bid-cv`; the high side is suspicious under every award rule. The fence is on the raw
+    scale: RD values are roughly exponential with many near zero, where a log scale would put
+    the fence out of reach.
 
     ## Evidence
     RD, the limit it crossed, the percentile, the comparison group and the bid amounts.
@@ -56,7 +58,7 @@ class RelativeDistance(TenderScreen):
         "low": "lowest bid unusually close to the cover bids",
         "high": "winner set apart from tightly clustered cover bids",
     }
-    log_scale: ClassVar[bool] = True
+    log_scale: ClassVar[bool] = False
     default_weight: ClassVar[float] = 0.75
 
     def __post_init__(self) -> None:
