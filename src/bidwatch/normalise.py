@@ -125,6 +125,8 @@ def amount_text(text: str, scale: float = 1.0) -> tuple[float | None, str | None
     elif text.count(",") == 1 and "." not in text:
         text = text.replace(",", ".")
     try:
+        if text[:1] in ("+", "-"):
+            raise ValueError(text)
         number = float(text)
     except ValueError:
         return None, (
@@ -225,12 +227,12 @@ VALUE_WORDS: dict[str, dict[str, str]] = {
         "valid": "valid", "active": "valid", "pending": "valid", "qualified": "valid",
         "有效": "valid", "合格": "valid", "通过": "valid", "有效标": "valid",
         "disqualified": "disqualified", "invalid": "disqualified", "rejected": "disqualified",
-        "unsuccessful": "disqualified",
+        "unsuccessful": "disqualified", "invalid.pre-qualification": "disqualified",
         "无效": "disqualified", "废标": "disqualified", "否决": "disqualified",
         "被否决": "disqualified", "不合格": "disqualified", "未通过": "disqualified",
         "无效标": "disqualified",
-        "withdrawn": "withdrawn", "撤回": "withdrawn", "撤标": "withdrawn", "放弃": "withdrawn",
-        "弃标": "withdrawn",
+        "withdrawn": "withdrawn", "deleted": "withdrawn", "撤回": "withdrawn", "撤标": "withdrawn",
+        "放弃": "withdrawn", "弃标": "withdrawn",
     },
     "award_method": {
         "lowest_price": "lowest_price", "lowest price": "lowest_price", "lowest": "lowest_price",

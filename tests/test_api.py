@@ -1,0 +1,90 @@
+"""The Python face: load, scan, rankings, findings, graph, write, pandas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+
+import bidwatch
+from bidwatch.dataset import Dataset
+
+
+def test_scan_result(market: Dataset, tmp_path: Path) -> None:
+    result = bidwatch.scan(market)
+    tenders = result.ranking("tender")
+    assert isinstance(tenders, pl.DataFrame)
+    assert tenders.get_column("risk").max() > 0  # type: ignore[operator]
+    findings = list(result.findings)
+    assert findings and all(isinstance(f, bidwatch.Finding) for f in findings)
+    first = findings[0]
+    assert first.subject.kind == "tender" and first.subject.id == first.subject.ids[0]
+    assert first.evidence and first.message
+    explained = result.explain(tenders.row(0, named=True)["tender_id"])
+    assert explained.height >= 1
+    paths = result.write(tmp_path / "out", html=False)
+    assert {p.name for p in paths} >= {"tenders.csv", "firms.csv", "findings.parquet", "scan.json"}
+    frames = result.to_pandas()
+    assert isinstance(frames["tenders"], pd.DataFrame)
+    assert len(frames["tenders"]) == tenders.height
+
+
+def test_graph_of_cobidders(market: Dataset) -> None:
+    result = bidwatch.scan(market)
+    graph = result.graph
+    firms = result.ranking("firm")
+    assert graph.number_of_nodes() == firms.height
+    a, b, data = next(iter(graph.edges(data=True)))
+    shared = (
+        market.bids.filter(pl.col("bidder_id").is_in([a, b]))
+        .group_by("tender_id")
+        .agg(pl.col("bidder_id").n_unique())
+        .filter(pl.col("bidder_id") == 2)
+        .height
+    )
+    assert data["tenders"] == shared
+    node = graph.nodes[a]
+    assert {"name", "risk", "tenders", "wins"} <= set(node)
+
+
+def test_config_as_path_dict_or_object(market: Dataset, tmp_path: Path) -> None:
+    path = tmp_path / "bidwatch.toml"
+    path.write_text('[detectors]\nselect = ["identical-bids"]\n', encoding="utf-8")
+    as_path = bidwatch.scan(market, config=path)
+    as_dict = bidwatch.scan(market, config={"detectors": {"select": ["identical-bids"]}})
+    as_obj = bidwatch.scan(market, config=bidwatch.Config(select=("identical-bids",)))
+    for result in (as_path, as_dict, as_obj):
+        assert [r.name for r in result.runs] == ["identical-bids"]
+    assert as_path.findings.frame.equals(as_obj.findings.frame)
+
+
+def test_firm_registry_names_entities(tmp_path: Path) -> None:
+    bids = pl.DataFrame(
+        {
+            "tender_id": ["T1", "T1", "T2", "T2"],
+            "bidder_id": ["R1", None, None, "X9"],
+            "bidder_name": ["Road One Co", "ＲＯＡＤ ＯＮＥ ＣＯ ", "Bridge Two", "Bridge Two"],
+            "credit_code": [None, None, "91420281MA4F000000", None],
+            "amount": [10.0, 11.0, 12.0, 13.0],
+        }
+    )
+    firms = pl.DataFrame(
+        {"firm_id": ["R1", "B2"], "name": ["Road One Co", "Bridge Two Ltd"], "credit_code": [None, "91420281MA4F000000"]}
+    )
+    data = bidwatch.load(bids=bids, firms=firms)
+    result = bidwatch.scan(data)
+    ents = result.data.entities
+    assert ents is not None
+    methods = set(ents.select("bidder_id", "bidder_name", "method", "firm_id").iter_rows())
+    assert methods == {
+        ("R1", "Road One Co", "registry_id", "R1"),
+        (None, "ＲＯＡＤ ＯＮＥ ＣＯ", "registry_name", "R1"),
+        (None, "Bridge Two", "credit_code", "B2"),
+        ("X9", "Bridge Two", "bidder_id", "X9"),
+    }
+    firm_rows = {r["firm_id"]: r for r in result.ranking("firm").iter_rows(named=True)}
+    assert firm_rows["R1"]["name"] == "Road One Co"
+    assert firm_rows["R1"]["bidder_names"] == "Road One Co;ＲＯＡＤ ＯＮＥ ＣＯ"
+    assert firm_rows["B2"]["bidder_names"] == "Bridge Two"
+    assert firm_rows["X9"]["bidder_ids"] == "X9"

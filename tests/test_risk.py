@@ -1,0 +1,108 @@
+"""Risk: additive, bounded, traceable to findings, stable ranking."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import pytest
+from scipy import stats
+
+import bidwatch
+from bidwatch.config import Config
+from bidwatch.dataset import Dataset
+from bidwatch.risk import with_points
+
+
+def contributions(rows: list[tuple[str, str, str, float, float]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(k, s, d, "finding", w, sc, 0.0, "why") for k, s, d, w, sc in rows],
+        schema=["subject_kind", "subject_id", "detector", "via", "weight", "score", "points", "reason"],
+        orient="row",
+    )
+
+
+def test_points_sum_to_the_risk() -> None:
+    frame = contributions(
+        [("tender", "T1", "a", 1.0, 0.9), ("tender", "T1", "b", 0.5, 0.8), ("tender", "T2", "a", 1.0, 0.5)]
+    )
+    points, totals = with_points(frame, scale=1.0)
+    risk = dict(totals.select("subject_id", "risk").iter_rows())
+    assert risk["T1"] == pytest.approx(100 * (1 - math.exp(-1.3)), abs=0.05)
+    assert risk["T2"] == pytest.approx(100 * (1 - math.exp(-0.5)), abs=0.05)
+    t1 = points.filter(pl.col("subject_id") == "T1")
+    assert t1.get_column("points").sum() == pytest.approx(risk["T1"], abs=0.05)
+    assert t1.get_column("detector").to_list() == ["a", "b"], "largest contribution first"
+    exact = 100 * (1 - math.exp(-1.3))
+    assert t1.get_column("points").to_list()[0] == pytest.approx(exact * 0.9 / 1.3, abs=0.01)
+
+
+def test_scale_and_weights_change_risk(market: Dataset) -> None:
+    base = bidwatch.scan(market)
+    heavier = bidwatch.scan(market, config={"detectors": {"bid-cv": {"weight": 3.0}}})
+    top = base.ranking("tender").filter(pl.col("top_reasons").str.contains("bid-cv")).row(0, named=True)
+    again = heavier.ranking("tender").filter(pl.col("tender_id") == top["tender_id"]).row(0, named=True)
+    assert again["risk"] > top["risk"]
+    assert bidwatch.scan(market, config={"detectors": {"bid-cv": {"weight": 0}}}).ranking(
+        "tender"
+    ).filter(pl.col("tender_id") == top["tender_id"]).row(0, named=True)["risk"] < top["risk"]
+
+
+def test_rankings_cover_everyone_and_break_ties_by_id(market: Dataset) -> None:
+    result = bidwatch.scan(market)
+    tenders = result.ranking("tender")
+    assert tenders.height == market.tenders.height
+    assert tenders.get_column("rank").to_list() == list(range(1, tenders.height + 1))
+    zero = tenders.filter(pl.col("risk") == 0).get_column("tender_id").to_list()
+    assert zero == sorted(zero)
+    assert tenders.get_column("risk").is_between(0, 100).all()
+    firms = result.ranking("firm")
+    assert firms.height == market.bids.get_column("bidder_id").n_unique()
+    assert firms.get_column("rank").to_list() == list(range(1, firms.height + 1))
+
+
+def test_every_point_traces_to_a_finding(market: Dataset) -> None:
+    result = bidwatch.scan(market)
+    found = result.findings.frame
+    tender_points = result.contributions.filter(pl.col("subject_kind") == "tender")
+    joined = tender_points.join(
+        found.select("detector", "subject_id", pl.col("message").alias("reason")),
+        on=["detector", "subject_id", "reason"],
+        how="anti",
+    )
+    assert joined.height == 0
+    by_tender = tender_points.group_by("subject_id").agg(pl.col("points").sum())
+    ranked = result.ranking("tender").join(by_tender, left_on="tender_id", right_on="subject_id")
+    assert ((ranked["risk"] - ranked["points"]).abs() <= 0.05 * ranked["findings"] + 0.05).all()
+
+
+def test_firms_inherit_by_flag_rate_not_volume(market: Dataset) -> None:
+    result = bidwatch.scan(market)
+    inherited = result.contributions.filter(pl.col("via") == "tenders")
+    assert inherited.height > 0
+    rates = {r.name: r.flag_rate for r in result.runs if r.status == "ran"}
+    for row in inherited.iter_rows(named=True):
+        k, n = (int(x) for x in row["reason"].split(" tenders")[0].removeprefix("bid in ").split(" of "))
+        p = rates[row["detector"]]
+        assert k > n * p
+        expected = stats.binom.cdf(k - 1, n, p) + 0.5 * stats.binom.pmf(k, n, p)
+        assert row["score"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_config_mistakes_are_named() -> None:
+    with pytest.raises(bidwatch.InputError, match="unknown detector 'bid-cvv'"):
+        Config.from_dict({"detectors": {"select": ["bid-cvv"]}})
+    with pytest.raises(bidwatch.InputError, match="unknown parameter 'fense'"):
+        Config.from_dict({"detectors": {"bid-cv": {"fense": 2}}})
+    with pytest.raises(bidwatch.InputError, match="fence must be float"):
+        Config.from_dict({"detectors": {"bid-cv": {"fence": "wide"}}})
+    with pytest.raises(bidwatch.InputError, match="fence must be >= 0"):
+        Config.from_dict({"detectors": {"bid-cv": {"fence": -1}}})
+    with pytest.raises(bidwatch.InputError, match=r"unknown section \[detector\]"):
+        Config.from_dict({"detector": {}})
+
+
+def test_select_and_ignore(market: Dataset) -> None:
+    only = bidwatch.scan(market, config={"detectors": {"select": ["bid-cv", "identical-bids"], "ignore": ["identical-bids"]}})
+    assert [r.name for r in only.runs] == ["bid-cv"]
+    assert set(only.findings.frame.get_column("detector").unique()) == {"bid-cv"}
