@@ -37,15 +37,24 @@ def test_points_sum_to_the_risk() -> None:
     assert t1.get_column("points").to_list()[0] == pytest.approx(exact * 0.9 / 1.3, abs=0.01)
 
 
-def test_scale_and_weights_change_risk(market: Dataset) -> None:
-    base = bidwatch.scan(market)
-    heavier = bidwatch.scan(market, config={"detectors": {"bid-cv": {"weight": 3.0}}})
-    top = base.ranking("tender").filter(pl.col("top_reasons").str.contains("bid-cv")).row(0, named=True)
-    again = heavier.ranking("tender").filter(pl.col("tender_id") == top["tender_id"]).row(0, named=True)
-    assert again["risk"] > top["risk"]
-    assert bidwatch.scan(market, config={"detectors": {"bid-cv": {"weight": 0}}}).ranking(
-        "tender"
-    ).filter(pl.col("tender_id") == top["tender_id"]).row(0, named=True)["risk"] < top["risk"]
+def test_weights_change_risk(market: Dataset) -> None:
+    base = bidwatch.scan(market).ranking("tender")
+    top = base.filter(pl.col("top_reasons").str.contains("identical-bids")).row(0, named=True)
+
+    def risk_with(weight: float) -> float:
+        config = {"detectors": {"identical-bids": {"weight": weight}}}
+        ranked = bidwatch.scan(market, config=config).ranking("tender")
+        return float(ranked.filter(pl.col("tender_id") == top["tender_id"]).row(0, named=True)["risk"])
+
+    assert risk_with(3.0) > top["risk"] > risk_with(0.0)
+
+
+def test_zero_weight_findings_explain_without_points(market: Dataset) -> None:
+    result = bidwatch.scan(market)
+    cv = result.contributions.filter(pl.col("detector") == "bid-cv")
+    assert cv.height > 0
+    assert (cv.get_column("points") == 0).all()
+    assert (cv.get_column("weight") == 0).all()
 
 
 def test_rankings_cover_everyone_and_break_ties_by_id(market: Dataset) -> None:

@@ -94,7 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(run=cmd_synth)
 
     init = sub.add_parser("init", help="write a bidwatch.toml with every detector's defaults")
-    init.add_argument("path", nargs="?", type=Path, default=Path("bidwatch.toml"), help="where to write it (default: bidwatch.toml)")
+    init.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=Path("bidwatch.toml"),
+        help="where to write it (default: bidwatch.toml)",
+    )
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.set_defaults(run=cmd_init)
 

@@ -262,10 +262,15 @@ def _rejected(
 def _reports(
     raws: list[tuple[RawTable, TableInput]], parsed: list[Any], rejected: pl.DataFrame
 ) -> list[SourceReport]:
-    counts = dict(rejected.group_by("file").agg(pl.col("row").n_unique()).iter_rows())
+    counts = {
+        (file, table): n
+        for file, table, n in rejected.group_by("file", "table")
+        .agg(pl.col("row").n_unique())
+        .iter_rows()
+    }
     out = []
     for (raw, given), p in zip(raws, parsed, strict=True):
-        n_rejected = int(counts.get(raw.path, 0))
+        n_rejected = int(counts.get((raw.path, raw.table), 0))
         out.append(
             SourceReport(
                 path=raw.path,

@@ -241,7 +241,7 @@ VALUE_WORDS: dict[str, dict[str, str]] = {
         "average_bid": "average_bid", "average bid": "average_bid", "average": "average_bid",
         "scoring": "scoring", "mixed": "scoring", "best value": "scoring",
         "ratedcriteria": "scoring", "qualityonly": "scoring", "bestproposal": "scoring",
-        "bestvaluetogovernment": "scoring", "meat": "scoring",
+        "bestvaluetogovernment": "scoring", "meat": "scoring", "singlebidonly": "lowest_price",
         "most economically advantageous tender": "scoring",
     },
     "procedure": {
@@ -591,7 +591,7 @@ def _enum(source: pl.Series, column: Column, user: dict[str, str]) -> tuple[pl.S
                 return target, None
         return None, (
             f"{column.name} {text!r} is not one of {', '.join(column.values)}; map it under "
-            f'[values.{column.name}] in the mapping file, e.g. "{text}" = "{column.values[0]}"'
+            f'[values.{column.name}] in the mapping file if it means one of them: "{text}" = "..."'
         )
 
     empty = pl.Series([None] * source.len(), dtype=pl.String)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bidwatch.detectors._base import Detector
 from bidwatch.detectors.bid_cv import BidCV
 from bidwatch.detectors.bid_kurtosis import BidKurtosis
+from bidwatch.detectors.bid_pattern import BidPattern
 from bidwatch.detectors.bid_skewness import BidSkewness
 from bidwatch.detectors.bid_spread import BidSpread
 from bidwatch.detectors.bid_uniformity import BidUniformity
@@ -23,6 +24,7 @@ REGISTRY: tuple[type[Detector], ...] = (
     BidUniformity,
     IdenticalBids,
     WinnerNearEstimate,
+    BidPattern,
 )
 
 

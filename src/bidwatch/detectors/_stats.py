@@ -222,6 +222,10 @@ def comparison_evidence() -> pl.Expr:
 
 Direction = Literal["low", "high"]
 
+_SCREENS: weakref.WeakKeyDictionary[Dataset, dict[tuple[object, ...], pl.DataFrame]] = (
+    weakref.WeakKeyDictionary()
+)
+
 
 @dataclass(frozen=True)
 class TenderScreen:
@@ -238,7 +242,8 @@ class TenderScreen:
     name: ClassVar[str]
     subject: ClassVar[SubjectKind] = "tender"
     requires: ClassVar[frozenset[str]] = frozenset({"bids.amount"})
-    default_weight: ClassVar[float] = 1.0
+    # Outlier flags are thresholded views of the percentiles bid-pattern averages.
+    default_weight: ClassVar[float] = 0.0
     statistic: ClassVar[str]
     label: ClassVar[str]
     meaning: ClassVar[dict[Direction, str]]
@@ -255,11 +260,16 @@ class TenderScreen:
         if self.threshold is not None and self.log_scale and self.threshold <= 0:
             raise ValueError(f"threshold must be > 0 for {self.label}, got {self.threshold}")
 
-    def detect(self, data: Dataset) -> Findings:
-        stats = tender_prices(data).filter(
-            (pl.col("n") >= self.min_bids) & pl.col(self.statistic).is_not_null()
+    def statistics(self, data: Dataset) -> pl.DataFrame:
+        """tender_id, n, mean and ``value`` for every tender the screen can assess."""
+        return (
+            tender_prices(data)
+            .filter((pl.col("n") >= self.min_bids) & pl.col(self.statistic).is_not_null())
+            .select("tender_id", "n", "mean", pl.col(self.statistic).alias("value"))
         )
-        return score_screen(self, data, stats, self.statistic)
+
+    def detect(self, data: Dataset) -> Findings:
+        return outliers(self, data)
 
     def transform(self, value: pl.Expr) -> pl.Expr:
         return value.clip(lower_bound=LOG_FLOOR).log() if self.log_scale else value
@@ -271,36 +281,46 @@ class TenderScreen:
         return math.log(max(threshold, LOG_FLOOR)) if self.log_scale else threshold
 
 
-def score_screen(screen: TenderScreen, data: Dataset, stats: pl.DataFrame, column: str) -> Findings:
-    """Flag tenders whose statistic lies beyond the fence of their comparison group.
+def screen_frame(screen: TenderScreen, data: Dataset) -> pl.DataFrame:
+    """Every tender the screen can assess, placed among its comparable tenders.
 
-    The statistic is turned so that higher is always more suspicious (y = sign * t(value)),
-    the fence is Q3 + fence * IQR of y in the comparison group (Q3 alone when the IQR is
-    zero), and the score is the tender's mid-rank percentile of y in that group.
+    Columns: tender_id, value, _sign (-1 where low values are suspicious), _y = _sign x
+    transform(value), so that higher is always more suspicious, the comparison keys, and
+    _level, _count, _q1, _q3, _pct from ``compare``. Cached per dataset and settings, so
+    that the outlier screens and ``bid-pattern`` share the work.
     """
+    cache = _SCREENS.setdefault(data, {})
+    key = (type(screen), screen.min_bids, screen.min_comparable)
+    if key in cache:
+        return cache[key]
+    stats = screen.statistics(data)
     if stats.height == 0:
         raise NotComputable(
             f"no tender has {screen.min_bids}+ priced bids with a defined {screen.label}"
         )
     keyed = comparison_keys(data, stats)
-    sign = (
-        pl.when(pl.col("_rule").is_in(list(screen.low_under)) | low_if_unstated(screen))
-        .then(-1.0)
-        .otherwise(1.0)
-    )
-    keyed = keyed.with_columns(sign.alias("_sign")).with_columns(
-        (pl.col("_sign") * screen.transform(pl.col(column))).alias("_y")
-    )
-    keyed = compare(keyed, "_y", screen.min_comparable)
-    if screen.threshold is None and keyed.height < screen.min_comparable:
-        raise NotComputable(
-            f"needs at least {screen.min_comparable} tenders with {screen.min_bids}+ priced bids "
-            f"for a data-driven fence, found {keyed.height}; set `threshold` under "
-            f"[detectors.{screen.name}] to use a fixed limit, or lower `min_comparable`"
-        )
+    low = pl.col("_rule").is_in(list(screen.low_under)) | low_if_unstated(screen)
+    keyed = keyed.with_columns(pl.when(low).then(-1.0).otherwise(1.0).alias("_sign"))
+    keyed = keyed.with_columns((pl.col("_sign") * screen.transform(pl.col("value"))).alias("_y"))
+    cache[key] = compare(keyed, "_y", screen.min_comparable)
+    return cache[key]
+
+
+def outliers(screen: TenderScreen, data: Dataset) -> Findings:
+    """Flag tenders whose statistic lies beyond the fence of their comparison group.
+
+    The fence is Q3 + fence x IQR of _y in the comparison group (Q3 alone when the IQR is
+    zero) or the fixed ``threshold``; the score is the tender's mid-rank percentile of _y.
+    """
+    keyed = screen_frame(screen, data)
     if screen.threshold is None:
+        if keyed.height < screen.min_comparable:
+            raise NotComputable(
+                f"needs at least {screen.min_comparable} tenders with {screen.min_bids}+ priced "
+                f"bids for a data-driven fence, found {keyed.height}; set `threshold` under "
+                f"[detectors.{screen.name}] to use a fixed limit, or lower `min_comparable`"
+            )
         limit_y = pl.col("_q3") + screen.fence * (pl.col("_q3") - pl.col("_q1"))
-        usable = pl.col("_count") >= screen.min_comparable
         how = pl.format(
             "{} fence of {} comparable tenders",
             pl.when(pl.col("_sign") < 0).then(pl.lit("lower")).otherwise(pl.lit("upper")),
@@ -308,28 +328,21 @@ def score_screen(screen: TenderScreen, data: Dataset, stats: pl.DataFrame, colum
         )
     else:
         limit_y = pl.col("_sign") * screen.limit_of(screen.threshold)
-        usable = pl.lit(True)
         how = pl.lit("fixed threshold")
-    scored = keyed.with_columns(limit_y.alias("_limit_y"), how.alias("_how"))
-    skipped = scored.filter(~usable).height
-    flagged = scored.filter(usable & (pl.col("_y") > pl.col("_limit_y")))
-    flagged = flagged.with_columns(
-        screen.inverse(pl.col("_sign") * pl.col("_limit_y")).alias("_limit")
+    flagged = (
+        keyed.with_columns(limit_y.alias("_limit_y"), how.alias("_how"))
+        .filter(pl.col("_y") > pl.col("_limit_y"))
+        .with_columns(screen.inverse(pl.col("_sign") * pl.col("_limit_y")).alias("_limit"))
     )
     flagged = flagged.join(bid_lists(data, flagged), on="tender_id", how="left")
     low = pl.col("_sign") < 0
-    notes = (
-        (f"{skipped} tenders not assessed: fewer than {screen.min_comparable} comparable tenders",)
-        if skipped
-        else ()
-    )
     return build(
         flagged,
         detector=screen.name,
         kind="tender",
         subject_id=pl.col("tender_id"),
         score=pl.col("_pct"),
-        value=pl.col(column),
+        value=pl.col("value"),
         threshold=pl.col("_limit"),
         message=pl.format(
             "{}: {} {} {} {} ({})",
@@ -337,14 +350,14 @@ def score_screen(screen: TenderScreen, data: Dataset, stats: pl.DataFrame, colum
             .then(pl.lit(screen.meaning["low"]))
             .otherwise(pl.lit(screen.meaning["high"])),
             pl.lit(screen.label),
-            sig(pl.col(column)),
+            sig(pl.col("value")),
             pl.when(low).then(pl.lit("<")).otherwise(pl.lit(">")),
             sig(pl.col("_limit")),
             pl.col("_how"),
         ),
         evidence={
             "statistic": pl.lit(screen.label),
-            "value": pl.col(column),
+            "value": pl.col("value"),
             "limit": pl.col("_limit"),
             "suspicious_side": pl.when(low).then(pl.lit("low")).otherwise(pl.lit("high")),
             "percentile": pl.col("_pct"),
@@ -352,8 +365,7 @@ def score_screen(screen: TenderScreen, data: Dataset, stats: pl.DataFrame, colum
             "bids": pl.col("amounts"),
         },
         firms=pl.col("bidders"),
-        scanned=scored.height - skipped,
-        notes=notes,
+        scanned=keyed.height,
     )
 
 

@@ -33,6 +33,8 @@ class BidCV(TenderScreen):
     leaves the fence at the quartile. `threshold` replaces the fence with a fixed CV.
     Score: the tender's mid-rank percentile among its comparison group (0.98: more
     extreme than 98% of comparable tenders).
+    Default weight 0: the flag explains; the same evidence enters the risk through
+    `bid-pattern`, so that one set of bids is not counted twice.
 
     ## Evidence
     The CV, the limit it crossed, the suspicious side, the percentile, the comparison group
@@ -67,4 +69,3 @@ class BidCV(TenderScreen):
     }
     low_under: ClassVar[frozenset[str]] = frozenset({"lowest_price"})
     log_scale: ClassVar[bool] = True
-    default_weight: ClassVar[float] = 1.0

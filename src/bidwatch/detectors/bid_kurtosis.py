@@ -28,6 +28,8 @@ class BidKurtosis(TenderScreen):
     are equal. The fence is Q3 + `fence` x IQR of the signed kurtosis (raw scale) within the
     finest comparison group holding `min_comparable` tenders, as for `bid-cv`; the score is
     the mid-rank percentile in that group.
+    Default weight 0: the flag explains; the same evidence enters the risk through
+    `bid-pattern`, so that one set of bids is not counted twice.
 
     ## Evidence
     The kurtosis, the limit it crossed, the suspicious side, the percentile, the comparison
@@ -60,7 +62,6 @@ class BidKurtosis(TenderScreen):
         "high": "bids packed together around an agreed price",
     }
     low_under: ClassVar[frozenset[str]] = frozenset({"average_bid", "scoring"})
-    default_weight: ClassVar[float] = 0.5
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -28,6 +28,8 @@ class BidSkewness(TenderScreen):
     are equal. The fence is Q3 + `fence` x IQR of the signed skewness (raw scale) within the
     finest comparison group holding `min_comparable` tenders, as for `bid-cv`; the score is
     the mid-rank percentile in that group.
+    Default weight 0: the flag explains; the same evidence enters the risk through
+    `bid-pattern`, so that one set of bids is not counted twice.
 
     ## Evidence
     The skewness, the limit it crossed, the suspicious side, the percentile, the comparison
@@ -58,7 +60,6 @@ class BidSkewness(TenderScreen):
         "high": "one bid set apart above a cluster of lower bids",
     }
     low_under: ClassVar[frozenset[str]] = frozenset({"lowest_price"})
-    default_weight: ClassVar[float] = 0.5
 
     def __post_init__(self) -> None:
         super().__post_init__()

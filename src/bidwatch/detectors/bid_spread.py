@@ -29,6 +29,8 @@ class BidSpread(TenderScreen):
     bids. Comparison groups, fence and score as for `bid-cv`: the fence is Q3 + `fence` x
     IQR of log SPD on the suspicious side within the finest comparison group holding
     `min_comparable` tenders; the score is the tender's mid-rank percentile in that group.
+    Default weight 0: the flag explains; the same evidence enters the risk through
+    `bid-pattern`, so that one set of bids is not counted twice.
 
     ## Evidence
     The spread, the limit it crossed, the suspicious side, the percentile, the comparison
@@ -59,4 +61,3 @@ class BidSpread(TenderScreen):
     }
     low_under: ClassVar[frozenset[str]] = frozenset({"lowest_price"})
     log_scale: ClassVar[bool] = True
-    default_weight: ClassVar[float] = 0.5

@@ -27,6 +27,8 @@ class BidUniformity(TenderScreen):
     fence is Q3 + `fence` x IQR of D (raw scale) within the finest comparison group holding
     `min_comparable` tenders, as for `bid-cv`; the score is the mid-rank percentile in that
     group. The high side is suspicious under every award rule.
+    Default weight 0: the flag explains; the same evidence enters the risk through
+    `bid-pattern`, so that one set of bids is not counted twice.
 
     ## Evidence
     The distance, the limit it crossed, the percentile, the comparison group and the bid
@@ -58,4 +60,3 @@ class BidUniformity(TenderScreen):
         "low": "bids spread with unusual evenness",
         "high": "bids bunched unevenly over their range",
     }
-    default_weight: ClassVar[float] = 0.5

@@ -31,6 +31,8 @@ class LowestGap(TenderScreen):
     scale would put the fence out of reach. The high
     side is suspicious under every award rule; tenders are only compared with tenders of
     the same rule.
+    Default weight 0: the flag explains; the same evidence enters the risk through
+    `bid-pattern`, so that one set of bids is not counted twice.
 
     ## Evidence
     The gap, the limit it crossed, the percentile, the comparison group and the bid amounts.
@@ -59,4 +61,3 @@ class LowestGap(TenderScreen):
         "high": "winner set apart from the cover bids",
     }
     log_scale: ClassVar[bool] = False
-    default_weight: ClassVar[float] = 0.75

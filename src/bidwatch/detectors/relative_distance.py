@@ -31,6 +31,8 @@ class RelativeDistance(TenderScreen):
     for `bid-cv`; the high side is suspicious under every award rule. The fence is on the raw
     scale: RD values are roughly exponential with many near zero, where a log scale would put
     the fence out of reach.
+    Default weight 0: the flag explains; the same evidence enters the risk through
+    `bid-pattern`, so that one set of bids is not counted twice.
 
     ## Evidence
     RD, the limit it crossed, the percentile, the comparison group and the bid amounts.
@@ -59,7 +61,6 @@ class RelativeDistance(TenderScreen):
         "high": "winner set apart from tightly clustered cover bids",
     }
     log_scale: ClassVar[bool] = False
-    default_weight: ClassVar[float] = 0.75
 
     def __post_init__(self) -> None:
         super().__post_init__()

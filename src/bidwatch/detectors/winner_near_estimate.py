@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
 
-from bidwatch.detectors._stats import Direction, TenderScreen, score_screen, tender_prices
-from bidwatch.findings import Findings
+from bidwatch.detectors._stats import Direction, TenderScreen, tender_prices
 
 if TYPE_CHECKING:
     from bidwatch.dataset import Dataset
@@ -37,6 +36,8 @@ class WinnerNearEstimate(TenderScreen):
     as 1 - 0.0001), within the finest comparison group holding `min_comparable` tenders, as
     for `bid-cv`; the score is the tender's mid-rank percentile in that group. `threshold`
     replaces the fence with a fixed ratio. The high side is suspicious under every rule.
+    Default weight 0: the flag explains; the same evidence enters the risk through
+    `bid-pattern`, so that one set of bids is not counted twice.
 
     ## Evidence
     The ratio, the limit it crossed, the percentile, the comparison group and the bid
@@ -71,7 +72,6 @@ class WinnerNearEstimate(TenderScreen):
         "low": "winning bid unusually far below the estimate",
         "high": "winning bid unusually close to the estimate",
     }
-    default_weight: ClassVar[float] = 0.75
 
     def __post_init__(self) -> None:
         if self.fence < 0:
@@ -83,18 +83,20 @@ class WinnerNearEstimate(TenderScreen):
         if self.threshold is not None and self.threshold <= 0:
             raise ValueError(f"threshold must be > 0, got {self.threshold}")
 
-    def detect(self, data: Dataset) -> Findings:
+    def statistics(self, data: Dataset) -> pl.DataFrame:
         winners = (
             data.bids.filter(pl.col("is_winner").fill_null(False) & pl.col("amount").is_not_null())
             .join(data.tenders.select("tender_id", "estimate"), on="tender_id")
             .filter(pl.col("estimate").is_not_null())
             .group_by("tender_id")
-            .agg((pl.col("amount") / pl.col("estimate")).max().alias("ratio"))
+            .agg((pl.col("amount") / pl.col("estimate")).max().alias("value"))
         )
-        stats = (
-            tender_prices(data).join(winners, on="tender_id").filter(pl.col("n") >= self.min_bids)
+        return (
+            tender_prices(data)
+            .select("tender_id", "n", "mean")
+            .join(winners, on="tender_id")
+            .filter(pl.col("n") >= self.min_bids)
         )
-        return score_screen(self, data, stats, "ratio")
 
     def transform(self, value: pl.Expr) -> pl.Expr:
         return -((1 - value).clip(lower_bound=GAP_FLOOR).log())

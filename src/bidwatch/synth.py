@@ -1,0 +1,1414 @@
+"""Synthetic rural road and public facility tenders with planted bid rigging and its truth.
+
+``generate(tenders, seed)`` returns bidwatch's canonical tables (tenders, bids, firms; see
+``bidwatch.schema``) and the ground truth: which tenders were rigged, by which scheme and
+ring, and the part each firm played. ``bidwatch synth`` writes them to a folder that
+``bidwatch scan`` reads with no mapping. The same seed gives byte-identical files.
+
+## The market
+
+- Counties (阳新县) in provinces, each with 8-20 townships (白沙镇). Buyers are township
+  governments (白沙镇人民政府) and county bureaus (交通运输局, 公路事业发展中心, 水利局,
+  住房和城乡建设局, 教育局, 卫生健康局, 农业农村局).
+- Tenders: category road, bridge, building or water; a title from the category's templates
+  (阳新县白沙镇石湾村道路硬化工程); procedure mostly open, some invited; award rule scoring
+  (综合评分法), lowest_price (经评审的最低投标价法) or average_bid (基准价法); an estimate
+  (招标控制价) lognormal from a few hundred thousand to tens of millions of yuan; published on
+  a working day, bids due 20-35 days later (a few tenders allow less), award 3-21 days after.
+- Firms: registered in a home county, active there and in up to two neighbouring counties,
+  with a specialty (road, bridge, building, water, general) that sets how often they bid in
+  each category. Names are region + 字号 + industry + legal form (阳新县鑫达路桥建设有限公司);
+  credit codes are 18-character USCCs whose organisation code (GB 11714) and final check
+  character (GB 32100-2015) are valid; firms founded since 2015-10 carry the "MA" prefix.
+- Each tender draws 3-15 bidders (3-7 when invited) from the firms active in its county,
+  weighted by how active each firm is and how well its specialty fits the category.
+
+## Honest bids
+
+cost = the tender's true cost (a share of the estimate, common to its bidders) x firm
+efficiency x noise; bid = cost x a 1-10% markup, rounded by the firm's habit (to the cent,
+the yuan or the hundred yuan). A bid above the estimate is usually pulled just under it
+(firms know the ceiling) and otherwise disqualified; a few more bids are disqualified
+(document faults) or withdrawn (no amount). Every tender keeps two or more valid bids and has
+exactly one winner: the lowest valid bid under lowest_price; the bid closest to the benchmark
+(mean of the valid bids x (1 - K), K drawn in 0-5%) under average_bid; under scoring the best
+technical score minus 2 points per 1% above the lowest valid bid, often not the lowest bid.
+
+Each honest firm leaves its own traces on its bids: IP address (its own /24; the host
+varies), MAC address, machine code (机器码), document author, deposit account and phone, all
+distinct between firms. About ``VARIANT_NAME_SHARE`` of bids spell the bidder's name unlike
+the registry: 有限公司 and 有限责任公司 swapped, region dropped, region in brackets after the
+字号 (full- or half-width), a trailing space.
+
+## Planted schemes
+
+About ``COLLUSIVE_SHARE`` of tenders are rigged, split between the schemes by
+``SCHEME_MIX``. Each rigged tender belongs to a ring of 3-6 firms registered in its county,
+which rigs about ``TENDERS_PER_RING`` tenders. The designated winner and most members bid
+(the covers), sometimes beside honest outsiders, who may beat the ring: the ring then shades
+its price but does not always win. Covers never win: under scoring and average-bid rules they
+carry weak technical offers or stay away from the benchmark. Ring members also bid honestly
+in the other tenders of their counties. Price patterns are the same under every award rule.
+
+- ``rotation``: the designated winner takes turns round the ring in publication order, with
+  some disorder; it bids high (median 94% of the estimate) and the covers 0.3-6% above it.
+- ``cover_bidding``: one leader wins most of the ring's tenders, near the estimate (median
+  96.5%); the covers sit in a tight, noisy band 0.6-3% above it (low CV, large relative
+  distance, high winning bid / estimate).
+- ``shared_traces``: one hand prepares the ring's bids on the leader's computer: every ring
+  bid of the tender carries the leader's machine code, most its MAC, IP and document author,
+  some its deposit account and phone (``SHARED_TRACE_RATES``); they are uploaded minutes
+  apart. Prices are only mildly rigged.
+- ``identical_bids``: two (sometimes three) covers bid exactly the same odd amount.
+- ``arithmetic_bids``: the ring's bids form an arithmetic progression from the winner's bid
+  (a fixed odd offset, exact to the cent) or a geometric one (a fixed ratio, rounded to the
+  cent).
+
+Rigged tenders also get a short bidding period more often (``SHORT_DEADLINE``), and some
+rings share a shareholder (their organiser) between two members. The price screens can see
+``cover_bidding``, ``identical_bids`` and, less sharply, ``rotation`` and ``arithmetic_bids``;
+``shared_traces`` and the turn-taking of ``rotation`` need detectors of bid traces and of
+winners over time.
+
+## Ground truth
+
+``truth_tenders``: tender_id, collusive (0/1), scheme ("" when clean), group (the ring, ""
+when clean). ``truth_firms``: bidder_id, group ("rotation-0001", "" if none), role
+(``ring_member``; ``designated_winner`` and ``cover`` in cover-bidding rings;
+``preparer_shared``; ``honest``). A ring that ended up with no tender of its own is not a
+ring: its firms are honest.
+
+## Scale
+
+Everything is vectorised with numpy and polars (no Python loop over tenders, bids or firms);
+per-bid text columns are gathered from per-firm values, so they share memory. 1M tenders
+(about 6.2M bids, 200k firms) take about 20 s and 3 GB on two cores.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+__all__ = ["COLLUSIVE_SHARE", "SCHEMES", "SCHEME_MIX", "SynthData", "generate"]
+
+Arr = npt.NDArray[Any]
+
+# ----------------------------------------------------------------------- planted schemes
+
+# Share of tenders rigged. Screening studies of public works find cartels in roughly a tenth
+# to a fifth of the tenders of the markets they look at; 12% keeps the classes unbalanced.
+COLLUSIVE_SHARE = 0.12
+# Share of the rigged tenders per scheme. Cover bidding and rotation are the classic cartel
+# forms; one hand behind several bid files is what Chinese cases most often prove (招标投标法
+# 实施条例 art. 40); identical and patterned amounts are rarer, careless forms.
+SCHEME_MIX: dict[str, float] = {
+    "rotation": 0.25,
+    "cover_bidding": 0.25,
+    "shared_traces": 0.20,
+    "identical_bids": 0.15,
+    "arithmetic_bids": 0.15,
+}
+SCHEMES: tuple[str, ...] = tuple(SCHEME_MIX)
+# Firms per ring (inclusive). Identical and progression schemes need two covers besides the
+# winner to show their pattern.
+RING_SIZE: dict[str, tuple[int, int]] = {
+    "rotation": (3, 6),
+    "cover_bidding": (3, 5),
+    "shared_traces": (3, 5),
+    "identical_bids": (3, 5),
+    "arithmetic_bids": (3, 5),
+}
+# Mean number of tenders a ring rigs over the six years: local cartels are long-lived, and a
+# rotation needs several tenders to show turns.
+TENDERS_PER_RING = 16
+# Chance that a member beyond the winner and the covers a scheme needs bids in a rigged
+# tender: rings rarely field every member every time.
+MEMBER_TURNOUT = 0.8
+# Chance that 1-3 honest outsiders also bid in a rigged tender: rings do not control every
+# entrant, and an outsider may win.
+OUTSIDER_SHARE = 0.3
+# Factor on the designated winner's price when outsiders bid: the ring shades its price.
+OUTSIDER_SHADING = (0.93, 0.99)
+# Rotation: chance that a turn is skipped (a member who needs the work, a tender that suits
+# another); pure round robin would be cartoonish.
+ROTATION_DISORDER = 0.15
+# Cover bidding: chance that the leader wins; the others get the odd tender to stay in.
+LEADER_WINS = 0.85
+# Designated winner's bid / estimate per scheme: median and log-sd. Honest winners sit around
+# 0.80-0.90 with a tail up to the ceiling, so the schemes overlap the honest distribution.
+WINNER_RATIO: dict[str, tuple[float, float]] = {
+    "rotation": (0.94, 0.03),
+    "cover_bidding": (0.965, 0.02),
+    "shared_traces": (0.92, 0.035),
+    "identical_bids": (0.93, 0.03),
+    "arithmetic_bids": (0.93, 0.03),
+}
+# The highest cover stays this share under the estimate: a cover above the ceiling would be
+# void, and a tender with fewer than three valid bids fails.
+COVER_CEILING = 0.998
+# shared_traces: chance, per tender, that each trace of the preparer's computer appears on
+# every ring bid (the machine code always does). Careful preparers change IP or author.
+SHARED_TRACE_RATES: dict[str, float] = {
+    "mac_address": 0.85,
+    "ip_address": 0.8,
+    "document_author": 0.6,
+    "deposit_account": 0.5,
+    "phone": 0.25,
+}
+# identical_bids: chance of three identical covers instead of two, when there are three.
+IDENTICAL_TRIPLE = 0.3
+# arithmetic_bids: share of progressions that are geometric (a fixed ratio).
+GEOMETRIC_SHARE = 0.3
+# Chance that two members of a ring share a shareholder, the ring's organiser.
+SHARED_SHAREHOLDER = 0.3
+# Chance of a bidding period under the 20 days of 招标投标法 art. 24, clean and rigged:
+# a buyer who favours a ring leaves outsiders little time.
+SHORT_DEADLINE: dict[str, float] = {"clean": 0.04, "rigged": 0.12}
+
+# ------------------------------------------------------------------------ honest market
+
+TENDERS_PER_FIRM = 5  # 1M tenders -> 200k firms
+TENDERS_PER_REGION = 400  # 1M tenders -> 2,500 counties (China has about 2,800)
+MIN_REGIONS, MAX_REGIONS = 4, 2800
+MIN_HOME_FIRMS = 30  # enough firms in every county for a 15-bid tender and its rings
+RING_FIRM_SHARE = 0.5  # at most this share of a county's firms are in rings
+RIGGED_TENDER_SHARE = 0.5  # at most this share of a county's tenders are rigged
+CATEGORIES = ("road", "bridge", "building", "water")
+CATEGORY_MIX = (0.45, 0.12, 0.25, 0.18)
+ESTIMATE_MEDIAN = (1.5e6, 3.0e6, 4.0e6, 1.2e6)  # yuan, per category
+ESTIMATE_SIGMA = 0.85
+ESTIMATE_RANGE = (2.0e5, 6.0e7)
+AWARD_METHODS = ("scoring", "lowest_price", "average_bid")
+AWARD_MIX = (0.5, 0.35, 0.15)
+INVITED_SHARE = 0.12
+EXTRA_BIDDERS_MEAN = 3.2  # open tenders: 3 + negative binomial, mean about 6.2 bids
+HONEST_COST = (0.84, 0.05)  # true cost / estimate: median and log-sd, common to a tender
+EFFICIENCY_SD = 0.035  # log-sd of firm efficiency
+BID_NOISE_SD = 0.03  # log-sd of a bid's own cost noise
+MARKUP = (0.01, 0.10)
+PULL_UNDER_CEILING = 0.75  # a bid over the estimate is pulled under it, else disqualified
+DISQUALIFIED, WITHDRAWN = 0.025, 0.01
+AVERAGE_BID_K = (0.0, 0.05)  # average_bid benchmark = mean of valid bids x (1 - K)
+SCORING_POINTS_PER_PCT = 2.0  # scoring: points lost per 1% above the lowest valid bid
+TECH_SD = (4.0, 2.0)  # scoring: technical points, sd of the firm's quality and of the offer
+VARIANT_NAME_SHARE = 0.15  # bids that spell the bidder's name unlike the registry
+ROUNDING_MIX = (0.6, 0.3, 0.1)  # firms that bid to the cent, the yuan, the hundred yuan
+SPECIALTIES = ("road", "bridge", "building", "water", "general")
+SPECIALTY_MIX = (0.30, 0.12, 0.25, 0.13, 0.20)
+# How much a firm of each specialty (columns) bids in each category (rows).
+AFFINITY = np.array(
+    [
+        [1.00, 0.70, 0.15, 0.30, 0.60],
+        [0.50, 1.00, 0.05, 0.20, 0.50],
+        [0.10, 0.05, 1.00, 0.10, 0.60],
+        [0.25, 0.15, 0.10, 1.00, 0.60],
+    ]
+)
+FIRST_DAY = np.datetime64("2019-01-01", "D")
+PUBLISHING_DAYS = 2160  # to the end of 2024
+FOUNDED_RANGE = (np.datetime64("1998-01-01", "D"), np.datetime64("2021-12-31", "D"))
+NEW_CODES_FROM = np.datetime64("2015-10-01", "D")  # USCCs with "MA" organisation codes
+
+# --------------------------------------------------------------------------- name pools
+
+PROVINCE_CODES = np.array(
+    [42, 43, 36, 52, 53, 45, 51, 50, 61, 41, 34, 35, 44, 62, 14, 13, 37, 32, 33, 21, 22, 23,
+     15, 46, 63, 64, 65, 54]
+)  # fmt: skip
+PLACE_CHARS = (
+    "安白宝碧长城大丰凤福高广桂河鹤红华黄吉金锦靖九乐龙隆马茂南宁平清庆仁荣瑞三山"
+    "上石双顺松太泰桃天通万旺文西仙湘新兴秀阳永玉元云泽昭中竹资溪岳江湖梅沙罗林"
+)
+VILLAGE_FIRST = "杨李张王刘陈石黄白马龙桃柳竹松枫梨枣茶桑高新老大小上下东西南北中前后"
+VILLAGE_SECOND = "湾坪岭冲坝溪塘岗桥铺沟坡庄寨店河山园林口"
+TRADE_CHARS = (
+    "鑫宏达盛华通顺远恒泰隆兴昌鼎诚信瑞祥汇丰合金安建路桥中天宇博"
+    "创嘉联凯力润荣晟众旭永正志骏锦腾豪峰源森佳德航发强海城方磊晨"
+)
+INDUSTRIES = (
+    ("公路工程", "交通建设", "公路建设"),
+    ("路桥建设", "路桥工程", "桥梁工程"),
+    ("建筑工程", "建筑安装工程", "建设工程"),
+    ("水利水电工程", "水利建设", "水务工程"),
+    ("市政工程", "工程建设", "市政建设"),
+)
+FORMS = ("有限公司", "有限责任公司", "股份有限公司")
+FORM_MIX = (0.70, 0.27, 0.03)
+FORM_SWAPPED = ("有限责任公司", "有限公司", "股份公司")
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏"
+    "魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚"
+    "邵万钱严覃武戴莫孔向汤"
+)
+GIVEN_CHARS = (
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华建国志文红玉兰云飞海鹏斌波辉宁亮林峰鑫浩宇"
+    "凯俊帅晨欣新春梅兵彬荣德福祥成江东山金永忠庆武瑞龙光水生贵清"
+)
+ROADS = (
+    "人民路", "建设路", "解放路", "新华路", "中山路", "迎宾大道", "滨江路", "东风路", "振兴大道",
+    "工业园路", "朝阳路", "文化路", "胜利路", "幸福路", "和平路", "商贸街", "光明路", "长江路",
+    "育才路", "发展大道",
+)  # fmt: skip
+BUREAUS = (
+    "交通运输局", "公路事业发展中心", "水利局", "住房和城乡建设局", "教育局", "卫生健康局",
+    "农业农村局",
+)  # fmt: skip
+# (category, parts: R region, T township, V village, Y year; title ending; owning bureau)
+TEMPLATES: tuple[tuple[int, str, str, int], ...] = (
+    (0, "RTV", "村道路硬化工程", 0),
+    (0, "RTV", "村通组公路建设工程", 0),
+    (0, "RTV", "村产业路建设项目", 6),
+    (0, "RT", "集镇道路改造提升工程", 3),
+    (0, "RY", "农村公路安全生命防护工程", 1),
+    (0, "RY", "农村公路提档升级工程", 0),
+    (1, "RTV", "村危桥改造工程", 1),
+    (1, "RTV", "村便民桥新建工程", 0),
+    (1, "RY", "农村公路危桥改造工程", 1),
+    (2, "RT", "中心小学教学楼建设工程", 4),
+    (2, "RT", "卫生院改扩建工程", 5),
+    (2, "RT", "便民服务中心建设项目", 3),
+    (2, "RTV", "村党群服务中心建设工程", 3),
+    (2, "RT", "敬老院改造工程", 3),
+    (3, "RTV", "村饮水安全巩固提升工程", 2),
+    (3, "RT", "小型农田水利设施建设项目", 2),
+    (3, "RTV", "村山塘整治工程", 2),
+    (3, "RY", "高标准农田建设项目", 6),
+    (3, "RT", "河道综合治理工程", 2),
+)
+TOWNSHIP_BUYER = 0.6  # a township's works are bought by its government, else by a bureau
+MAC_OUIS = (0x28D244, 0xF8B156, 0x3C5282, 0x00E04C, 0x1C1B0D, 0x5405DB, 0x70B5E8, 0xB42E99)
+ISP_FIRST_OCTETS = np.array(
+    [27, 58, 59, 60, 61, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122,
+     123, 124, 125, 171, 175, 180, 182, 183, 218, 219, 220, 221, 222, 223]
+)  # fmt: skip
+MOBILE_PREFIXES = (
+    "133", "135", "136", "137", "138", "139", "150", "151", "152", "155", "157", "158", "159",
+    "177", "180", "181", "182", "183", "186", "187", "188", "189", "199",
+)  # fmt: skip
+CAPITAL_WAN = np.array([100, 200, 300, 500, 600, 800, 1000, 1200, 1500, 2000, 3000, 5000, 8000])
+CAPITAL_MIX = np.array([4, 6, 6, 12, 5, 6, 14, 4, 5, 10, 8, 6, 3], dtype=float)
+
+USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = np.array([pow(3, i, 31) for i in range(17)])
+ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2])
+
+DESIGNATED, COVER = 1, 2  # bid roles; 0 is a competitive (honest) bid
+VALID, DISQ, WITHDRAW = 0, 1, 2
+US_PER_S = 1_000_000
+US_PER_DAY = 86_400 * US_PER_S
+IP_VARIANTS = 4
+NAME_VARIANTS = 6
+TRACES = ("ip_address", "mac_address", "machine_code", "document_author", "deposit_account")
+TRACES_ALL = (*TRACES, "phone")
+
+
+# --------------------------------------------------------------------------------- output
+
+
+@dataclass(frozen=True, eq=False)
+class SynthData:
+    """Canonical tables of a synthetic market and the truth about its planted schemes."""
+
+    tenders: pl.DataFrame
+    bids: pl.DataFrame
+    firms: pl.DataFrame
+    truth_tenders: pl.DataFrame
+    truth_firms: pl.DataFrame
+
+    def write(self, out: str | Path, fmt: str = "csv") -> list[Path]:
+        """Write tenders, bids and firms as ``fmt`` (csv or parquet), the truth as CSV."""
+        if fmt not in ("csv", "parquet"):
+            raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
+        out = Path(out)
+        (out / "truth").mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        for name, frame in (("tenders", self.tenders), ("bids", self.bids), ("firms", self.firms)):
+            path = out / f"{name}.{fmt}"
+            if fmt == "csv":
+                _write_csv(frame, path)
+            else:
+                frame.write_parquet(path)
+            written.append(path)
+        for name, frame in (("tenders", self.truth_tenders), ("firms", self.truth_firms)):
+            path = out / "truth" / f"{name}.csv"
+            _write_csv(frame, path)
+            written.append(path)
+        return written
+
+
+def _write_csv(frame: pl.DataFrame, path: Path) -> None:
+    # Seconds, not polars' default microseconds: what sources write, and the loader's fast path.
+    frame.write_csv(path, datetime_format="%Y-%m-%d %H:%M:%S", date_format="%Y-%m-%d")
+
+
+# ---------------------------------------------------------------------------- generation
+
+
+def generate(tenders: int, seed: int = 0) -> SynthData:
+    """A synthetic market of ``tenders`` tenders with planted schemes; see the module doc."""
+    if tenders < 1:
+        raise ValueError(f"tenders must be at least 1, got {tenders}")
+    rng = np.random.default_rng(seed)
+    n_regions = int(np.clip(tenders // TENDERS_PER_REGION, MIN_REGIONS, MAX_REGIONS))
+    places = _places(rng, n_regions)
+    firms = _firm_traits(rng, places, max(tenders // TENDERS_PER_FIRM, MIN_HOME_FIRMS * n_regions))
+    market = _market(firms)
+    ten = _tender_draws(rng, tenders, places)
+    rings = _rings(rng, ten, firms, places)
+    bids = _bids(rng, ten, rings, firms, market)
+    registry, names, traces = _firm_tables(rng, firms, places, rings)
+    tender_frame = _tender_frame(rng, ten, bids, places)
+    tender_id = tender_frame.get_column("tender_id")
+    firm_id = registry.get_column("firm_id")
+    return SynthData(
+        tenders=tender_frame,
+        bids=_bid_frame(
+            rng, bids=bids, tender_id=tender_id, firm_id=firm_id, names=names, traces=traces
+        ),
+        firms=registry,
+        truth_tenders=_truth_tenders(tender_id, rings),
+        truth_firms=_truth_firms(firm_id, rings),
+    )
+
+
+# ----------------------------------------------------------------------------------- places
+
+
+@dataclass(frozen=True)
+class _Places:
+    code: Arr  # 6-digit administrative division code of each county
+    weight: Arr  # the county's share of tenders
+    name: pl.Series  # 阳新县
+    short: pl.Series  # 阳新
+    area_code: Arr  # telephone area code
+    town_start: Arr  # first township of each county in ``town``
+    town_count: Arr
+    town: pl.Series  # 白沙镇
+
+
+def _places(rng: np.random.Generator, n: int) -> _Places:
+    index = np.arange(n)
+    # Provinces in contiguous blocks, so that neighbouring indices are neighbouring counties.
+    block = index * min(len(PROVINCE_CODES), n) // n
+    within = index - np.searchsorted(block, block)
+    code = PROVINCE_CODES[block] * 10_000 + (1 + within // 30) * 100 + 21 + within % 30
+    short = _pairs(PLACE_CHARS, rng.permutation(_n_pairs(PLACE_CHARS))[:n])
+    name = short + _choose(rng, ("县", "市"), n, (0.8, 0.2))
+    weight = rng.lognormal(0.0, 0.5, n)
+    town_count = rng.integers(8, 21, n)
+    towns = int(town_count.sum())
+    town = _pairs(PLACE_CHARS, rng.integers(0, _n_pairs(PLACE_CHARS), towns)) + _choose(
+        rng, ("镇", "乡"), towns, (0.8, 0.2)
+    )
+    return _Places(
+        code=code,
+        weight=weight / weight.sum(),
+        name=name,
+        short=short,
+        area_code=rng.integers(710, 1000, n),
+        town_start=np.cumsum(town_count) - town_count,
+        town_count=town_count,
+        town=town,
+    )
+
+
+# ------------------------------------------------------------------------------------ firms
+
+
+@dataclass(frozen=True)
+class _Firms:
+    home: Arr
+    specialty: Arr
+    activity: Arr
+    efficiency: Arr
+    quality: Arr
+    rounding: Arr
+    member_firm: Arr  # memberships (firm active in county), sorted by county
+    member_region: Arr
+    member_weight: Arr
+
+    @property
+    def n(self) -> int:
+        return int(self.home.size)
+
+
+def _firm_traits(rng: np.random.Generator, places: _Places, n: int) -> _Firms:
+    regions = places.code.size
+    home = np.concatenate(
+        [
+            np.repeat(np.arange(regions), MIN_HOME_FIRMS),
+            rng.choice(regions, n - regions * MIN_HOME_FIRMS, p=places.weight),
+        ]
+    )
+    home = rng.permutation(home)
+    activity = rng.lognormal(0.0, 0.6, n)
+    # Up to two neighbouring counties where the firm also bids, less often than at home.
+    extra = rng.choice(3, n, p=(0.55, 0.30, 0.15))
+    away = np.repeat(np.arange(n), extra)
+    step = rng.integers(1, 4, away.size) * rng.choice(np.array([-1, 1]), away.size)
+    firm = np.concatenate([np.arange(n), away])
+    region = np.concatenate([home, (home[away] + step) % regions])
+    weight = np.concatenate([activity, 0.4 * activity[away]])
+    _, first = np.unique(region * n + firm, return_index=True)  # home listed first: kept
+    return _Firms(
+        home=home,
+        specialty=rng.choice(len(SPECIALTIES), n, p=SPECIALTY_MIX),
+        activity=activity,
+        efficiency=np.exp(rng.normal(0.0, EFFICIENCY_SD, n)),
+        quality=rng.normal(0.0, 1.0, n),
+        rounding=rng.choice(3, n, p=ROUNDING_MIX),
+        member_firm=firm[first],
+        member_region=region[first],
+        member_weight=weight[first],
+    )
+
+
+@dataclass(frozen=True)
+class _Market:
+    """Weighted draws of a firm active in a county, per category, by inverse CDF."""
+
+    firm: Arr
+    cum: Arr  # cumulative weights, one block of all memberships per category
+    start: Arr  # first membership of each county
+    end: Arr
+
+    def draw(self, rng: np.random.Generator, region: Arr, category: Arr) -> Arr:
+        m = self.firm.size
+        lo_i = category * m + self.start[region]
+        hi_i = category * m + self.end[region]
+        lo = np.where(lo_i > 0, self.cum[np.maximum(lo_i - 1, 0)], 0.0)
+        hi = self.cum[hi_i - 1]
+        pos = np.searchsorted(self.cum, lo + rng.random(region.size) * (hi - lo), side="right")
+        return self.firm[np.clip(pos, lo_i, hi_i - 1) - category * m]
+
+
+def _market(firms: _Firms) -> _Market:
+    regions = int(firms.member_region.max()) + 1
+    spec = firms.specialty[firms.member_firm]
+    weights = np.concatenate([firms.member_weight * AFFINITY[c, spec] for c in range(4)])
+    return _Market(
+        firm=firms.member_firm,
+        cum=np.cumsum(weights),
+        start=np.searchsorted(firms.member_region, np.arange(regions), side="left"),
+        end=np.searchsorted(firms.member_region, np.arange(regions), side="right"),
+    )
+
+
+# ---------------------------------------------------------------------------------- tenders
+
+
+@dataclass(frozen=True)
+class _Tenders:
+    region: Arr
+    category: Arr
+    template: Arr
+    town: Arr  # index into places.town
+    invited: Arr
+    award: Arr  # index into AWARD_METHODS
+    estimate: Arr  # cents
+    published: Arr  # microseconds since the epoch, in order: tender ids follow publication
+    bidders: Arr  # bidders of a clean tender
+
+    @property
+    def n(self) -> int:
+        return int(self.region.size)
+
+
+def _tender_draws(rng: np.random.Generator, n: int, places: _Places) -> _Tenders:
+    region = rng.choice(places.code.size, n, p=places.weight)
+    category = rng.choice(4, n, p=CATEGORY_MIX)
+    by_category = np.array([t[0] for t in TEMPLATES])
+    first = np.searchsorted(by_category, np.arange(4))
+    count = np.bincount(by_category, minlength=4)
+    template = first[category] + rng.integers(0, count[category])
+    town = places.town_start[region] + rng.integers(0, places.town_count[region])
+    invited = rng.random(n) < INVITED_SHARE
+    median = np.array(ESTIMATE_MEDIAN)[category]
+    estimate = np.clip(median * rng.lognormal(0.0, ESTIMATE_SIGMA, n), *ESTIMATE_RANGE)
+    day = _workday(rng.integers(0, PUBLISHING_DAYS, n) + _days(FIRST_DAY))
+    seconds = rng.integers(8 * 3600 + 1800, 17 * 3600 + 1800, n)
+    published = np.sort(day * US_PER_DAY + seconds * US_PER_S)
+    extra = np.minimum(rng.negative_binomial(3, 3 / (3 + EXTRA_BIDDERS_MEAN), n), 12)  # 3..15 bids
+    bidders = np.where(invited, rng.integers(3, 8, n), 3 + extra)
+    return _Tenders(
+        region=region,
+        category=category,
+        template=template,
+        town=town,
+        invited=invited,
+        award=rng.choice(len(AWARD_METHODS), n, p=AWARD_MIX),
+        estimate=np.round(estimate * 100).astype(np.int64),
+        published=published,
+        bidders=bidders,
+    )
+
+
+# ------------------------------------------------------------------------------------ rings
+
+
+@dataclass(frozen=True)
+class _Rings:
+    scheme: Arr  # index into SCHEMES
+    size: Arr
+    start: Arr  # first member in ``members``
+    members: Arr  # firm indices, ring by ring, the leader first
+    offset: Arr  # rotation: whose turn comes first
+    organiser: Arr  # the ring shares a shareholder between two members
+    active: Arr  # the ring rigged at least one tender
+    label: pl.Series  # rotation-0001
+    tender_ring: Arr  # per tender: its ring, or -1 when clean
+
+    def tender_scheme(self) -> Arr:
+        return np.where(self.tender_ring >= 0, self.scheme[self.tender_ring], -1)
+
+
+def _rings(rng: np.random.Generator, ten: _Tenders, firms: _Firms, places: _Places) -> _Rings:
+    regions = places.code.size
+    schemes, wants, sizes = [], [], []
+    for k, name in enumerate(SCHEMES):
+        rigged = round(ten.n * COLLUSIVE_SHARE * SCHEME_MIX[name])
+        if rigged < 2:
+            continue
+        count = max(1, round(rigged / TENDERS_PER_RING))
+        base = min(2, rigged // count)
+        want = base + rng.multinomial(rigged - base * count, rng.dirichlet(np.full(count, 3.0)))
+        schemes.append(np.full(count, k))
+        wants.append(want)
+        sizes.append(rng.integers(RING_SIZE[name][0], RING_SIZE[name][1] + 1, count))
+    scheme = np.concatenate(schemes) if schemes else np.zeros(0, dtype=np.int64)
+    want = np.concatenate(wants) if wants else np.zeros(0, dtype=np.int64)
+    size = np.concatenate(sizes) if sizes else np.zeros(0, dtype=np.int64)
+
+    # Counties offer ring slots by their number of firms, drawn by their share of tenders.
+    home_firms = np.bincount(firms.home, minlength=regions)
+    slots = np.maximum(1, (home_firms * RING_FIRM_SHARE).astype(np.int64) // RING_SIZE_MAX)
+    slot_region = np.repeat(np.arange(regions), slots)
+    p = places.weight[slot_region]
+    count = min(scheme.size, slot_region.size)
+    region = slot_region[rng.choice(slot_region.size, count, replace=False, p=p / p.sum())]
+    scheme, want, size = scheme[:count], want[:count], size[:count]
+
+    # Members: the county's home firms in random order, each ring taking the next ones.
+    by_home = np.lexsort((rng.random(firms.n), firms.home))
+    home_start = np.searchsorted(firms.home[by_home], np.arange(regions))
+    first_member = home_start[region] + _offset_in_group(region, size)
+    start = np.cumsum(size) - size
+    ring_of = np.repeat(np.arange(count), size)
+    members = by_home[first_member[ring_of] + np.arange(ring_of.size) - start[ring_of]]
+
+    # Tenders: the county's tenders in random order, each ring taking the next ones.
+    by_county = np.lexsort((rng.random(ten.n), ten.region))
+    county_start = np.searchsorted(ten.region[by_county], np.arange(regions))
+    cap = (np.bincount(ten.region, minlength=regions) * RIGGED_TENDER_SHARE).astype(np.int64)
+    slot_ring = np.repeat(np.arange(count), want)
+    pos = (_offset_in_group(region, want) - (np.cumsum(want) - want))[slot_ring] + np.arange(
+        slot_ring.size
+    )
+    ok = pos < cap[region[slot_ring]]
+    tender_ring = np.full(ten.n, -1, dtype=np.int64)
+    chosen = by_county[county_start[region[slot_ring[ok]]] + pos[ok]]
+    tender_ring[chosen] = slot_ring[ok]
+
+    active = np.bincount(tender_ring[tender_ring >= 0], minlength=count) > 0
+    number = _rank_within(np.where(active, scheme, -1), np.arange(count)) + 1
+    label = (
+        pl.Series(SCHEMES, dtype=pl.String).gather(scheme)
+        + "-"
+        + pl.Series(number).cast(pl.String).str.zfill(4)
+    )
+    return _Rings(
+        scheme=scheme,
+        size=size,
+        start=start,
+        members=members,
+        offset=rng.integers(0, np.maximum(size, 1)),
+        organiser=(rng.random(count) < SHARED_SHAREHOLDER) & active,
+        active=active,
+        label=label,
+        tender_ring=tender_ring,
+    )
+
+
+RING_SIZE_MAX = max(hi for _, hi in RING_SIZE.values())
+
+
+# ------------------------------------------------------------------------------------- bids
+
+
+@dataclass(frozen=True)
+class _Bids:
+    tender: Arr  # sorted by tender, then submission time
+    firm: Arr
+    role: Arr
+    cents: Arr
+    status: Arr
+    winner: Arr
+    submitted: Arr  # microseconds
+    trace_firm: dict[str, Arr]  # whose traces each bid carries, per trace column
+    ip_variant: Arr
+    deadline: Arr  # per tender
+    awarded: Arr  # per tender
+
+
+def _bids(
+    rng: np.random.Generator, ten: _Tenders, rings: _Rings, firms: _Firms, market: _Market
+) -> _Bids:
+    n = ten.n
+    sch_t = rings.tender_scheme()
+    rigged = np.flatnonzero(rings.tender_ring >= 0)
+    ring = rings.tender_ring[rigged]
+    size = rings.size[ring]
+    sch = rings.scheme[ring]
+
+    # The designated winner of each rigged tender, as a slot of its ring.
+    turn = (_rank_within(ring, rigged) + rings.offset[ring]) % size
+    anyone = rng.integers(0, size)
+    rotation = np.where(rng.random(rigged.size) < ROTATION_DISORDER, anyone, turn)
+    leader = np.where(rng.random(rigged.size) < LEADER_WINS, 0, anyone)
+    designated = np.select(
+        [sch == SCHEMES.index("rotation"), sch == SCHEMES.index("cover_bidding")],
+        [rotation, leader],
+        anyone,
+    )
+    # Ring members who bid: the winner, the covers the scheme needs, the others by turnout.
+    needs_two = np.isin(sch, [SCHEMES.index("identical_bids"), SCHEMES.index("arithmetic_bids")])
+    covers_needed = np.repeat(np.where(needs_two, 2, 1), size)
+    pair_tender = np.repeat(rigged, size)
+    pair_ring = np.repeat(ring, size)
+    slot = np.arange(pair_tender.size) - np.repeat(np.cumsum(size) - size, size)
+    order = (slot - np.repeat(designated, size)) % np.repeat(size, size)
+    bids_ = (order <= covers_needed) | (rng.random(slot.size) < MEMBER_TURNOUT)
+    ring_tender = pair_tender[bids_]
+    ring_firm = rings.members[rings.start[pair_ring[bids_]] + slot[bids_]]
+    ring_role = np.where(order[bids_] == 0, DESIGNATED, COVER)
+
+    on_ring = np.bincount(ring_tender, minlength=n)
+    outsiders = np.where(rng.random(n) < OUTSIDER_SHARE, rng.integers(1, 4, n), 0)
+    need = np.where(sch_t >= 0, np.maximum(outsiders, 3 - on_ring), ten.bidders)
+    free_tender, free_firm = _draw_bidders(
+        rng, need=need, ten=ten, market=market, taken=(ring_tender, ring_firm), n_firms=firms.n
+    )
+
+    tender = np.concatenate([ring_tender, free_tender])
+    firm = np.concatenate([ring_firm, free_firm])
+    role = np.concatenate([ring_role, np.zeros(free_tender.size, dtype=np.int64)])
+
+    # Dates: a deadline 20-35 days out (fewer for some, more often when rigged), bids mostly
+    # in the last days, the award a few days after the opening.
+    short = rng.random(n) < np.where(sch_t >= 0, SHORT_DEADLINE["rigged"], SHORT_DEADLINE["clean"])
+    days = np.where(short, rng.integers(10, 20, n), rng.integers(20, 36, n))
+    opening = rng.choice(np.array([9 * 3600, 9 * 3600 + 1800, 10 * 3600, 14 * 3600 + 1800]), n)
+    deadline = _workday(ten.published // US_PER_DAY + days) * US_PER_DAY + opening * US_PER_S
+    award_day = _workday(deadline // US_PER_DAY + rng.integers(3, 22, n))
+    awarded = award_day * US_PER_DAY + rng.integers(9 * 3600, 18 * 3600, n) * US_PER_S
+    lead = rng.exponential(1.5 * US_PER_DAY, tender.size) + 300 * US_PER_S
+    submitted = np.maximum(deadline[tender] - lead, ten.published[tender] + 3600 * US_PER_S)
+    # One preparer uploads the ring's bids in one sitting, minutes apart.
+    session = deadline - (rng.exponential(US_PER_DAY, n) + 1800 * US_PER_S).astype(np.int64)
+    session = np.maximum(session, ten.published + 3600 * US_PER_S)
+    one_hand = (role != 0) & (sch_t[tender] == SCHEMES.index("shared_traces"))
+    k = _rank_within(np.where(one_hand, tender, -1), rng.random(tender.size))
+    gap = (k * 240 + rng.integers(0, 200, tender.size)) * US_PER_S
+    submitted = np.where(one_hand, session[tender] + gap, submitted)
+    submitted = submitted // US_PER_S * US_PER_S
+
+    order_ = np.lexsort((firm, submitted, tender))
+    tender, firm, role, submitted = tender[order_], firm[order_], role[order_], submitted[order_]
+    one_hand = one_hand[order_]
+
+    cents = _prices(rng, ten=ten, rings=rings, firms=firms, tender=tender, firm=firm, role=role)
+    cents, status = _statuses(
+        rng, ten=ten, firms=firms, tender=tender, firm=firm, role=role, cents=cents
+    )
+    winner = _award(
+        rng, ten=ten, firms=firms, tender=tender, firm=firm, role=role, cents=cents, status=status
+    )
+
+    # Traces: each firm its own, except where one hand prepared the ring's bids.
+    trace_firm = {name: firm for name in TRACES_ALL}
+    ip_variant = np.where(
+        rng.random(tender.size) < 0.7, 0, rng.integers(1, IP_VARIANTS, tender.size)
+    )
+    if one_hand.any():
+        ring_of_bid = rings.tender_ring[tender[one_hand]]
+        preparer = rings.members[rings.start[ring_of_bid]]
+        for name in TRACES_ALL:
+            shared = np.ones(n, dtype=bool)
+            if name in SHARED_TRACE_RATES:
+                shared = rng.random(n) < SHARED_TRACE_RATES[name]
+            use = shared[tender[one_hand]]
+            column = trace_firm[name].copy()
+            column[np.flatnonzero(one_hand)[use]] = preparer[use]
+            trace_firm[name] = column
+            if name == "ip_address":
+                ip_variant = ip_variant.copy()
+                ip_variant[np.flatnonzero(one_hand)[use]] = 0
+    return _Bids(
+        tender=tender,
+        firm=firm,
+        role=role,
+        cents=cents,
+        status=status,
+        winner=winner,
+        submitted=submitted,
+        trace_firm=trace_firm,
+        ip_variant=ip_variant,
+        deadline=deadline,
+        awarded=awarded,
+    )
+
+
+def _draw_bidders(
+    rng: np.random.Generator,
+    *,
+    need: Arr,
+    ten: _Tenders,
+    market: _Market,
+    taken: tuple[Arr, Arr],
+    n_firms: int,
+) -> tuple[Arr, Arr]:
+    """``need[t]`` more distinct bidders per tender, none already bidding in it.
+
+    Draws with replacement, drops repeats, and draws again for the shortfall: a few vectorised
+    rounds instead of a loop over tenders.
+    """
+    keys = np.sort(taken[0] * n_firms + taken[1])
+    found: list[Arr] = []
+    pending = need.astype(np.int64)
+    for _ in range(1000):
+        if not pending.any():
+            break
+        tender = np.repeat(np.arange(pending.size), pending)
+        firm = market.draw(rng, ten.region[tender], ten.category[tender])
+        key = np.unique(tender * n_firms + firm)
+        pos = np.minimum(np.searchsorted(keys, key), max(keys.size - 1, 0))
+        new = key[keys[pos] != key] if keys.size else key
+        found.append(new)
+        keys = np.sort(np.concatenate([keys, new]))
+        pending = pending - np.bincount(new // n_firms, minlength=pending.size)
+    else:  # pragma: no cover - every county has more firms than a tender has bidders
+        raise RuntimeError("could not draw distinct bidders")
+    keys = np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+    return keys // n_firms, keys % n_firms
+
+
+def _prices(
+    rng: np.random.Generator,
+    *,
+    ten: _Tenders,
+    rings: _Rings,
+    firms: _Firms,
+    tender: Arr,
+    firm: Arr,
+    role: Arr,
+) -> Arr:
+    """Bid amounts in cents."""
+    n, size = ten.n, tender.size
+    estimate = ten.estimate / 100.0
+    est = estimate[tender]
+    cost = np.exp(rng.normal(np.log(HONEST_COST[0]), HONEST_COST[1], n))
+    honest = (
+        est
+        * cost[tender]
+        * firms.efficiency[firm]
+        * np.exp(rng.normal(0.0, BID_NOISE_SD, size))
+        * (1 + rng.uniform(*MARKUP, size))
+    )
+    cents = _round_habit(honest, firms.rounding[firm])
+
+    sch_t = rings.tender_scheme()
+    sch = sch_t[tender]
+    cover = np.flatnonzero(role == COVER)
+    if cover.size == 0:
+        return cents
+    ct = tender[cover]
+    rank = _rank_within(ct, rng.random(cover.size)) + 1  # 1 = the cover nearest the winner
+    covers = np.bincount(ct, minlength=n)
+
+    def is_(name: str) -> Arr:
+        return sch_t == SCHEMES.index(name)
+
+    # Cover price / winner price, per cover bid.
+    band = rng.uniform(0.006, 0.03, n)
+    width = rng.uniform(0.0008, 0.004, n)
+    step = rng.uniform(0.004, 0.02, n)
+    ratio = rng.uniform(1.004, 1.02, n)
+    geometric = rng.random(n) < GEOMETRIC_SHARE
+    loose = 1.003 + np.abs(rng.normal(0.02, 0.015, cover.size))
+    c_sch = sch[cover]
+    mult = np.select(
+        [
+            c_sch == SCHEMES.index("cover_bidding"),
+            c_sch == SCHEMES.index("shared_traces"),
+            c_sch == SCHEMES.index("arithmetic_bids"),
+        ],
+        [
+            (1 + band[ct]) * (1 + np.abs(rng.normal(0.0, width[ct]))),
+            1.004 + np.abs(rng.normal(0.0, 0.035, cover.size)),
+            np.where(geometric[ct], ratio[ct] ** rank, 1 + step[ct] * rank),
+        ],
+        loose,
+    )
+    top = np.ones(n)
+    np.maximum.at(top, ct, mult)
+
+    # The designated winner's price: high, shaded when outsiders bid, covers under the ceiling.
+    median = np.array([WINNER_RATIO[s][0] for s in SCHEMES])[np.maximum(sch_t, 0)]
+    spread = np.array([WINNER_RATIO[s][1] for s in SCHEMES])[np.maximum(sch_t, 0)]
+    target = np.exp(rng.normal(np.log(median), spread))
+    outsiders = np.bincount(tender, weights=(role == 0), minlength=n) > 0
+    target *= np.where(outsiders, rng.uniform(*OUTSIDER_SHADING, n), 1.0)
+    won = np.minimum(target, COVER_CEILING / top) * estimate
+    won_cents = _odd_cents(won * 100)
+
+    cover_cents = _odd_cents(won_cents[ct] * mult)
+    arithmetic = is_("arithmetic_bids")[ct]
+    offset = _odd_cents(step * won_cents)
+    cover_cents = np.where(
+        arithmetic & ~geometric[ct],
+        won_cents[ct] + rank * offset[ct],
+        np.where(arithmetic, np.round(won_cents[ct] * ratio[ct] ** rank), cover_cents),
+    ).astype(np.int64)
+    # identical_bids: the covers nearest the winner copy one odd amount.
+    same = np.where((covers >= 3) & (rng.random(n) < IDENTICAL_TRIPLE), 3, 2)
+    first_cover = np.zeros(n, dtype=np.int64)
+    first_cover[ct[rank == 1]] = cover_cents[rank == 1]
+    copy = is_("identical_bids")[ct] & (rank <= same[ct])
+    cover_cents = np.where(copy, first_cover[ct], cover_cents)
+
+    cents = cents.copy()
+    cents[cover] = cover_cents
+    designated = role == DESIGNATED
+    cents[designated] = won_cents[tender[designated]]
+    return cents
+
+
+def _statuses(
+    rng: np.random.Generator,
+    *,
+    ten: _Tenders,
+    firms: _Firms,
+    tender: Arr,
+    firm: Arr,
+    role: Arr,
+    cents: Arr,
+) -> tuple[Arr, Arr]:
+    """Honest bids over the ceiling are pulled under it or disqualified; a few other honest
+    bids are disqualified or withdrawn; every tender keeps two valid bids."""
+    size = tender.size
+    ceiling = ten.estimate[tender]
+    honest = role == 0
+    u = rng.random(size)
+    status = np.where(
+        u < DISQUALIFIED, DISQ, np.where(u < DISQUALIFIED + WITHDRAWN, WITHDRAW, VALID)
+    )
+    status = np.where(honest, status, VALID)
+    under = _round_habit(
+        ceiling / 100.0 * (1 - rng.uniform(0.001, 0.03, size)), firms.rounding[firm], floor=True
+    )
+    over = honest & (cents > ceiling)
+    pull = over & (rng.random(size) < PULL_UNDER_CEILING)
+    cents = np.where(pull, under, cents)
+    status = np.where(over & ~pull, DISQ, status)
+    valid = np.bincount(tender, weights=status == VALID, minlength=ten.n)
+    rescue = (valid[tender] < 2) & (_rank_within(tender, rng.random(size)) < 2)
+    cents = np.where(rescue & (cents > ceiling), under, cents)
+    status = np.where(rescue, VALID, status)
+    return cents, status
+
+
+def _award(
+    rng: np.random.Generator,
+    *,
+    ten: _Tenders,
+    firms: _Firms,
+    tender: Arr,
+    firm: Arr,
+    role: Arr,
+    cents: Arr,
+    status: Arr,
+) -> Arr:
+    """Exactly one winner per tender, by its award rule; covers never win."""
+    n, size = ten.n, tender.size
+    amount = cents / 100.0
+    valid = status == VALID
+    starts = np.searchsorted(tender, np.arange(n))
+    low = np.minimum.reduceat(np.where(valid, amount, np.inf), starts)
+    mean = np.bincount(tender, weights=np.where(valid, amount, 0.0), minlength=n) / np.bincount(
+        tender, weights=valid, minlength=n
+    )
+    benchmark = mean * (1 - rng.uniform(*AVERAGE_BID_K, n))
+    tech = TECH_SD[0] * firms.quality[firm] + rng.normal(0.0, TECH_SD[1], size)
+    scoring = tech - SCORING_POINTS_PER_PCT * 100 * (amount / low[tender] - 1)
+    rule = ten.award[tender]
+    score = np.select(
+        [rule == AWARD_METHODS.index("lowest_price"), rule == AWARD_METHODS.index("average_bid")],
+        [-amount, -np.abs(amount - benchmark[tender])],
+        scoring,
+    )
+    score = np.where(valid & (role != COVER), score, -np.inf)
+    best = np.maximum.reduceat(score, starts)[tender]
+    top = np.flatnonzero(score == best)
+    first = top[np.r_[True, tender[top][1:] != tender[top][:-1]]]
+    winner = np.zeros(size, dtype=bool)
+    winner[first] = True
+    return winner
+
+
+# ------------------------------------------------------------------------ firm registry
+
+
+def _firm_tables(
+    rng: np.random.Generator, firms: _Firms, places: _Places, rings: _Rings
+) -> tuple[pl.DataFrame, pl.Series, dict[str, pl.Series]]:
+    """(registry, NAME_VARIANTS spellings per firm, per-firm values of each trace)."""
+    n = firms.n
+    home = firms.home
+    # 字号: distinct within a county (an affine walk over the character pairs), so that
+    # registered names are unique as the registration authority requires.
+    pairs = _n_pairs(TRADE_CHARS)
+    within = _rank_within(home, np.arange(n))
+    walk = _coprime(rng, pairs)
+    trade = _pairs(
+        TRADE_CHARS, (within * walk + rng.integers(0, pairs, places.code.size)[home]) % pairs
+    )
+    industry_choice = rng.integers(0, 3, n)
+    industry = pl.Series([w for words in INDUSTRIES for w in words]).gather(
+        firms.specialty * 3 + industry_choice
+    )
+    form_i = rng.choice(3, n, p=FORM_MIX)
+    form = pl.Series(FORMS).gather(form_i)
+    swapped = pl.Series(FORM_SWAPPED).gather(form_i)
+    region = places.name.gather(home)
+    short = places.short.gather(home)
+    parts = pl.DataFrame(
+        {"r": region, "s": short, "t": trade, "i": industry, "f": form, "w": swapped}
+    )
+    variants = parts.select(
+        pl.concat_list(
+            pl.concat_str("r", "t", "i", "f"),
+            pl.concat_str("r", "t", "i", "w"),
+            pl.concat_str("t", "i", "f"),
+            pl.concat_str("t", pl.lit("（"), "s", pl.lit("）"), "i", "f"),
+            pl.concat_str("t", pl.lit("("), "s", pl.lit(")"), "i", "f"),
+            pl.concat_str("r", "t", "i", "f", pl.lit(" ")),
+        ).alias("names")
+    )
+    names = variants.get_column("names").explode()
+
+    founded = rng.integers(_days(FOUNDED_RANGE[0]), _days(FOUNDED_RANGE[1]) + 1, n)
+    rep = _person_names(rng, n)
+    others = _person_names(rng, 2 * n)
+    more = rng.choice(3, n, p=(0.4, 0.45, 0.15))
+    organiser_of = np.full(n, -1)
+    for_ring = np.repeat(np.arange(rings.scheme.size), rings.size)
+    slot = np.arange(for_ring.size) - rings.start[for_ring]
+    marked = rings.organiser[for_ring] & (slot < 2)
+    organiser_of[rings.members[marked]] = for_ring[marked]
+    organisers = _person_names(rng, max(rings.scheme.size, 1))
+    shareholders = pl.DataFrame(
+        {
+            "a": rep,
+            "b": others.head(n).zip_with(
+                pl.Series(more >= 1), pl.Series([None] * n, dtype=pl.String)
+            ),
+            "c": others.tail(n).zip_with(
+                pl.Series(more >= 2), pl.Series([None] * n, dtype=pl.String)
+            ),
+            "d": organisers.gather(np.maximum(organiser_of, 0)).zip_with(
+                pl.Series(organiser_of >= 0), pl.Series([None] * n, dtype=pl.String)
+            ),
+        }
+    ).select(pl.concat_str("a", "b", "c", "d", separator=";", ignore_nulls=True))
+
+    town = places.town_start[home] + rng.integers(0, places.town_count[home])
+    address = (
+        region
+        + places.town.gather(town)
+        + pl.Series(ROADS).gather(rng.integers(0, len(ROADS), n))
+        + pl.Series(rng.integers(1, 300, n)).cast(pl.String)
+        + "号"
+    )
+    landline = (
+        "0"
+        + pl.Series(places.area_code[home]).cast(pl.String)
+        + "-"
+        + pl.Series(rng.integers(2_000_000, 9_000_000, n)).cast(pl.String)
+    )
+    capital = CAPITAL_WAN[rng.choice(CAPITAL_WAN.size, n, p=CAPITAL_MIX / CAPITAL_MIX.sum())]
+    width = max(6, len(str(n)))
+    firm_id = "F" + pl.Series(np.arange(1, n + 1)).cast(pl.String).str.zfill(width)
+    registry = pl.DataFrame(
+        {
+            "firm_id": firm_id,
+            "name": names.gather(np.arange(n) * NAME_VARIANTS),
+            "credit_code": _credit_codes(rng, places.code[home], founded),
+            "legal_representative": rep,
+            "shareholders": shareholders.to_series(),
+            "address": address,
+            "phone": landline,
+            "founded_on": pl.Series(founded.astype(np.int32)).cast(pl.Date),
+            "registered_capital": (capital * 10_000).astype(np.float64),
+        }
+    )
+    return registry, names, _trace_values(rng, n)
+
+
+def _trace_values(rng: np.random.Generator, n: int) -> dict[str, pl.Series]:
+    """Per firm: IP_VARIANTS IP addresses and one value of each other trace, all distinct."""
+    block = _scatter(rng, n, ISP_FIRST_OCTETS.size * 65_536)
+    prefix = (
+        pl.Series(ISP_FIRST_OCTETS[block // 65_536]).cast(pl.String)
+        + "."
+        + pl.Series((block // 256) % 256).cast(pl.String)
+        + "."
+        + pl.Series(block % 256).cast(pl.String)
+        + "."
+    )
+    host = rng.integers(0, 248, n)
+    ips = (
+        pl.DataFrame(
+            {
+                f"v{v}": prefix + pl.Series(2 + (host + 37 * v) % 248).cast(pl.String)
+                for v in range(IP_VARIANTS)
+            }
+        )
+        .select(pl.concat_list(pl.all()))
+        .to_series()
+        .explode()
+    )
+
+    oui = np.array(MAC_OUIS)[rng.integers(0, len(MAC_OUIS), n)]
+    mac_hex = _digits((oui << 24) + _scatter(rng, n, 1 << 24), 12, 16)
+    mac = _grouped(mac_hex, 2)
+    machine_hex = _digits(
+        _scatter(rng, n, 1 << 48).astype(np.uint64)
+        | (rng.integers(0, 1 << 16, n).astype(np.uint64) << np.uint64(48)),
+        16,
+        16,
+    )
+    machine = _grouped(machine_hex, 4)
+
+    combos = len(SURNAMES) * len(GIVEN_CHARS) ** 2
+    who = _scatter(rng, n, combos) if n <= combos else np.arange(n) % combos
+    g = len(GIVEN_CHARS)
+    author = (
+        pl.Series(list(SURNAMES)).gather(who // (g * g))
+        + pl.Series(list(GIVEN_CHARS)).gather((who // g) % g)
+        + pl.Series(list(GIVEN_CHARS)).gather(who % g)
+    )
+    if n > combos:  # more firms than names: number the repeats, as user accounts do
+        author = author + pl.Series(np.arange(n) // combos).cast(pl.String).replace("0", "")
+    account = pl.Series(_digits(rng.integers(1000, 10_000, n), 4)) + pl.Series(
+        _digits(_scatter(rng, n, 10**15), 15)
+    )
+    mobile_n = _scatter(rng, n, len(MOBILE_PREFIXES) * 10**8)
+    mobile = pl.Series(MOBILE_PREFIXES).gather(mobile_n // 10**8) + pl.Series(
+        _digits(mobile_n % 10**8, 8)
+    )
+    return {
+        "ip_address": ips,
+        "mac_address": mac,
+        "machine_code": machine,
+        "document_author": author,
+        "deposit_account": account,
+        "phone": mobile,
+    }
+
+
+def _credit_codes(rng: np.random.Generator, region_code: Arr, founded: Arr) -> pl.Series:
+    """USCCs: 9 (registered by market regulation) 1 (enterprise), county code, organisation
+    code with its GB 11714 check, GB 32100 check character."""
+    n = region_code.size
+    new = founded >= _days(NEW_CODES_FROM)
+    old_body = _digit_matrix(_scatter(rng, n, 10**8), 8)
+    new_body = _digit_matrix(_scatter(rng, n, 10**6), 8)  # "00" + 6 digits; "MA" below
+    body = np.where(new[:, None], new_body, old_body)
+    org_value = body.copy()  # GB 11714 values letters as A=10 .. Z=35
+    org_value[new, 0], org_value[new, 1] = 22, 10
+    uscc_value = body.copy()  # GB 32100 values characters by their place in its charset
+    uscc_value[new, 0], uscc_value[new, 1] = USCC_CHARSET.index("M"), USCC_CHARSET.index("A")
+    org_check = 11 - (org_value @ ORG_WEIGHTS) % 11
+    org_check = np.where(org_check == 10, USCC_CHARSET.index("X"), org_check % 11)
+    head = np.tile(np.array([9, 1]), (n, 1))
+    first17 = np.column_stack([head, _digit_matrix(region_code, 6), uscc_value, org_check])
+    check = (31 - (first17 @ USCC_WEIGHTS) % 31) % 31
+    values = np.column_stack([first17, check])
+    charset = np.frombuffer(USCC_CHARSET.encode(), dtype=np.uint8)
+    return pl.Series(np.ascontiguousarray(charset[values]).view("S18").ravel().astype("U18"))
+
+
+# ----------------------------------------------------------------------------- frames
+
+
+def _tender_frame(
+    rng: np.random.Generator, ten: _Tenders, bids: _Bids, places: _Places
+) -> pl.DataFrame:
+    n = ten.n
+    template = ten.template
+    parts = np.array([t[1] for t in TEMPLATES])[template]
+    has_town = np.char.find(parts, "T") >= 0
+    has_village = np.char.find(parts, "V") >= 0
+    has_year = np.char.find(parts, "Y") >= 0
+    year = (ten.published // US_PER_DAY).astype("datetime64[D]").astype("datetime64[Y]")
+    village = pl.Series(list(VILLAGE_FIRST)).gather(
+        rng.integers(0, len(VILLAGE_FIRST), n)
+    ) + pl.Series(list(VILLAGE_SECOND)).gather(rng.integers(0, len(VILLAGE_SECOND), n))
+    frame = pl.DataFrame(
+        {
+            "region": places.name.gather(ten.region),
+            "town": places.town.gather(ten.town),
+            "village": village,
+            "year": pl.Series(year.astype(np.int64) + 1970).cast(pl.String) + "年",
+            "ending": pl.Series([t[2] for t in TEMPLATES]).gather(template),
+            "bureau": pl.Series(BUREAUS).gather(np.array([t[3] for t in TEMPLATES])[template]),
+            "has_town": has_town,
+            "has_village": has_village,
+            "has_year": has_year,
+            "township_buys": has_town & (rng.random(n) < TOWNSHIP_BUYER),
+            "code": pl.Series(places.code[ten.region]).cast(pl.String),
+            "town_no": ten.town - places.town_start[ten.region] + 1,
+            "bureau_no": np.array([t[3] for t in TEMPLATES])[template] + 1,
+        }
+    )
+    empty = pl.lit("")
+    title = pl.concat_str(
+        "region",
+        pl.when("has_town").then("town").otherwise(empty),
+        pl.when("has_village").then("village").otherwise(empty),
+        pl.when("has_year").then("year").otherwise(empty),
+        "ending",
+    )
+    buyer = pl.when("township_buys")
+    ids = pl.Series(np.arange(1, n + 1)).cast(pl.String).str.zfill(max(8, len(str(n))))
+    return frame.select(
+        ("ZB" + ids).alias("tender_id"),
+        title.alias("title"),
+        buyer.then(pl.format("{}-T{}", "code", pl.col("town_no").cast(pl.String).str.zfill(3)))
+        .otherwise(pl.format("{}-B{}", "code", pl.col("bureau_no").cast(pl.String).str.zfill(2)))
+        .alias("buyer_id"),
+        buyer.then(pl.concat_str("region", "town", pl.lit("人民政府")))
+        .otherwise(pl.concat_str("region", "bureau"))
+        .alias("buyer_name"),
+        "region",
+        pl.Series(CATEGORIES).gather(ten.category).alias("category"),
+        pl.Series(np.where(ten.invited, "invited", "open")).alias("procedure"),
+        pl.Series(AWARD_METHODS).gather(ten.award).alias("award_method"),
+        pl.Series(ten.estimate / 100.0).alias("estimate"),
+        pl.lit("CNY").alias("currency"),
+        _datetimes(ten.published).alias("published_at"),
+        _datetimes(bids.deadline).alias("bid_deadline"),
+        _datetimes(bids.awarded).alias("awarded_at"),
+    )
+
+
+def _bid_frame(
+    rng: np.random.Generator,
+    *,
+    bids: _Bids,
+    tender_id: pl.Series,
+    firm_id: pl.Series,
+    names: pl.Series,
+    traces: dict[str, pl.Series],
+) -> pl.DataFrame:
+    size = bids.tender.size
+    variant = np.where(
+        rng.random(size) < VARIANT_NAME_SHARE, rng.integers(1, NAME_VARIANTS, size), 0
+    )
+    amount = pl.Series(bids.cents / 100.0)
+    withdrawn = pl.Series(bids.status == WITHDRAW)
+    columns: dict[str, pl.Series] = {
+        "tender_id": tender_id.gather(bids.tender),
+        "bidder_id": firm_id.gather(bids.firm),
+        "bidder_name": names.gather(bids.firm * NAME_VARIANTS + variant),
+        "amount": amount.zip_with(~withdrawn, pl.Series([None] * size, dtype=pl.Float64)),
+        "currency": pl.Series(["CNY"], dtype=pl.String).gather(np.zeros(size, dtype=np.int64)),
+        "status": pl.Series(("valid", "disqualified", "withdrawn")).gather(bids.status),
+        "is_winner": pl.Series(bids.winner),
+        "submitted_at": _datetimes(bids.submitted),
+    }
+    for name in TRACES_ALL:
+        index = bids.trace_firm[name]
+        if name == "ip_address":
+            index = index * IP_VARIANTS + bids.ip_variant
+        columns[name] = traces[name].gather(index)
+    return pl.DataFrame({k: v.alias(k) for k, v in columns.items()})
+
+
+def _truth_tenders(tender_id: pl.Series, rings: _Rings) -> pl.DataFrame:
+    ring = rings.tender_ring
+    rigged = ring >= 0
+    scheme = pl.Series(("", *SCHEMES), dtype=pl.String).gather(rings.tender_scheme() + 1)
+    label = pl.concat([pl.Series([""], dtype=pl.String), rings.label])
+    return pl.DataFrame(
+        {
+            "tender_id": tender_id,
+            "collusive": pl.Series(rigged.astype(np.int8)),
+            "scheme": scheme,
+            "group": label.gather(np.where(rigged, ring + 1, 0)),
+        }
+    )
+
+
+def _truth_firms(firm_id: pl.Series, rings: _Rings) -> pl.DataFrame:
+    n = firm_id.len()
+    ring = np.repeat(np.arange(rings.scheme.size), rings.size)
+    slot = np.arange(ring.size) - rings.start[ring]
+    keep = rings.active[ring]
+    ring, slot = ring[keep], slot[keep]
+    members = rings.members[keep]
+    roles = ("honest", "ring_member", "designated_winner", "cover", "preparer_shared")
+    by_scheme = {
+        "rotation": 1,
+        "cover_bidding": 3,
+        "shared_traces": 4,
+        "identical_bids": 1,
+        "arithmetic_bids": 1,
+    }
+    role_of_scheme = np.array([by_scheme[s] for s in SCHEMES])
+    role = role_of_scheme[rings.scheme[ring]]
+    role = np.where((rings.scheme[ring] == SCHEMES.index("cover_bidding")) & (slot == 0), 2, role)
+    firm_role = np.zeros(n, dtype=np.int64)
+    firm_role[members] = role
+    firm_group = np.zeros(n, dtype=np.int64)
+    firm_group[members] = ring + 1
+    label = pl.concat([pl.Series([""], dtype=pl.String), rings.label])
+    return pl.DataFrame(
+        {
+            "bidder_id": firm_id,
+            "group": label.gather(firm_group),
+            "role": pl.Series(roles).gather(firm_role),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _days(day: np.datetime64) -> int:
+    return int(day.astype("datetime64[D]").astype(np.int64))
+
+
+def _workday(days: Arr) -> Arr:
+    """Saturdays and Sundays moved to the next Monday (day 0, 1970-01-01, was a Thursday)."""
+    weekday = (days + 3) % 7
+    return days + np.where(weekday >= 5, 7 - weekday, 0)
+
+
+def _datetimes(us: Arr) -> pl.Series:
+    return pl.Series(us.astype("datetime64[us]")).cast(pl.Datetime("us"))
+
+
+def _choose(
+    rng: np.random.Generator, words: tuple[str, ...], n: int, p: tuple[float, ...]
+) -> pl.Series:
+    return pl.Series(words, dtype=pl.String).gather(rng.choice(len(words), n, p=p))
+
+
+def _n_pairs(chars: str) -> int:
+    return len(chars) * (len(chars) - 1)
+
+
+def _pairs(chars: str, index: Arr) -> pl.Series:
+    """Two different characters of ``chars`` per index in [0, _n_pairs(chars))."""
+    pool = pl.Series(list(chars), dtype=pl.String)
+    first = index // (len(chars) - 1)
+    second = index % (len(chars) - 1)
+    second = second + (second >= first)
+    return pool.gather(first) + pool.gather(second)
+
+
+def _person_names(rng: np.random.Generator, n: int) -> pl.Series:
+    weights = 1.0 / np.arange(1, len(SURNAMES) + 1) ** 0.8
+    surname = pl.Series(list(SURNAMES)).gather(
+        rng.choice(len(SURNAMES), n, p=weights / weights.sum())
+    )
+    given = pl.Series(list(GIVEN_CHARS))
+    first = given.gather(rng.integers(0, len(GIVEN_CHARS), n))
+    second = given.gather(rng.integers(0, len(GIVEN_CHARS), n))
+    two = pl.Series(rng.random(n) < 0.7)
+    return surname + first + second.zip_with(two, pl.Series([""] * n, dtype=pl.String))
+
+
+def _rank_within(group: Arr, key: Arr) -> Arr:
+    """0-based rank of ``key`` within its ``group`` (ties by position)."""
+    order = np.lexsort((key, group))
+    g = group[order]
+    start = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1] if g.size else np.zeros(0, np.int64)
+    first = np.repeat(start, np.diff(np.r_[start, g.size]))
+    rank = np.empty(group.size, dtype=np.int64)
+    rank[order] = np.arange(group.size) - first
+    return rank
+
+
+def _offset_in_group(group: Arr, size: Arr) -> Arr:
+    """Where each item starts when the items of a group are laid end to end, in index order."""
+    order = np.argsort(group, kind="stable")
+    g, s = group[order], size[order]
+    end = np.cumsum(s)
+    start = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1] if g.size else np.zeros(0, np.int64)
+    base = np.repeat((end - s)[start], np.diff(np.r_[start, g.size]))
+    out = np.empty(group.size, dtype=np.int64)
+    out[order] = end - s - base
+    return out
+
+
+def _coprime(rng: np.random.Generator, modulus: int) -> int:
+    while True:
+        a = int(rng.integers(1, min(modulus, 1 << 31)))
+        if math.gcd(a, modulus) == 1:
+            return a
+
+
+def _scatter(rng: np.random.Generator, n: int, modulus: int) -> Arr:
+    """``n`` distinct random integers in [0, modulus)."""
+    return rng.choice(modulus, n, replace=False)
+
+
+def _grouped(text: Arr, every: int) -> pl.Series:
+    """Fixed-width strings cut into groups joined by "-": A1B2C3 -> A1-B2-C3."""
+    series = pl.Series(text)
+    width = len(str(text[0])) if text.size else 0
+    return (
+        series.to_frame("s")
+        .select(
+            pl.concat_str(
+                [pl.col("s").str.slice(i, every) for i in range(0, width, every)], separator="-"
+            )
+        )
+        .to_series()
+    )
+
+
+def _digit_matrix(values: Arr, width: int, base: int = 10) -> Arr:
+    v = np.asarray(values, dtype=np.uint64)
+    powers = np.uint64(base) ** np.arange(width - 1, -1, -1, dtype=np.uint64)
+    return ((v[:, None] // powers) % np.uint64(base)).astype(np.int64)
+
+
+def _digits(values: Arr, width: int, base: int = 10) -> Arr:
+    """Non-negative integers as zero-padded strings of ``width`` digits (upper-case hex)."""
+    alphabet = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
+    chars = np.ascontiguousarray(alphabet[_digit_matrix(values, width, base)])
+    return chars.view(f"S{width}").ravel().astype(f"U{width}")
+
+
+def _round_habit(yuan: Arr, habit: Arr, *, floor: bool = False) -> Arr:
+    """Yuan -> cents, rounded to the cent, the yuan or the hundred yuan by the firm's habit."""
+    unit = np.array([1, 100, 10_000])[habit]
+    cents = yuan * 100 / unit
+    cents = np.floor(cents) if floor else np.round(cents)
+    return (cents * unit).astype(np.int64)
+
+
+def _odd_cents(cents: Arr) -> Arr:
+    """Cents that do not end in 00: the odd amounts of prepared prices."""
+    c = np.round(cents).astype(np.int64)
+    return c + np.where(c % 100 == 0, 37, 0)
