@@ -177,7 +177,12 @@ def _inherited(
 def with_points(contributions: pl.DataFrame, scale: float) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(contributions with points, risk per subject)."""
     raw = pl.col("weight") * pl.col("score")
-    totals = contributions.group_by("subject_kind", "subject_id").agg(raw.sum().alias("_total"))
+    # Summed in a fixed order, so that the same findings always give the same last bit.
+    totals = (
+        contributions.sort("subject_kind", "subject_id", "detector", "via", "score")
+        .group_by("subject_kind", "subject_id", maintain_order=True)
+        .agg(raw.sum().alias("_total"))
+    )
     totals = totals.with_columns((100 * (1 - (-pl.col("_total") / scale).exp())).alias("risk"))
     points = (
         contributions.join(totals, on=["subject_kind", "subject_id"])
@@ -194,7 +199,7 @@ def with_points(contributions: pl.DataFrame, scale: float) -> tuple[pl.DataFrame
             descending=[False, False, True, False],
         )
     )
-    return points, totals.select("subject_kind", "subject_id", pl.col("risk").round(1))
+    return points, totals.select("subject_kind", "subject_id", "risk")
 
 
 def _top_reasons(points: pl.DataFrame, n: int) -> pl.DataFrame:
@@ -211,10 +216,13 @@ def _top_reasons(points: pl.DataFrame, n: int) -> pl.DataFrame:
 
 
 def _ranked(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Rank by exact risk, then id; risk is written with two decimals."""
     frame = frame.with_columns(pl.col("risk").fill_null(0.0)).sort(
         ["risk", key], descending=[True, False]
     )
-    return frame.with_row_index("rank", offset=1).with_columns(pl.col("rank").cast(pl.Int64))
+    return frame.with_row_index("rank", offset=1).with_columns(
+        pl.col("rank").cast(pl.Int64), pl.col("risk").round(2)
+    )
 
 
 def assess(

@@ -133,9 +133,9 @@ TENDERS_PER_RING = 16
 MEMBER_TURNOUT = 0.8
 # Chance that 1-3 honest outsiders also bid in a rigged tender: rings do not control every
 # entrant, and an outsider may win.
-OUTSIDER_SHARE = 0.3
+OUTSIDER_SHARE = 0.2
 # Factor on the designated winner's price when outsiders bid: the ring shades its price.
-OUTSIDER_SHADING = (0.93, 0.99)
+OUTSIDER_SHADING = (0.88, 0.97)
 # Rotation: chance that a turn is skipped (a member who needs the work, a tender that suits
 # another); pure round robin would be cartoonish.
 ROTATION_DISORDER = 0.15
@@ -188,7 +188,7 @@ ESTIMATE_RANGE = (2.0e5, 6.0e7)
 AWARD_METHODS = ("scoring", "lowest_price", "average_bid")
 AWARD_MIX = (0.5, 0.35, 0.15)
 INVITED_SHARE = 0.12
-EXTRA_BIDDERS_MEAN = 3.2  # open tenders: 3 + negative binomial, mean about 6.2 bids
+EXTRA_BIDDERS_MEAN = 3.5  # open tenders: 3 + negative binomial, mean about 6.2 bids
 HONEST_COST = (0.84, 0.05)  # true cost / estimate: median and log-sd, common to a tender
 EFFICIENCY_SD = 0.035  # log-sd of firm efficiency
 BID_NOISE_SD = 0.03  # log-sd of a bid's own cost noise
@@ -710,16 +710,17 @@ def _bids(
     awarded = award_day * US_PER_DAY + rng.integers(9 * 3600, 18 * 3600, n) * US_PER_S
     lead = rng.exponential(1.5 * US_PER_DAY, tender.size) + 300 * US_PER_S
     submitted = np.maximum(deadline[tender] - lead, ten.published[tender] + 3600 * US_PER_S)
+    submitted = submitted.astype(np.int64)
     # One preparer uploads the ring's bids in one sitting, minutes apart.
     session = deadline - (rng.exponential(US_PER_DAY, n) + 1800 * US_PER_S).astype(np.int64)
     session = np.maximum(session, ten.published + 3600 * US_PER_S)
     one_hand = (role != 0) & (sch_t[tender] == SCHEMES.index("shared_traces"))
-    k = _rank_within(np.where(one_hand, tender, -1), rng.random(tender.size))
-    gap = (k * 240 + rng.integers(0, 200, tender.size)) * US_PER_S
-    submitted = np.where(one_hand, session[tender] + gap, submitted)
+    hand = np.flatnonzero(one_hand)
+    k = _rank_within(tender[hand], rng.random(hand.size))
+    submitted[hand] = session[tender[hand]] + (k * 240 + rng.integers(0, 200, hand.size)) * US_PER_S
     submitted = submitted // US_PER_S * US_PER_S
 
-    order_ = np.lexsort((firm, submitted, tender))
+    order_ = _sort_bids(tender, submitted - ten.published[tender], firm)
     tender, firm, role, submitted = tender[order_], firm[order_], role[order_], submitted[order_]
     one_hand = one_hand[order_]
 
@@ -779,7 +780,7 @@ def _draw_bidders(
     Draws with replacement, drops repeats, and draws again for the shortfall: a few vectorised
     rounds instead of a loop over tenders.
     """
-    keys = np.sort(taken[0] * n_firms + taken[1])
+    known = [np.sort(taken[0] * n_firms + taken[1]), np.zeros(0, dtype=np.int64)]
     found: list[Arr] = []
     pending = need.astype(np.int64)
     for _ in range(1000):
@@ -787,11 +788,18 @@ def _draw_bidders(
             break
         tender = np.repeat(np.arange(pending.size), pending)
         firm = market.draw(rng, ten.region[tender], ten.category[tender])
-        key = np.unique(tender * n_firms + firm)
-        pos = np.minimum(np.searchsorted(keys, key), max(keys.size - 1, 0))
-        new = key[keys[pos] != key] if keys.size else key
+        new = np.unique(tender * n_firms + firm)
+        for keys in known:
+            if keys.size:
+                pos = np.minimum(np.searchsorted(keys, new), keys.size - 1)
+                new = new[keys[pos] != new]
         found.append(new)
-        keys = np.sort(np.concatenate([keys, new]))
+        # The first round's draws join the big sorted array once; later, smaller rounds
+        # are kept apart so that the big one is not sorted again.
+        if len(found) == 1:
+            known[0] = np.sort(np.concatenate([known[0], new]))
+        else:
+            known[1] = np.sort(np.concatenate([known[1], new]))
         pending = pending - np.bincount(new // n_firms, minlength=pending.size)
     else:  # pragma: no cover - every county has more firms than a tender has bidders
         raise RuntimeError("could not draw distinct bidders")
@@ -918,7 +926,8 @@ def _statuses(
     cents = np.where(pull, under, cents)
     status = np.where(over & ~pull, DISQ, status)
     valid = np.bincount(tender, weights=status == VALID, minlength=ten.n)
-    rescue = (valid[tender] < 2) & (_rank_within(tender, rng.random(size)) < 2)
+    first_two = np.arange(size) - np.searchsorted(tender, tender) < 2
+    rescue = (valid[tender] < 2) & first_two
     cents = np.where(rescue & (cents > ceiling), under, cents)
     status = np.where(rescue, VALID, status)
     return cents, status
@@ -1335,6 +1344,16 @@ def _person_names(rng: np.random.Generator, n: int) -> pl.Series:
     second = given.gather(rng.integers(0, len(GIVEN_CHARS), n))
     two = pl.Series(rng.random(n) < 0.7)
     return surname + first + second.zip_with(two, pl.Series([""] * n, dtype=pl.String))
+
+
+def _sort_bids(tender: Arr, since: Arr, firm: Arr) -> Arr:
+    """Order by tender, time since publication, firm: one int64 sort key when it fits."""
+    seconds = since // US_PER_S
+    bits = [max(int(x.max()).bit_length(), 1) if x.size else 1 for x in (tender, seconds, firm)]
+    if sum(bits) > 62 or (seconds < 0).any():
+        return np.lexsort((firm, seconds, tender))
+    key = (tender << (bits[1] + bits[2])) | (seconds << bits[2]) | firm
+    return np.argsort(key, kind="stable")
 
 
 def _rank_within(group: Arr, key: Arr) -> Arr:
