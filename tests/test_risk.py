@@ -17,14 +17,27 @@ from bidwatch.risk import with_points
 def contributions(rows: list[tuple[str, str, str, float, float]]) -> pl.DataFrame:
     return pl.DataFrame(
         [(k, s, d, "finding", w, sc, 0.0, "why") for k, s, d, w, sc in rows],
-        schema=["subject_kind", "subject_id", "detector", "via", "weight", "score", "points", "reason"],
+        schema=[
+            "subject_kind",
+            "subject_id",
+            "detector",
+            "via",
+            "weight",
+            "score",
+            "points",
+            "reason",
+        ],
         orient="row",
     )
 
 
 def test_points_sum_to_the_risk() -> None:
     frame = contributions(
-        [("tender", "T1", "a", 1.0, 0.9), ("tender", "T1", "b", 0.5, 0.8), ("tender", "T2", "a", 1.0, 0.5)]
+        [
+            ("tender", "T1", "a", 1.0, 0.9),
+            ("tender", "T1", "b", 0.5, 0.8),
+            ("tender", "T2", "a", 1.0, 0.5),
+        ]
     )
     points, totals = with_points(frame, scale=1.0)
     risk = dict(totals.select("subject_id", "risk").iter_rows())
@@ -44,7 +57,9 @@ def test_weights_change_risk(market: Dataset) -> None:
     def risk_with(weight: float) -> float:
         config = {"detectors": {"identical-bids": {"weight": weight}}}
         ranked = bidwatch.scan(market, config=config).ranking("tender")
-        return float(ranked.filter(pl.col("tender_id") == top["tender_id"]).row(0, named=True)["risk"])
+        return float(
+            ranked.filter(pl.col("tender_id") == top["tender_id"]).row(0, named=True)["risk"]
+        )
 
     assert risk_with(3.0) > top["risk"] > risk_with(0.0)
 
@@ -87,17 +102,68 @@ def test_every_point_traces_to_a_finding(market: Dataset) -> None:
     assert ((ranked["risk"] - ranked["points"]).abs() <= 0.05 * ranked["findings"] + 0.05).all()
 
 
-def test_firms_inherit_by_flag_rate_not_volume(market: Dataset) -> None:
+def _units(result: bidwatch.ScanResult, detector: str) -> pl.DataFrame:
+    """Every bid of a firm in a tender the detector assessed, with the score naming it."""
+    named = (
+        result.findings.frame.filter(pl.col("detector") == detector)
+        .explode("firms")
+        .select(pl.col("subject_id").alias("tender_id"), pl.col("firms").alias("firm_id"), "score")
+    )
+    return (
+        result.data.bids.select("tender_id", "firm_id")
+        .unique()
+        .join(result.assessed[detector].to_frame("tender_id"), on="tender_id", how="semi")
+        .join(named, on=["tender_id", "firm_id"], how="left")
+        .with_columns(pl.col("score").fill_null(0.0))
+    )
+
+
+def test_firms_inherit_sparse_flags_by_exact_binomial(market: Dataset) -> None:
     result = bidwatch.scan(market)
-    inherited = result.contributions.filter(pl.col("via") == "tenders")
+    units = _units(result, "identical-bids")
+    rate = units.filter(pl.col("score") > 0).height / units.height
+    inherited = result.contributions.filter(
+        (pl.col("via") == "tenders") & (pl.col("detector") == "identical-bids")
+    )
     assert inherited.height > 0
-    rates = {r.name: r.flag_rate for r in result.runs if r.status == "ran"}
     for row in inherited.iter_rows(named=True):
-        k, n = (int(x) for x in row["reason"].split(" tenders")[0].removeprefix("bid in ").split(" of "))
-        p = rates[row["detector"]]
-        assert k > n * p
-        expected = stats.binom.cdf(k - 1, n, p) + 0.5 * stats.binom.pmf(k, n, p)
-        assert row["score"] == pytest.approx(expected, rel=1e-9)
+        mine = units.filter(pl.col("firm_id") == row["subject_id"])
+        k, n = mine.filter(pl.col("score") > 0).height, mine.height
+        assert row["reason"].startswith(f"{k} of its {n} tenders flagged by identical-bids")
+        chance = stats.binom.sf(k - 1, n, rate) - 0.5 * stats.binom.pmf(k, n, rate)
+        assert row["score"] == pytest.approx((1 - chance) ** 4, rel=1e-9)
+    flagged_firms = set(units.filter(pl.col("score") > 0).get_column("firm_id"))
+    assert set(inherited.get_column("subject_id")) == flagged_firms
+
+
+def test_firms_inherit_graded_scores_by_mean_percentile(market: Dataset) -> None:
+    result = bidwatch.scan(market)
+    units = _units(result, "bid-pattern").with_columns(
+        ((pl.col("score").rank("average") - 0.5) / pl.len()).alias("u")
+    )
+    var = units.get_column("u").var(ddof=0)
+    per_firm = units.group_by("firm_id").agg(pl.len().alias("n"), pl.col("u").mean().alias("m"))
+    inherited = result.contributions.filter(
+        (pl.col("via") == "tenders") & (pl.col("detector") == "bid-pattern")
+    )
+    scores = dict(inherited.select("subject_id", "score").iter_rows())
+    assert scores
+    for firm, n, m in per_firm.iter_rows():
+        z = (m - 0.5) * math.sqrt(n / var)  # type: ignore[operator]
+        if z <= 0:
+            assert firm not in scores, "a firm at or below chance inherits nothing"
+        else:
+            assert scores[firm] == pytest.approx((1 - stats.norm.sf(z)) ** 4, rel=1e-6)
+
+
+def test_volume_alone_is_not_suspicious(market: Dataset) -> None:
+    result = bidwatch.scan(market)
+    busiest = result.ranking("firm").sort("tenders", descending=True).row(0, named=True)
+    mine = _units(result, "bid-pattern").filter(pl.col("firm_id") == busiest["firm_id"])
+    assert mine.height >= 20
+    explained = result.explain(busiest["firm_id"]).filter(pl.col("detector") == "bid-pattern")
+    if explained.height:
+        assert explained.row(0, named=True)["score"] < 0.9
 
 
 def test_config_mistakes_are_named() -> None:
@@ -114,6 +180,11 @@ def test_config_mistakes_are_named() -> None:
 
 
 def test_select_and_ignore(market: Dataset) -> None:
-    only = bidwatch.scan(market, config={"detectors": {"select": ["bid-cv", "identical-bids"], "ignore": ["identical-bids"]}})
+    only = bidwatch.scan(
+        market,
+        config={
+            "detectors": {"select": ["bid-cv", "identical-bids"], "ignore": ["identical-bids"]}
+        },
+    )
     assert [r.name for r in only.runs] == ["bid-cv"]
     assert set(only.findings.frame.get_column("detector").unique()) == {"bid-cv"}

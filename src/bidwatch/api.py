@@ -61,13 +61,19 @@ class DetectorRun:
 
 @dataclass(frozen=True, eq=False)
 class ScanResult:
-    """Everything a scan found, ranked and explained."""
+    """Everything a scan found, ranked and explained.
+
+    ``assessed`` maps each tender detector that ran to the tenders it could judge: a
+    tender outside it was not computable for that detector, one inside it without a
+    finding was not flagged.
+    """
 
     data: Dataset
     findings: Findings
     runs: tuple[DetectorRun, ...]
     config: Config
     risk: Risk
+    assessed: dict[str, pl.Series] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def ranking(self, kind: Literal["tender", "firm"] = "tender") -> pl.DataFrame:
@@ -140,7 +146,7 @@ def scan(
     detectors = cfg.detectors()
     runs: list[DetectorRun] = []
     frames: list[pl.DataFrame] = []
-    base_rates: dict[str, float] = {}
+    assessed: dict[str, pl.Series] = {}
     for i, detector in enumerate(detectors):
         if progress:
             progress(detector.name, i, len(detectors))
@@ -156,11 +162,11 @@ def scan(
             continue
         flagged = found.frame.get_column("subject_id").n_unique()
         runs.append(DetectorRun(detector.name, "ran", None, found.scanned, flagged, found.notes))
-        if found.scanned:
-            base_rates[detector.name] = flagged / found.scanned
+        if detector.subject == "tender":
+            assessed[detector.name] = found.assessed
         frames.append(found.frame)
     if progress:
         progress("risk", len(detectors), len(detectors))
     findings = Findings(pl.concat(frames) if frames else pl.DataFrame(schema=FINDING_SCHEMA))
-    risk = assess(resolved, findings.frame, base_rates, cfg)
-    return ScanResult(resolved, findings, tuple(runs), cfg, risk, started)
+    risk = assess(resolved, findings.frame, assessed, cfg)
+    return ScanResult(resolved, findings, tuple(runs), cfg, risk, assessed, started)

@@ -117,7 +117,18 @@ class RiskConfig:
 
     scale: float = 1.0
     firm_min_tenders: int = 1
+    firm_sharpness: int = 4
     top_reasons: int = 3
+
+    def __post_init__(self) -> None:
+        if self.scale <= 0:
+            raise ValueError(f"scale must be > 0, got {self.scale}")
+        if self.firm_min_tenders < 1:
+            raise ValueError(f"firm_min_tenders must be >= 1, got {self.firm_min_tenders}")
+        if self.firm_sharpness < 1:
+            raise ValueError(f"firm_sharpness must be >= 1, got {self.firm_sharpness}")
+        if self.top_reasons < 1:
+            raise ValueError(f"top_reasons must be >= 1, got {self.top_reasons}")
 
 
 @dataclass(frozen=True)

@@ -62,21 +62,37 @@ class Finding:
 
 
 class Findings:
-    """A detector's findings as a frame, plus how many subjects it could assess."""
+    """A detector's findings as a frame, plus the subjects it could assess.
 
-    def __init__(self, frame: pl.DataFrame, scanned: int = 0, notes: tuple[str, ...] = ()) -> None:
+    ``assessed`` holds the id of every subject the detector could judge, flagged or not:
+    a subject outside it was not computable, one inside it without a finding was not
+    flagged.
+    """
+
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        assessed: pl.Series | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> None:
         missing = set(FINDING_SCHEMA) - set(frame.columns)
         if missing:
             raise ValueError(f"findings frame lacks columns {sorted(missing)}")
         self.frame = frame.select(
             [pl.col(name).cast(dtype) for name, dtype in FINDING_SCHEMA.items()]
         ).sort("detector", "subject_kind", "subject_id")
-        self.scanned = scanned
+        if assessed is None:
+            assessed = self.frame.get_column("subject_id")
+        self.assessed = assessed.cast(pl.String).unique().sort().alias("subject_id")
         self.notes = notes
 
+    @property
+    def scanned(self) -> int:
+        return self.assessed.len()
+
     @classmethod
-    def empty(cls, scanned: int = 0, notes: tuple[str, ...] = ()) -> Findings:
-        return cls(pl.DataFrame(schema=FINDING_SCHEMA), scanned, notes)
+    def empty(cls, notes: tuple[str, ...] = ()) -> Findings:
+        return cls(pl.DataFrame(schema=FINDING_SCHEMA), pl.Series([], dtype=pl.String), notes)
 
     def __len__(self) -> int:
         return self.frame.height
@@ -111,7 +127,7 @@ def build(
     value: pl.Expr | None = None,
     threshold: pl.Expr | None = None,
     firms: pl.Expr | None = None,
-    scanned: int = 0,
+    assessed: pl.Series | None = None,
     notes: tuple[str, ...] = (),
 ) -> Findings:
     """Assemble findings from a frame with one row per finding, all by polars expressions."""
@@ -130,4 +146,4 @@ def build(
         else pl.lit("{}").alias("evidence"),
         (firms if firms is not None else pl.lit([], dtype=pl.List(pl.String))).alias("firms"),
     )
-    return Findings(out, scanned, notes)
+    return Findings(out, assessed, notes)

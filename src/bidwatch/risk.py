@@ -6,9 +6,9 @@ but no pile of weak ones reaches 100. Each contribution gets its share of the ri
 proportion to its weight x score: the points of a waterfall that sum to the risk.
 
 Firms are scored from findings about them (firm, pair, group) and from the tenders they bid
-in: per detector, a firm that bid in more flagged tenders than that detector's flag rate
-predicts gets a contribution scored by the binomial mid-p probability of seeing fewer flags
-by chance. Bidding often is therefore not suspicious in itself; being flagged often is.
+in: per detector, a firm whose bids rank above chance among all bids of the tenders the
+detector assessed gets a contribution scored by how unlikely that is (see ``_inherited``).
+Bidding often is therefore not suspicious in itself; being in suspicious tenders often is.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from bidwatch.entities import firm_table
 from bidwatch.findings import ID_SEPARATOR
 
 if TYPE_CHECKING:
-    from bidwatch.config import Config
+    from bidwatch.config import Config, RiskConfig
     from bidwatch.dataset import Dataset
 
 CONTRIBUTION_SCHEMA = {
@@ -67,8 +67,8 @@ def firm_contributions(
     findings: pl.DataFrame,
     bids: pl.DataFrame,
     weights: dict[str, float],
-    base_rates: dict[str, float],
-    min_tenders: int,
+    assessed: dict[str, pl.Series],
+    settings: RiskConfig,
 ) -> pl.DataFrame:
     parts = []
     direct = findings.filter(pl.col("subject_kind") == "firm").select(
@@ -102,7 +102,7 @@ def firm_contributions(
         )
     )
     parts.append(shared)
-    parts.append(_inherited(findings, bids, weights, base_rates, min_tenders))
+    parts.append(_inherited(findings, bids, weights, assessed, settings))
     return pl.concat([p.cast(CONTRIBUTION_SCHEMA) for p in parts])  # type: ignore[arg-type]
 
 
@@ -110,49 +110,102 @@ def _inherited(
     findings: pl.DataFrame,
     bids: pl.DataFrame,
     weights: dict[str, float],
-    base_rates: dict[str, float],
-    min_tenders: int,
+    assessed: dict[str, pl.Series],
+    settings: RiskConfig,
 ) -> pl.DataFrame:
+    """Firm contributions from the tenders the firm bid in, one per detector.
+
+    The unit is a firm's bid in a tender the detector assessed; its score is the finding's
+    score when the finding names the firm, else 0. p is the one-sided chance that a firm's
+    n units rank as high as they do if they were like any others, and the contribution's
+    score is (1 - p)^sharpness, as a tender's bid-pattern score is its percentile^4 (with
+    4: 0.06 at p = 0.5, 0.81 at p = 0.05, 0.96 at p = 0.01):
+
+    - a detector that flags few of its tenders: exact binomial mid-p of k flagged units out
+      of n at the detector's flag rate;
+    - a graded detector (findings on most tenders, such as bid-pattern): with u the units'
+      mid-rank percentiles, which are near uniform, z = (sum u - n/2) / sqrt(n var(u)).
+    """
     empty = pl.DataFrame(schema=CONTRIBUTION_SCHEMA)
-    if "firm_id" not in bids.columns or not base_rates:
+    detectors = [d for d, ids in assessed.items() if weights.get(d, 0.0) > 0 and ids.len()]
+    if "firm_id" not in bids.columns or not detectors:
         return empty
-    flagged = (
+    incidence = bids.select("tender_id", "firm_id").drop_nulls().unique(maintain_order=True)
+    named = (
         findings.filter(pl.col("subject_kind") == "tender")
-        .select("detector", pl.col("subject_id").alias("tender_id"), "firms")
+        .select("detector", pl.col("subject_id").alias("tender_id"), "score", "firms")
         .explode("firms")
         .filter(pl.col("firms").is_not_null())
-        .unique()
-        .group_by("detector", pl.col("firms").alias("firm_id"))
-        .agg(pl.len().alias("k"))
+        .group_by("detector", "tender_id", pl.col("firms").alias("firm_id"))
+        .agg(pl.col("score").max())
     )
-    if flagged.height == 0:
-        return empty
-    participation = (
-        bids.filter(pl.col("firm_id").is_not_null())
-        .group_by("firm_id")
-        .agg(pl.col("tender_id").n_unique().alias("n"))
+    units = pl.concat(
+        [
+            incidence.join(
+                assessed[d].to_frame("tender_id"), on="tender_id", how="semi", maintain_order="left"
+            ).with_columns(pl.lit(d).alias("detector"))
+            for d in detectors
+        ]
+    ).join(named, on=["detector", "tender_id", "firm_id"], how="left", maintain_order="left")
+    # Ranks are half-integers, so their sums are exact and independent of row order.
+    units = units.with_columns(pl.col("score").fill_null(0.0)).with_columns(
+        pl.col("score").rank("average").over("detector").alias("_rank"),
+        pl.len().over("detector").alias("_units"),
+        (pl.col("score") > 0).sum().over("detector").alias("_flagged"),
+    )
+    units = units.with_columns(
+        ((pl.col("_rank") - 0.5) / pl.col("_units")).var(ddof=0).over("detector").alias("_var")
     )
     table = (
-        flagged.join(participation, on="firm_id")
-        .with_columns(
-            pl.col("detector")
-            .replace_strict(base_rates, default=None, return_dtype=pl.Float64)
-            .alias("rate")
+        units.group_by("detector", "firm_id")
+        .agg(
+            pl.len().alias("n"),
+            (pl.col("score") > 0).sum().alias("k"),
+            pl.col("_rank").sum().alias("_ranks"),
+            pl.col("_units", "_flagged", "_var").first(),
         )
-        .filter(pl.col("rate").is_not_null() & (pl.col("n") >= min_tenders))
-        .with_columns((pl.col("n") * pl.col("rate")).alias("expected"))
-        .filter(pl.col("k") > pl.col("expected"))
+        .filter(pl.col("n") >= settings.firm_min_tenders)
+        .with_columns(
+            (pl.col("_flagged") * 2 > pl.col("_units")).alias("graded"),
+            (pl.col("_flagged") / pl.col("_units")).alias("rate"),
+            ((pl.col("_ranks") - 0.5 * pl.col("n")) / pl.col("_units") / pl.col("n")).alias(
+                "mean_u"
+            ),
+        )
+        .with_columns(((pl.col("mean_u") - 0.5) * (pl.col("n") / pl.col("_var")).sqrt()).alias("z"))
+        .filter(pl.when("graded").then(pl.col("z") > 0).otherwise(pl.col("k") > 0))
         .sort("detector", "firm_id")
     )
     if table.height == 0:
         return empty
-    k = table.get_column("k").to_numpy()
-    n = table.get_column("n").to_numpy()
-    p = table.get_column("rate").to_numpy()
-    mid_p = stats.binom.cdf(k - 1, n, p) + 0.5 * stats.binom.pmf(k, n, p)
-    chance = stats.binom.sf(k - 1, n, p)
+    k, n, rate = (table.get_column(c).to_numpy() for c in ("k", "n", "rate"))
+    sparse = stats.binom.sf(k - 1, n, rate) - 0.5 * stats.binom.pmf(k, n, rate)
+    graded = stats.norm.sf(table.get_column("z").fill_null(0.0).to_numpy())
+    chance = np.where(table.get_column("graded").to_numpy(), graded, sparse)
     table = table.with_columns(
-        pl.Series("score", np.clip(mid_p, 0.0, 1.0)), pl.Series("chance", chance)
+        pl.Series("chance", chance),
+        pl.Series("score", np.clip(1 - chance, 0.0, 1.0) ** settings.firm_sharpness),
+    ).filter(pl.col("chance") < 0.5)
+    why = (
+        pl.when("graded")
+        .then(
+            pl.format(
+                "its {} tenders rank above chance on {}: mean percentile {} against 0.5",
+                "n",
+                "detector",
+                pl.col("mean_u").round(2),
+            )
+        )
+        .otherwise(
+            pl.format(
+                "{} of its {} tenders flagged by {}, {} expected at its {}% rate",
+                "k",
+                "n",
+                "detector",
+                (pl.col("n") * pl.col("rate")).round_sig_figs(2),
+                (pl.col("rate") * 100).round_sig_figs(2),
+            )
+        )
     )
     return table.select(
         pl.lit("firm").alias("subject_kind"),
@@ -162,15 +215,7 @@ def _inherited(
         _weights(table, weights).alias("weight"),
         "score",
         pl.lit(0.0).alias("points"),
-        pl.format(
-            "bid in {} of {} tenders flagged by {} (expected {} at its {}% flag rate; chance {})",
-            "k",
-            "n",
-            "detector",
-            pl.col("expected").round_sig_figs(2),
-            (pl.col("rate") * 100).round_sig_figs(2),
-            pl.col("chance").round_sig_figs(2),
-        ).alias("reason"),
+        pl.format("{} (chance {})", why, pl.col("chance").round_sig_figs(2)).alias("reason"),
     )
 
 
@@ -226,7 +271,7 @@ def _ranked(frame: pl.DataFrame, key: str) -> pl.DataFrame:
 
 
 def assess(
-    data: Dataset, findings: pl.DataFrame, base_rates: dict[str, float], config: Config
+    data: Dataset, findings: pl.DataFrame, assessed: dict[str, pl.Series], config: Config
 ) -> Risk:
     from bidwatch.detectors import REGISTRY
 
@@ -234,9 +279,7 @@ def assess(
     contributions = pl.concat(
         [
             tender_contributions(findings, weights).cast(CONTRIBUTION_SCHEMA),  # type: ignore[arg-type]
-            firm_contributions(
-                findings, data.bids, weights, base_rates, config.risk.firm_min_tenders
-            ),
+            firm_contributions(findings, data.bids, weights, assessed, config.risk),
         ]
     )
     points, totals = with_points(contributions, config.risk.scale)

@@ -365,7 +365,7 @@ def outliers(screen: TenderScreen, data: Dataset) -> Findings:
             "bids": pl.col("amounts"),
         },
         firms=pl.col("bidders"),
-        scanned=keyed.height,
+        assessed=keyed.get_column("tender_id"),
     )
 
 

@@ -101,8 +101,8 @@ class BidPattern:
     """
 
     min_comparable: int = 30
-    min_bids: int = 4
-    min_screens: int = 5
+    min_bids: int = 3
+    min_screens: int = 4
     sharpness: int = 4
     report_from: float = 0.0
 
@@ -202,5 +202,5 @@ class BidPattern:
                 "bids": pl.col("amounts"),
             },
             firms=pl.col("bidders"),
-            scanned=ranked.height,
+            assessed=ranked.get_column("tender_id"),
         )

@@ -73,7 +73,6 @@ class IdenticalBids:
             pl.len().over("tender_id").alias("_n"),
             (pl.col("amount").max() - pl.col("amount").min()).over("tender_id").alias("_range"),
         )
-        scanned = bids.get_column("tender_id").n_unique()
         who = pl.col(firm) if firm else pl.int_range(pl.len()).cast(pl.String)
         groups = (
             bids.with_columns(who.alias("_who"))
@@ -140,5 +139,5 @@ class IdenticalBids:
                 "range_of_bids": pl.col("_range"),
             },
             firms=pl.col("firms") if firm else None,
-            scanned=scanned,
+            assessed=bids.get_column("tender_id"),
         )
