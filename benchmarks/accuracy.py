@@ -69,8 +69,11 @@ def swiss(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         pl.col("Bid_value").alias("amount"),
         pl.col("Winner").cast(pl.Int64).alias("is_winner"),
     )
-    tenders = bids.select("tender_id").unique().sort("tender_id").with_columns(
-        pl.lit("lowest_price").alias("award_method")
+    tenders = (
+        bids.select("tender_id")
+        .unique()
+        .sort("tender_id")
+        .with_columns(pl.lit("lowest_price").alias("award_method"))
     )
     return bids, tenders
 
@@ -85,7 +88,12 @@ def swiss_with_contract_type(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFr
 
 CASES = (
     Case("japan", "DB_Collusion_Japan_processed.csv", japan, "bids, bidder ids, winner, estimate"),
-    Case("switzerland_gr", "DB_Collusion_Switzerland_GR_and_See-Gaster_processed.csv", swiss, "bids, winner"),
+    Case(
+        "switzerland_gr",
+        "DB_Collusion_Switzerland_GR_and_See-Gaster_processed.csv",
+        swiss,
+        "bids, winner",
+    ),
     Case(
         "switzerland_gr+contract_type",
         "DB_Collusion_Switzerland_GR_and_See-Gaster_processed.csv",
@@ -108,13 +116,23 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 def precision_at(scores: np.ndarray, labels: np.ndarray, share: float = 0.10) -> float:
     """Share of collusive tenders among the top `share`, ties broken by a fixed shuffle."""
-    k = max(1, int(round(share * len(scores))))
+    k = max(1, round(share * len(scores)))
     order = np.lexsort((np.random.default_rng(0).random(len(scores)), -scores))
     return float(labels[order[:k]].mean())
 
 
 def scan(folder: Path, out: Path) -> None:
-    command = [sys.executable, "-m", "bidwatch.cli", "scan", str(folder), "--out", str(out), "--no-html", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "bidwatch.cli",
+        "scan",
+        str(folder),
+        "--out",
+        str(out),
+        "--no-html",
+        "--quiet",
+    ]
     subprocess.run(command, check=True)
 
 
@@ -131,8 +149,10 @@ def measure(folder: Path, out: Path, labels: pl.DataFrame) -> dict[str, dict[str
         if run["status"] != "ran":
             rows[name] = {"skipped": 1.0}
             continue
-        per = findings.filter(pl.col("detector") == name).group_by(pl.col("subject_id").alias("tender_id")).agg(
-            pl.col("score").max()
+        per = (
+            findings.filter(pl.col("detector") == name)
+            .group_by(pl.col("subject_id").alias("tender_id"))
+            .agg(pl.col("score").max())
         )
         s = labels.join(per, on="tender_id", how="left").get_column("score").fill_null(0).to_numpy()
         rows[name] = _scores(s, y) | {"flag_rate": run["flag_rate"] or 0.0}
@@ -140,7 +160,11 @@ def measure(folder: Path, out: Path, labels: pl.DataFrame) -> dict[str, dict[str
 
 
 def _scores(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    return {"auc": roc_auc(scores, labels), "p@10%": precision_at(scores, labels), "base": float(labels.mean())}
+    return {
+        "auc": roc_auc(scores, labels),
+        "p@10%": precision_at(scores, labels),
+        "base": float(labels.mean()),
+    }
 
 
 def real_data(data: Path, work: Path) -> dict[str, dict[str, dict[str, float]]]:
@@ -165,11 +189,24 @@ def synthetic(seeds: list[int], tenders: int, work: Path) -> dict[str, dict[str,
     for seed in seeds:
         folder = work / f"synth-{seed}"
         subprocess.run(
-            [sys.executable, "-m", "bidwatch.cli", "synth", "--tenders", str(tenders), "--seed", str(seed), "--out", str(folder)],
+            [
+                sys.executable,
+                "-m",
+                "bidwatch.cli",
+                "synth",
+                "--tenders",
+                str(tenders),
+                "--seed",
+                str(seed),
+                "--out",
+                str(folder),
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        truth = pl.read_csv(folder / "truth" / "tenders.csv", schema_overrides={"tender_id": pl.String})
+        truth = pl.read_csv(
+            folder / "truth" / "tenders.csv", schema_overrides={"tender_id": pl.String}
+        )
         labels = truth.select("tender_id", pl.col("collusive").cast(pl.Int64).alias("label"))
         results[f"synth seed {seed}"] = measure(folder, work / f"synth-{seed}-out", labels)
     return results
@@ -181,7 +218,12 @@ def render(results: dict[str, dict[str, dict[str, float]]]) -> str:
         base = rows["combined risk"]["base"]
         reference = SUPERVISED_BASELINE.get(dataset.split("+")[0])
         ref = f"; supervised screens baseline {reference:.2f}" if reference else ""
-        lines += [f"### {dataset} (collusive share {base:.2f}{ref})", "", "| signal | ROC-AUC | precision @10% | flag rate |", "|---|---|---|---|"]
+        lines += [
+            f"### {dataset} (collusive share {base:.2f}{ref})",
+            "",
+            "| signal | ROC-AUC | precision @10% | flag rate |",
+            "|---|---|---|---|",
+        ]
         for name, row in rows.items():
             if "skipped" in row:
                 lines.append(f"| {name} | skipped | | |")
@@ -194,8 +236,12 @@ def render(results: dict[str, dict[str, dict[str, float]]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding garcia2022/")
-    parser.add_argument("--synth-seeds", type=int, nargs="*", default=[1, 2, 3], help="synth seeds to measure")
+    parser.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help="folder holding garcia2022/"
+    )
+    parser.add_argument(
+        "--synth-seeds", type=int, nargs="*", default=[1, 2, 3], help="synth seeds to measure"
+    )
     parser.add_argument("--synth-tenders", type=int, default=5000, help="tenders per synth dataset")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
@@ -203,7 +249,10 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         results = real_data(args.data, work) if args.data.is_dir() else {}
         if not results:
-            print(f"no labelled data under {args.data}; measuring synthetic data only", file=sys.stderr)
+            print(
+                f"no labelled data under {args.data}; measuring synthetic data only",
+                file=sys.stderr,
+            )
         results |= synthetic(args.synth_seeds, args.synth_tenders, work)
     print(render(results))
     if args.json:

@@ -41,15 +41,23 @@ def random_market(seed: int = 0, tenders: int = 240) -> tuple[pl.DataFrame, pl.D
             amounts[0] = round(cost * 0.9, 2)
         elif t % 30 == 20 and n >= 3:  # two identical odd bids, the winner near the ceiling
             amounts[1] = amounts[0] = round(estimate * 0.9987, 2)
+        elif t % 30 == 25 and n >= 3:  # covers stepping up from the winner by a fixed amount
+            step = round(cost * 0.0123, 2)
+            amounts[:3] = [round(cost * 0.97, 2) + k * step for k in range(3)]
+        machines = [f"MC-{firm}" for firm in bidders]
+        if t % 30 == 5 and n >= 3:  # two bids made on one computer
+            machines[1] = machines[0]
         win = int(np.argmin(amounts)) if method != "scoring" else int(rng.integers(n))
         for i, (firm, amount) in enumerate(zip(bidders, amounts, strict=True)):
-            bid_rows.append((tid, str(firm), f"Firm {firm} Co., Ltd.", float(amount), i == win))
+            bid_rows.append(
+                (tid, str(firm), f"Firm {firm} Co., Ltd.", float(amount), i == win, machines[i])
+            )
     tenders_df = pl.DataFrame(
         tender_rows, schema=["tender_id", "award_method", "category", "estimate"], orient="row"
     )
     bids_df = pl.DataFrame(
         bid_rows,
-        schema=["tender_id", "bidder_id", "bidder_name", "amount", "is_winner"],
+        schema=["tender_id", "bidder_id", "bidder_name", "amount", "is_winner", "machine_code"],
         orient="row",
     )
     return tenders_df, bids_df
@@ -64,5 +72,7 @@ def market() -> Dataset:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared labelled data not found at {SHARED_DATA} (only on the developers' machine)")
+        pytest.skip(
+            f"shared labelled data not found at {SHARED_DATA} (only on the developers' machine)"
+        )
     return SHARED_DATA

@@ -17,10 +17,13 @@ def test_scan_result(market: Dataset, tmp_path: Path) -> None:
     assert isinstance(tenders, pl.DataFrame)
     assert tenders.get_column("risk").max() > 0  # type: ignore[operator]
     findings = list(result.findings)
-    assert findings and all(isinstance(f, bidwatch.Finding) for f in findings)
+    assert findings
+    assert all(isinstance(f, bidwatch.Finding) for f in findings)
     first = findings[0]
-    assert first.subject.kind == "tender" and first.subject.id == first.subject.ids[0]
-    assert first.evidence and first.message
+    assert first.subject.kind == "tender"
+    assert first.subject.id == first.subject.ids[0]
+    assert first.evidence
+    assert first.message
     explained = result.explain(tenders.row(0, named=True)["tender_id"])
     assert explained.height >= 1
     paths = result.write(tmp_path / "out", html=False)
@@ -70,7 +73,11 @@ def test_firm_registry_names_entities(tmp_path: Path) -> None:
         }
     )
     firms = pl.DataFrame(
-        {"firm_id": ["R1", "B2"], "name": ["Road One Co", "Bridge Two Ltd"], "credit_code": [None, "91420281MA4F000000"]}
+        {
+            "firm_id": ["R1", "B2"],
+            "name": ["Road One Co", "Bridge Two Ltd"],
+            "credit_code": [None, "91420281MA4F000000"],
+        }
     )
     data = bidwatch.load(bids=bids, firms=firms)
     result = bidwatch.scan(data)

@@ -37,26 +37,50 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_scan_writes_every_output(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_scan_writes_every_output(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
-    code = main(["scan", "--bids", str(folder / "bids.csv"), "--tenders", str(folder / "tenders.csv"), "--out", str(out)])
+    code = main(
+        [
+            "scan",
+            "--bids",
+            str(folder / "bids.csv"),
+            "--tenders",
+            str(folder / "tenders.csv"),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert {p.name for p in out.iterdir()} == OUTPUTS
     printed = capsys.readouterr().out
-    assert "Scanned 150 tenders" in printed and "Top tenders:" in printed
+    assert "Scanned 150 tenders" in printed
+    assert "Top tenders:" in printed
     tenders = pl.read_csv(out / "tenders.csv")
     assert tenders.height == 150
     assert tenders.columns[:4] == ["rank", "tender_id", "risk", "top_reasons"]
     firms = pl.read_csv(out / "firms.csv")
-    assert firms.columns[:7] == ["rank", "firm_id", "name", "bidder_ids", "bidder_names", "risk", "top_reasons"]
+    assert firms.columns[:7] == [
+        "rank",
+        "firm_id",
+        "name",
+        "bidder_ids",
+        "bidder_names",
+        "risk",
+        "top_reasons",
+    ]
     findings = pl.read_csv(out / "findings.csv")
-    assert findings.equals(pl.read_parquet(out / "findings.parquet").with_columns(pl.col("firms").list.join(";")))
+    assert findings.equals(
+        pl.read_parquet(out / "findings.parquet").with_columns(pl.col("firms").list.join(";"))
+    )
     summary = json.loads((out / "scan.json").read_text(encoding="utf-8"))
     for source in summary["inputs"]:
         assert source["rows_read"] == source["rows_used"] + source["rows_rejected"]
     assert {d["name"] for d in summary["detectors"]} == {d.name for d in REGISTRY}
     ran = [d for d in summary["detectors"] if d["status"] == "ran"]
-    assert ran and all(d["flag_rate"] == pytest.approx(d["flagged"] / d["scanned"], abs=1e-6) for d in ran)
+    assert ran
+    assert all(d["flag_rate"] == pytest.approx(d["flagged"] / d["scanned"], abs=1e-6) for d in ran)
     assert summary["config"]["detectors"]["bid-cv"]["params"]["fence"] == 1.5
 
 
@@ -80,7 +104,12 @@ def test_no_html(folder: Path, tmp_path: Path) -> None:
 def test_bids_only_without_identities(tmp_path: Path) -> None:
     _, bids = random_market(seed=2, tenders=120)
     bids.select("tender_id", "amount").write_csv(tmp_path / "bids.csv")
-    assert main(["scan", "--bids", str(tmp_path / "bids.csv"), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert (
+        main(
+            ["scan", "--bids", str(tmp_path / "bids.csv"), "--out", str(tmp_path / "o"), "--quiet"]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "o" / "scan.json").read_text(encoding="utf-8"))
     status = {d["name"]: d for d in summary["detectors"]}
     assert status["bid-cv"]["status"] == "ran"
@@ -98,16 +127,23 @@ def test_bids_only_without_identities(tmp_path: Path) -> None:
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(
-    argv: list[str], fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    argv: list[str],
+    fragment: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert fragment in err
-    assert err.count("\n") == 1 and err.startswith("bidwatch: error: ")
+    assert err.count("\n") == 1
+    assert err.startswith("bidwatch: error: ")
 
 
-def test_bad_config_is_one_line(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_config_is_one_line(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "bidwatch.toml"
     config.write_text("[detectors.bid-cv]\nfense = 2\n", encoding="utf-8")
     assert main(["scan", str(folder), "--config", str(config), "--out", str(tmp_path / "o")]) == 2
@@ -120,7 +156,9 @@ def test_detectors_list_and_doc(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(d.name in listing for d in REGISTRY)
     assert main(["detectors", "bid-cv"]) == 0
     doc = capsys.readouterr().out
-    assert doc.startswith("# bid-cv") and "## Parameters" in doc and "`min_comparable`" in doc
+    assert doc.startswith("# bid-cv")
+    assert "## Parameters" in doc
+    assert "`min_comparable`" in doc
 
 
 def test_catalogue_in_step_with_code(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -131,14 +169,18 @@ def test_catalogue_in_step_with_code(capsys: pytest.CaptureFixture[str], tmp_pat
     capsys.readouterr()
     assert main(["catalogue", "--check", "--dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err
-    assert "bid-cv.md: out of date" in err and "gone.md: no such detector" in err
+    assert "bid-cv.md: out of date" in err
+    assert "gone.md: no such detector" in err
 
 
 def test_init_writes_a_config_that_loads(tmp_path: Path, folder: Path) -> None:
     path = tmp_path / "bidwatch.toml"
     assert main(["init", str(path)]) == 0
     assert main(["init", str(path)]) == 2
-    assert main(["scan", str(folder), "--config", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert (
+        main(["scan", str(folder), "--config", str(path), "--out", str(tmp_path / "o"), "--quiet"])
+        == 0
+    )
 
 
 def test_explain(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,7 +210,10 @@ def test_every_command_and_option_has_help() -> None:
 
 def test_console_script_runs() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bidwatch.cli", "detectors"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "bidwatch.cli", "detectors"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0
     assert "bid-cv" in done.stdout

@@ -106,7 +106,9 @@ def test_booleans() -> None:
 
 
 def test_award_methods_by_word_and_marker() -> None:
-    source = pl.Series(["最低价", "经评审的最低投标价法", "综合评估法（暗标）", "合理低价法", "priceOnly", "抽签"])
+    source = pl.Series(
+        ["最低价", "经评审的最低投标价法", "综合评估法（暗标）", "合理低价法", "priceOnly", "抽签"]
+    )
     values, problems = parse_column(TENDERS.column("award_method"), source, None, {}, None)
     assert values.to_list() == [
         "lowest_price",
@@ -123,16 +125,24 @@ def test_award_methods_by_word_and_marker() -> None:
 def test_user_value_map_wins() -> None:
     source = pl.Series(["抽签"])
     values, problems = parse_column(
-        TENDERS.column("award_method"), source, None, {"award_method": {"抽签": "average_bid"}}, None
+        TENDERS.column("award_method"),
+        source,
+        None,
+        {"award_method": {"抽签": "average_bid"}},
+        None,
     )
     assert values.to_list() == ["average_bid"]
     assert problems.to_list() == [None]
 
 
 def test_ids_lose_spreadsheet_decimals() -> None:
-    values, _ = parse_column(BIDS.column("bidder_id"), pl.Series([1305.0, 7.0, 2.5]), None, {}, None)
+    values, _ = parse_column(
+        BIDS.column("bidder_id"), pl.Series([1305.0, 7.0, 2.5]), None, {}, None
+    )
     assert values.to_list() == ["1305", "7", "2.5"]
-    values, _ = parse_column(BIDS.column("bidder_id"), pl.Series([" 1305.0 ", "", "A7"]), None, {}, None)
+    values, _ = parse_column(
+        BIDS.column("bidder_id"), pl.Series([" 1305.0 ", "", "A7"]), None, {}, None
+    )
     assert values.to_list() == ["1305", None, "A7"]
 
 

@@ -13,7 +13,9 @@ from bidwatch.detectors import get
 from bidwatch.detectors._stats import compare, tender_prices
 
 
-def dataset(bids: dict[str, list[float]], methods: dict[str, str] | None = None) -> bidwatch.Dataset:
+def dataset(
+    bids: dict[str, list[float]], methods: dict[str, str] | None = None
+) -> bidwatch.Dataset:
     rows = [(t, a) for t, amounts in bids.items() for a in amounts]
     frame = pl.DataFrame(rows, schema=["tender_id", "amount"], orient="row")
     tenders = None
@@ -24,7 +26,10 @@ def dataset(bids: dict[str, list[float]], methods: dict[str, str] | None = None)
 
 def test_screens_match_scipy() -> None:
     rng = np.random.default_rng(3)
-    bids = {f"T{i}": list(np.round(rng.lognormal(13, 0.1, size=rng.integers(4, 12)), 2)) for i in range(50)}
+    bids = {
+        f"T{i}": list(np.round(rng.lognormal(13, 0.1, size=rng.integers(4, 12)), 2))
+        for i in range(50)
+    }
     got = tender_prices(dataset(bids)).sort("tender_id")
     for row in got.iter_rows(named=True):
         b = np.sort(np.array(bids[row["tender_id"]]))
@@ -40,24 +45,36 @@ def test_screens_match_scipy() -> None:
 
 
 def test_degenerate_tenders() -> None:
-    got = tender_prices(dataset({"one": [5.0], "same": [7.0, 7.0, 7.0, 7.0], "tie": [3.0, 3.0, 4.0]}))
+    got = tender_prices(
+        dataset({"one": [5.0], "same": [7.0, 7.0, 7.0, 7.0], "tie": [3.0, 3.0, 4.0]})
+    )
     rows = {r["tender_id"]: r for r in got.iter_rows(named=True)}
     assert rows["one"]["cv"] is None
-    assert rows["same"]["cv"] == 0.0 and rows["same"]["skew"] is None and rows["same"]["ks"] is None
+    assert rows["same"]["cv"] == 0.0
+    assert rows["same"]["skew"] is None
+    assert rows["same"]["ks"] is None
     assert rows["tie"]["diffp"] == 0.0
 
 
 def test_screens_reproduce_the_published_ones(shared_data) -> None:  # type: ignore[no-untyped-def]
     path = shared_data / "garcia2022" / "DB_Collusion_Switzerland_Ticino_processed.csv"
     raw = pl.read_csv(path)
-    bids = raw.select(pl.col("Tender").cast(pl.String).alias("tender_id"), pl.col("Bid_value").alias("amount"))
+    bids = raw.select(
+        pl.col("Tender").cast(pl.String).alias("tender_id"), pl.col("Bid_value").alias("amount")
+    )
     got = tender_prices(bidwatch.load(bids=bids))
     published = raw.group_by(pl.col("Tender").cast(pl.String).alias("tender_id")).agg(
         pl.col("CV", "SPD", "KURT", "SKEW", "KSTEST").first()
     )
     both = got.join(published, on="tender_id").drop_nulls()
     assert both.height > 200
-    for ours, theirs in [("cv", "CV"), ("spd", "SPD"), ("kurt", "KURT"), ("skew", "SKEW"), ("ks", "KSTEST")]:
+    for ours, theirs in [
+        ("cv", "CV"),
+        ("spd", "SPD"),
+        ("kurt", "KURT"),
+        ("skew", "SKEW"),
+        ("ks", "KSTEST"),
+    ]:
         assert ((both[ours] - both[theirs]).abs() < 1e-4 + 1e-9).all(), ours
 
 
@@ -95,8 +112,10 @@ def test_direction_follows_the_award_rule() -> None:
         methods[f"{rule}-tight"] = methods[f"{rule}-wide"] = rule
     found = get("bid-cv")().detect(dataset(bids, methods))
     flagged = set(found.frame.get_column("subject_id").to_list())
-    assert "lowest_price-tight" in flagged and "lowest_price-wide" not in flagged
-    assert "scoring-wide" in flagged and "scoring-tight" not in flagged
+    assert "lowest_price-tight" in flagged
+    assert "lowest_price-wide" not in flagged
+    assert "scoring-wide" in flagged
+    assert "scoring-tight" not in flagged
 
 
 def test_fixed_threshold_and_not_computable() -> None:

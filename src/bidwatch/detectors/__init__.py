@@ -11,7 +11,9 @@ from bidwatch.detectors.bid_spread import BidSpread
 from bidwatch.detectors.bid_uniformity import BidUniformity
 from bidwatch.detectors.identical_bids import IdenticalBids
 from bidwatch.detectors.lowest_gap import LowestGap
+from bidwatch.detectors.regular_differences import RegularDifferences
 from bidwatch.detectors.relative_distance import RelativeDistance
+from bidwatch.detectors.shared_traces import SharedTraces
 from bidwatch.detectors.winner_near_estimate import WinnerNearEstimate
 
 REGISTRY: tuple[type[Detector], ...] = (
@@ -23,6 +25,8 @@ REGISTRY: tuple[type[Detector], ...] = (
     BidKurtosis,
     BidUniformity,
     IdenticalBids,
+    RegularDifferences,
+    SharedTraces,
     WinnerNearEstimate,
     BidPattern,
 )

@@ -1,0 +1,212 @@
+"""One hand behind competing bids: traces shared by different bidders in one tender."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import polars as pl
+
+from bidwatch.detectors._base import NotComputable
+from bidwatch.findings import Findings, SubjectKind, build
+from bidwatch.schema import TRACE_COLUMNS
+
+if TYPE_CHECKING:
+    from bidwatch.dataset import Dataset
+
+# How strongly one shared trace shows one hand, and the provision that names it
+# (招标投标法实施条例: art. 40 deems these bids collusive; art. 34 bars bidders under one
+# legal representative from the same tender).
+TRACES: dict[str, tuple[float, str, str]] = {
+    "machine_code": (0.99, "art. 40(1)", "bid files made by the same unit or person"),
+    "mac_address": (0.97, "art. 40(1)", "bid files made by the same unit or person"),
+    "document_hash": (0.99, "art. 40(1)", "bid files made by the same unit or person"),
+    "document_author": (0.8, "art. 40(1)", "bid files made by the same unit or person"),
+    "deposit_account": (0.99, "art. 40(6)", "deposits paid from the same account"),
+    "ip_address": (0.8, "art. 40(2)", "bidding handled by the same unit or person"),
+    "agent": (0.95, "art. 40(2)", "bidding handled by the same unit or person"),
+    "phone": (0.85, "art. 40(2)", "bidding handled by the same unit or person"),
+    "email": (0.9, "art. 40(2)", "bidding handled by the same unit or person"),
+    "project_manager": (0.97, "art. 40(3)", "the same project manager in different bids"),
+    "legal_representative": (0.95, "art. 34", "bidders under one legal representative"),
+    "address": (0.6, "art. 40(2)", "bidding handled from the same place"),
+}
+PLACEHOLDERS = ("", "-", "--", "/", "0", "none", "null", "n/a", "na", "unknown", "无", "未知", "空")
+
+
+def trace_key(trace: str) -> pl.Expr:
+    """Comparable form of a trace value: the same value written differently becomes equal."""
+    value = pl.col("value").str.normalize("NFKC").str.strip_chars().str.to_lowercase()
+    if trace == "phone":
+        digits = value.str.replace_all(r"\D", "")
+        return digits.str.replace(r"^(0086|86)(1\d{10})$", "${2}")
+    if trace == "mac_address":
+        return value.str.replace_all(r"[^0-9a-f]", "")
+    if trace in ("address", "legal_representative", "project_manager", "agent", "document_author"):
+        return value.str.replace_all(r"[\s\p{P}]", "")
+    return value.str.replace_all(r"\s", "")
+
+
+@dataclass(frozen=True)
+class SharedTraces:
+    """Different bidders in one tender share a trace of one hand: the computer that made
+    the bid files, the account that paid the deposits, the same manager or agent.
+
+    ## What it flags
+    Tenders in which two or more different bidders (resolved firms where bidders are
+    known) carry the same machine code, MAC address, document hash or author, deposit
+    account, IP address, agent, phone, email, project manager, legal representative or
+    address.
+
+    ## Why it is a risk
+    These are the situations that the PRC Bidding Law implementing regulations
+    (招标投标法实施条例) art. 40 deem collusive without further proof: bid files made by the
+    same unit or person, bidding handled by the same person, the same project manager,
+    deposits paid from one account; art. 34 bars bidders under one legal representative
+    from the same tender. Investigators pull these traces from the e-bidding platform's
+    upload logs and bid files.
+
+    ## Method
+    Each trace value is normalised (Unicode NFKC, case, spaces; digits only for phones,
+    without a leading 86; hex digits only for MAC addresses; punctuation dropped from
+    names and addresses) and placeholders (empty, "-", "无", "unknown", ...) are ignored.
+    A value that more than `max_firms` different firms carry across the whole input is a
+    default (an "Administrator" author, a platform's shared gateway) and is ignored too,
+    with a note. Every other value carried by two or more different bidders of a tender
+    is a shared trace. Each trace type has a strength s (0.99 for machine code, document
+    hash and deposit account; 0.97 for MAC and project manager; 0.95 for agent and legal
+    representative; 0.9 email; 0.85 phone; 0.8 IP address and document author; 0.6
+    address) and the score is 1 - prod(1 - s) over the trace types shared in the tender.
+    Bids of every status count: a disqualified cover bid still shows the hand behind it.
+    Tenders where at least two bids carry some trace are assessed.
+
+    ## Evidence
+    Each shared trace: its type, the value as written, the bidders carrying it and the
+    provision it falls under.
+
+    ## Parameters
+    - `max_firms`: a value carried by more different firms than this in the whole input is
+      treated as a default, not a trace.
+
+    ## Known false positives
+    Bidders in one office building, or a shared internet connection (IP address, address);
+    a bid-preparation shop that works independently for several clients is itself the
+    collusion art. 40(2) describes, but an honest template vendor's author name is not;
+    family firms that are in fact one group (which art. 34 also bars).
+
+    ## References
+    - 中华人民共和国招标投标法实施条例 (2011, rev. 2019), arts. 34, 39, 40.
+    - OECD (2009). Guidelines for fighting bid rigging in public procurement.
+    """
+
+    max_firms: int = 20
+
+    name: ClassVar[str] = "shared-traces"
+    subject: ClassVar[SubjectKind] = "tender"
+    requires: ClassVar[frozenset[str]] = frozenset()
+    default_weight: ClassVar[float] = 2.0
+
+    def __post_init__(self) -> None:
+        if self.max_firms < 2:
+            raise ValueError(f"max_firms must be >= 2, got {self.max_firms}")
+
+    def detect(self, data: Dataset) -> Findings:
+        present = [t for t in TRACE_COLUMNS if data.has(f"bids.{t}")]
+        if not present:
+            raise NotComputable("no trace column in the bids (" + ", ".join(TRACE_COLUMNS) + ")")
+        resolved = "firm_id" in data.bids.columns and data.has("bids.firm_id")
+        bidder = (
+            pl.coalesce(pl.col("firm_id"), pl.format("row {}", pl.col("_row")))
+            if resolved
+            else pl.format("{}:{}", pl.col("_src"), pl.col("_row"))
+        )
+        long = pl.concat(
+            [
+                data.bids.select(
+                    "tender_id",
+                    bidder.alias("bidder"),
+                    pl.lit(trace).alias("trace"),
+                    pl.col(trace).alias("value"),
+                )
+                .filter(pl.col("value").is_not_null())
+                .with_columns(trace_key(trace).alias("key"))
+                .filter(~pl.col("key").is_in(PLACEHOLDERS))
+                for trace in present
+            ]
+        )
+        spread = long.group_by("trace", "key").agg(pl.col("bidder").n_unique().alias("_firms"))
+        defaults = spread.filter(pl.col("_firms") > self.max_firms)
+        notes = tuple(
+            f"{trace} {key!r} is carried by {firms} firms: treated as a default, not a trace"
+            for trace, key, firms in defaults.sort("trace", "key").head(20).iter_rows()
+        )
+        long = long.join(defaults.select("trace", "key"), on=["trace", "key"], how="anti")
+        assessed = (
+            long.group_by("tender_id")
+            .agg(pl.col("bidder").n_unique().alias("_n"))
+            .filter(pl.col("_n") >= 2)
+            .get_column("tender_id")
+        )
+        strength = {t: s for t, (s, _, _) in TRACES.items()}
+        article = {t: a for t, (_, a, _) in TRACES.items()}
+        clause = {t: f"{a}: {c}" for t, (_, a, c) in TRACES.items()}
+        shared = (
+            long.group_by("tender_id", "trace", "key")
+            .agg(
+                pl.col("bidder").unique().sort().alias("bidders"),
+                pl.col("value").sort().first(),
+            )
+            .filter(pl.col("bidders").list.len() >= 2)
+            .with_columns(
+                pl.col("trace").replace_strict(strength, return_dtype=pl.Float64).alias("_s"),
+                pl.col("trace").replace_strict(clause, return_dtype=pl.String).alias("clause"),
+                pl.col("trace").replace_strict(article, return_dtype=pl.String).alias("_art"),
+            )
+            .sort("tender_id", "_s", "trace", "key", descending=[False, True, False, False])
+        )
+        per_type = shared.group_by("tender_id", "trace", maintain_order=True).agg(
+            pl.col("_s").first()
+        )
+        score = per_type.group_by("tender_id").agg(
+            (1 - (1 - pl.col("_s")).product()).alias("_score"),
+            pl.len().alias("_types"),
+        )
+        per_tender = (
+            shared.group_by("tender_id", maintain_order=True)
+            .agg(
+                pl.struct("trace", "value", "bidders", "clause").alias("shared"),
+                pl.col("bidders").list.explode(keep_nulls=False).unique().sort().alias("firms"),
+                pl.format(
+                    "{} bidders share {} {} ({})",
+                    pl.col("bidders").list.len(),
+                    "trace",
+                    "value",
+                    "_art",
+                )
+                .head(3)
+                .str.join("; ")
+                .alias("_what"),
+                pl.len().alias("_shared"),
+            )
+            .join(score, on="tender_id")
+        )
+        return build(
+            per_tender,
+            detector=self.name,
+            kind="tender",
+            subject_id=pl.col("tender_id"),
+            score=pl.col("_score"),
+            value=pl.col("_types").cast(pl.Float64),
+            threshold=pl.lit(None, dtype=pl.Float64),
+            message=pl.format(
+                "{}{}",
+                pl.col("_what"),
+                pl.when(pl.col("_shared") > 3)
+                .then(pl.format("; {} more", pl.col("_shared") - 3))
+                .otherwise(pl.lit("")),
+            ),
+            evidence={"shared": pl.col("shared")},
+            firms=pl.col("firms") if resolved else None,
+            assessed=assessed,
+            notes=notes,
+        )
