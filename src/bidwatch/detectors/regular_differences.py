@@ -93,6 +93,7 @@ class RegularDifferences:
             )
             .filter(pl.len().over("tender_id") >= self.min_bids)
             .sort("tender_id", "c", "who", nulls_last=True)
+            .with_columns(granularity(pl.col("c")).alias("g"))
         )
         assessed = bids.get_column("tender_id").unique()
         c = pl.col("c")
@@ -106,7 +107,7 @@ class RegularDifferences:
                 back(c, 1).alias("b"),
                 back(c, 2).alias("a"),
                 pl.concat_list(back(pl.col("who"), 2), back(pl.col("who"), 1), "who").alias("by"),
-                (granularity(c) + granularity(back(c, 1)) + granularity(back(c, 2))).alias("u"),
+                (pl.col("g") + back(pl.col("g"), 1) + back(pl.col("g"), 2)).alias("u"),
                 (c.max() - c.min()).over("tender_id").alias("w"),
                 pl.len().over("tender_id").alias("n"),
             )

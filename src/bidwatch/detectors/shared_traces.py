@@ -120,50 +120,72 @@ class SharedTraces:
             if resolved
             else pl.format("{}:{}", pl.col("_src"), pl.col("_row"))
         )
+        # Integer codes for tenders and bidders: the group-bys below run over every
+        # (bid, trace) pair, where string keys cost most of the time.
+        bids = data.bids.select("tender_id", bidder.alias("bidder"), *present).with_columns(
+            pl.col("tender_id").rank("dense").cast(pl.UInt32).alias("_t"),
+            pl.col("bidder").rank("dense").cast(pl.UInt32).alias("_b"),
+        )
         long = pl.concat(
             [
-                data.bids.select(
-                    "tender_id",
-                    bidder.alias("bidder"),
-                    pl.lit(trace).alias("trace"),
-                    pl.col(trace).alias("value"),
-                )
-                .filter(pl.col("value").is_not_null())
-                .with_columns(trace_key(trace).alias("key"))
-                .filter(~pl.col("key").is_in(PLACEHOLDERS))
+                bids.select(
+                    "_t", "_b", pl.lit(trace).alias("trace"), pl.col(trace).alias("value")
+                ).filter(pl.col("value").is_not_null())
                 for trace in present
             ]
         )
-        spread = long.group_by("trace", "key").agg(pl.col("bidder").n_unique().alias("_firms"))
+        # Each distinct value is normalised once: traces repeat across a firm's bids.
+        keys = pl.concat(
+            [
+                long.filter(pl.col("trace") == trace)
+                .select("trace", "value")
+                .unique()
+                .with_columns(trace_key(trace).alias("key"))
+                for trace in present
+            ]
+        ).filter(~pl.col("key").is_in(PLACEHOLDERS))
+        keys = keys.with_columns(
+            pl.struct("trace", "key").rank("dense").cast(pl.UInt32).alias("_k")
+        )
+        long = long.join(keys.select("trace", "value", "_k"), on=["trace", "value"])
+        spread = long.group_by("_k").agg(pl.col("_b").n_unique().alias("_firms"))
         defaults = spread.filter(pl.col("_firms") > self.max_firms)
+        named = keys.join(defaults, on="_k").group_by("trace", "key").agg(pl.col("_firms").first())
         notes = tuple(
             f"{trace} {key!r} is carried by {firms} firms: treated as a default, not a trace"
-            for trace, key, firms in defaults.sort("trace", "key").head(20).iter_rows()
+            for trace, key, firms in named.sort("trace", "key").head(20).iter_rows()
         )
-        long = long.join(defaults.select("trace", "key"), on=["trace", "key"], how="anti")
+        long = long.join(defaults.select("_k"), on="_k", how="anti")
+        codes = bids.select("_t", "tender_id").unique("_t")
         assessed = (
-            long.group_by("tender_id")
-            .agg(pl.col("bidder").n_unique().alias("_n"))
+            long.group_by("_t")
+            .agg(pl.col("_b").n_unique().alias("_n"))
             .filter(pl.col("_n") >= 2)
+            .join(codes, on="_t")
             .get_column("tender_id")
+        )
+        pairs = long.filter(pl.len().over("_t", "_k") >= 2)
+        who = bids.select("_b", "bidder").unique("_b")
+        shared = (
+            pairs.join(who, on="_b")
+            .group_by("_t", "_k")
+            .agg(
+                pl.col("bidder").unique().sort().alias("bidders"),
+                pl.col("value").sort().first(),
+                pl.col("trace").first(),
+            )
+            .filter(pl.col("bidders").list.len() >= 2)
+            .join(codes, on="_t")
+            .join(keys.select("_k", "key").unique("_k"), on="_k")
         )
         strength = {t: s for t, (s, _, _) in TRACES.items()}
         article = {t: a for t, (_, a, _) in TRACES.items()}
         clause = {t: f"{a}: {c}" for t, (_, a, c) in TRACES.items()}
-        shared = (
-            long.group_by("tender_id", "trace", "key")
-            .agg(
-                pl.col("bidder").unique().sort().alias("bidders"),
-                pl.col("value").sort().first(),
-            )
-            .filter(pl.col("bidders").list.len() >= 2)
-            .with_columns(
-                pl.col("trace").replace_strict(strength, return_dtype=pl.Float64).alias("_s"),
-                pl.col("trace").replace_strict(clause, return_dtype=pl.String).alias("clause"),
-                pl.col("trace").replace_strict(article, return_dtype=pl.String).alias("_art"),
-            )
-            .sort("tender_id", "_s", "trace", "key", descending=[False, True, False, False])
-        )
+        shared = shared.with_columns(
+            pl.col("trace").replace_strict(strength, return_dtype=pl.Float64).alias("_s"),
+            pl.col("trace").replace_strict(clause, return_dtype=pl.String).alias("clause"),
+            pl.col("trace").replace_strict(article, return_dtype=pl.String).alias("_art"),
+        ).sort("tender_id", "_s", "trace", "key", descending=[False, True, False, False])
         per_type = shared.group_by("tender_id", "trace", maintain_order=True).agg(
             pl.col("_s").first()
         )
