@@ -108,6 +108,13 @@ def tender_prices(data: Dataset) -> pl.DataFrame:
     return out
 
 
+def rounding_unit(cents: pl.Expr) -> pl.Expr:
+    """The power of ten, in cents, that an amount is written to: 1,230,000.00 -> 1,000,000
+    (10,000 yuan); 1,234,567.89 -> 1 (a cent). How likely a coincidence is depends on it."""
+    zeros = sum((cents % (10**k) == 0).cast(pl.Int64) for k in range(1, 13))
+    return pl.lit(10, dtype=pl.Int64).pow(zeros)
+
+
 def bid_lists(data: Dataset, tenders: pl.DataFrame) -> pl.DataFrame:
     """For the given tender_ids: priced amounts (ascending) and the firms that bid."""
     bids = priced_bids(data).join(tenders.select("tender_id"), on="tender_id", how="semi")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, ClassVar
 import polars as pl
 
 from bidwatch.detectors._base import sig
+from bidwatch.detectors._stats import rounding_unit
 from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:
@@ -92,8 +93,7 @@ class IdenticalBids:
             pl.col("estimate").is_null()
             | ((pl.col("estimate") * 100).round().cast(pl.Int64) != pl.col("_cents"))
         )
-        zeros = sum((pl.col("_cents") % (10**k) == 0).cast(pl.Int64) for k in range(1, 13))
-        granularity = (pl.lit(10.0) ** zeros) / 100
+        granularity = rounding_unit(pl.col("_cents")) / 100
         width = pl.max_horizontal(pl.col("_range"), pl.col("amount") * 0.1)
         pairs = pl.col("_n") * (pl.col("_n") - 1) / 2
         groups = groups.with_columns(

@@ -9,16 +9,11 @@ import polars as pl
 from scipy.special import comb
 
 from bidwatch.detectors._base import sig
+from bidwatch.detectors._stats import rounding_unit
 from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:
     from bidwatch.dataset import Dataset
-
-
-def granularity(cents: pl.Expr) -> pl.Expr:
-    """Largest power of ten (in cents) dividing the amount: 1,230,000.00 -> 1,000,000."""
-    zeros = sum((cents % (10**k) == 0).cast(pl.Int64) for k in range(1, 13))
-    return pl.lit(10, dtype=pl.Int64).pow(zeros)
 
 
 @dataclass(frozen=True)
@@ -93,7 +88,7 @@ class RegularDifferences:
             )
             .filter(pl.len().over("tender_id") >= self.min_bids)
             .sort("tender_id", "c", "who", nulls_last=True)
-            .with_columns(granularity(pl.col("c")).alias("g"))
+            .with_columns(rounding_unit(pl.col("c")).alias("g"))
         )
         assessed = bids.get_column("tender_id").unique()
         c = pl.col("c")
