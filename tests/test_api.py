@@ -62,36 +62,44 @@ def test_config_as_path_dict_or_object(market: Dataset, tmp_path: Path) -> None:
     assert as_path.findings.frame.equals(as_obj.findings.frame)
 
 
-def test_firm_registry_names_entities(tmp_path: Path) -> None:
+def credit_code(first17: str) -> str:
+    """A valid unified social credit code with the given first 17 characters."""
+    from bidwatch.identifiers import credit_code_valid
+
+    return next(
+        first17 + c for c in "0123456789ABCDEFGHJKLMNPQRTUWXY" if credit_code_valid(first17 + c)
+    )
+
+
+def test_firm_registry_names_entities() -> None:
+    code = credit_code("91420281MA4F00001")
     bids = pl.DataFrame(
         {
             "tender_id": ["T1", "T1", "T2", "T2"],
             "bidder_id": ["R1", None, None, "X9"],
-            "bidder_name": ["Road One Co", "ＲＯＡＤ ＯＮＥ ＣＯ ", "Bridge Two", "Bridge Two"],
-            "credit_code": [None, None, "91420281MA4F000000", None],
+            "bidder_name": ["Road One Co", "Other Road Co", "Bridge Two", "Bridge Two"],
+            "credit_code": [None, None, code, None],
             "amount": [10.0, 11.0, 12.0, 13.0],
         }
     )
     firms = pl.DataFrame(
         {
             "firm_id": ["R1", "B2"],
-            "name": ["Road One Co", "Bridge Two Ltd"],
-            "credit_code": [None, "91420281MA4F000000"],
+            "name": ["ＲＯＡＤ ＯＮＥ ＣＯ.", "Bridge Two Ltd"],
+            "credit_code": [None, code],
         }
     )
-    data = bidwatch.load(bids=bids, firms=firms)
-    result = bidwatch.scan(data)
+    result = bidwatch.scan(bidwatch.load(bids=bids, firms=firms))
     ents = result.data.entities
     assert ents is not None
-    methods = set(ents.select("bidder_id", "bidder_name", "method", "firm_id").iter_rows())
-    assert methods == {
-        ("R1", "Road One Co", "registry_id", "R1"),
-        (None, "ＲＯＡＤ ＯＮＥ ＣＯ", "registry_name", "R1"),
-        (None, "Bridge Two", "credit_code", "B2"),
-        ("X9", "Bridge Two", "bidder_id", "X9"),
-    }
+    rows = {(r["source"], r["bidder_id"], r["bidder_name"]): r for r in ents.iter_rows(named=True)}
+    assert rows[("bids", "R1", "Road One Co")]["firm_id"] == "R1"
+    assert rows[("bids", None, "Bridge Two")]["firm_id"] == "B2"
+    assert rows[("bids", None, "Bridge Two")]["method"] == "code"
+    # Same name as B2's bid, but both bid in T2: a firm bids once per tender, so two firms.
+    assert rows[("bids", "X9", "Bridge Two")]["firm_id"] == "X9"
+    assert rows[("bids", None, "Other Road Co")]["firm_id"] not in ("R1", "B2")
     firm_rows = {r["firm_id"]: r for r in result.ranking("firm").iter_rows(named=True)}
-    assert firm_rows["R1"]["name"] == "Road One Co"
-    assert firm_rows["R1"]["bidder_names"] == "Road One Co;ＲＯＡＤ ＯＮＥ ＣＯ"
+    assert firm_rows["R1"]["name"] == "ＲＯＡＤ ＯＮＥ ＣＯ."
     assert firm_rows["B2"]["bidder_names"] == "Bridge Two"
     assert firm_rows["X9"]["bidder_ids"] == "X9"

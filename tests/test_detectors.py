@@ -12,7 +12,7 @@ import bidwatch
 from bidwatch import entities
 from bidwatch.detectors import get
 from bidwatch.detectors._base import NotComputable
-from bidwatch.detectors.shared_traces import trace_key
+from bidwatch.identifiers import trace_key
 
 
 def resolved(bids: dict[str, list[object]], **tenders: list[object]) -> bidwatch.Dataset:
@@ -33,7 +33,12 @@ def resolved(bids: dict[str, list[object]], **tenders: list[object]) -> bidwatch
     ],
 )
 def test_trace_values_written_differently_are_equal(trace: str, a: str, b: str) -> None:
-    keys = pl.DataFrame({"value": [a, b]}).select(trace_key(trace)).to_series().to_list()
+    keys = (
+        pl.DataFrame({"value": [a, b]})
+        .select(trace_key(trace, pl.col("value")))
+        .to_series()
+        .to_list()
+    )
     assert keys[0] == keys[1]
 
 

@@ -232,8 +232,34 @@ def test_bidder_names_mostly_match_the_registry(data: synth.SynthData) -> None:
     assert variants.str.contains("（", literal=True).any()
     assert variants.str.contains("(", literal=True).any()
     assert variants.str.ends_with(" ").any()
-    assert (variants.str.strip_chars().str.ends_with("公司")).all()
+    english = variants.str.contains(r"^[A-Za-z]")
+    assert english.any()
+    assert variants.filter(english).str.contains(r"(Co\., Ltd\.|Company Limited)$").all()
+    assert (variants.filter(~english).str.strip_chars().str.ends_with("公司")).all()
     assert data.firms.get_column("name").is_unique().all()
+
+
+def test_typos_change_one_character_of_the_trade_name(data: synth.SynthData) -> None:
+    named = data.bids.join(
+        data.firms.select(pl.col("firm_id").alias("bidder_id"), "name"), on="bidder_id"
+    ).filter(pl.col("bidder_name") != pl.col("name"))
+    same_length = named.filter(
+        pl.col("bidder_name").str.len_chars() == pl.col("name").str.len_chars()
+    )
+    differing = [
+        sum(x != y for x, y in zip(a, b, strict=True))
+        for a, b in same_length.select("bidder_name", "name").iter_rows()
+    ]
+    assert 1 in differing
+    typos = [
+        (a, b)
+        for (a, b), d in zip(
+            same_length.select("bidder_name", "name").iter_rows(), differing, strict=True
+        )
+        if d == 1
+    ]
+    registered = set(data.firms.get_column("name"))
+    assert all(a not in registered for a, _ in typos), "a typo never spells another firm"
 
 
 # -------------------------------------------------------------------------------- credit codes

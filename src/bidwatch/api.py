@@ -142,7 +142,8 @@ def scan(
     """
     started = datetime.now(UTC)
     cfg = _config(config)
-    resolved = entities.resolve(data)
+    links = entities.Links.load(cfg.entities.links) if cfg.entities.links else None
+    resolved = entities.resolve(data, cfg.entities, links)
     detectors = cfg.detectors()
     runs: list[DetectorRun] = []
     frames: list[pl.DataFrame] = []

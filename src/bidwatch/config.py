@@ -132,6 +132,27 @@ class RiskConfig:
 
 
 @dataclass(frozen=True)
+class EntityConfig:
+    """How bidders are resolved into firms (see ``bidwatch.entities``). Similarities are
+    rapidfuzz ratios, 0-100."""
+
+    fuzzy: float = 90.0
+    trade: float = 90.0
+    supported: float = 75.0
+    cluster: float = 70.0
+    max_block: int = 200
+    links: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("fuzzy", "trade", "supported", "cluster"):
+            value = getattr(self, name)
+            if not 0 <= value <= 100:
+                raise ValueError(f"{name} must be between 0 and 100, got {value}")
+        if self.max_block < 2:
+            raise ValueError(f"max_block must be >= 2, got {self.max_block}")
+
+
+@dataclass(frozen=True)
 class Config:
     """A scan's configuration: which detectors run, their parameters and weights."""
 
@@ -141,6 +162,7 @@ class Config:
     weights: dict[str, float] = field(default_factory=dict)
     risk: RiskConfig = field(default_factory=RiskConfig)
     source: str | None = None
+    entities: EntityConfig = field(default_factory=EntityConfig)
 
     @classmethod
     def load(cls, path: str | Path) -> Config:
@@ -152,10 +174,10 @@ class Config:
 
         known = {d.name: d for d in REGISTRY}
         for section in data:
-            if section not in ("detectors", "risk"):
+            if section not in ("detectors", "risk", "entities"):
                 raise InputError(
                     f"{origin}: unknown section [{section}]; use [detectors], "
-                    "[detectors.<name>] and [risk]."
+                    "[detectors.<name>], [risk] and [entities]."
                 )
         det = dict(data.get("detectors", {}))
         select = tuple(det.pop("select", ("ALL",)))
@@ -182,7 +204,13 @@ class Config:
             params[name] = _check_params(known[name], settings, f"{origin}: [detectors.{name}]")
         risk_body = dict(data.get("risk", {}))
         risk = _build(RiskConfig, risk_body, f"{origin}: [risk]")
-        return cls(select, ignore, params, weights, risk, origin)
+        entity_body = dict(data.get("entities", {}))
+        if isinstance(entity_body.get("links"), str) and origin.endswith(".toml"):
+            links = Path(entity_body["links"])
+            if not links.is_absolute():
+                entity_body["links"] = str(Path(origin).parent / links)
+        entity = _build(EntityConfig, entity_body, f"{origin}: [entities]")
+        return cls(select, ignore, params, weights, risk, origin, entity)
 
     def detectors(self) -> list[Any]:
         """The selected detectors, constructed with this config's parameters, registry order."""
@@ -213,6 +241,7 @@ class Config:
                 for d in REGISTRY
             },
             "risk": dataclasses.asdict(self.risk),
+            "entities": dataclasses.asdict(self.entities),
         }
 
 
@@ -305,4 +334,10 @@ def default_toml() -> str:
         lines.append("")
     lines += ["[risk]"]
     lines += [f"{f.name} = {_toml_value(f.default)}" for f in dataclasses.fields(RiskConfig)]
+    lines += ["", "[entities]"]
+    for f in dataclasses.fields(EntityConfig):
+        if f.default is None:
+            lines.append(f"# {f.name} = ...   (unset)")
+        else:
+            lines.append(f"{f.name} = {_toml_value(f.default)}")
     return "\n".join(lines) + "\n"

@@ -1,152 +1,765 @@
-"""Bidders -> firms: one entity id per raw bidder, with how it was matched.
+"""Bidders -> firms: one entity per firm, however its bids spell it, with the reason for
+every merge.
 
-Matching, strongest first: a registry firm with the bid's bidder_id; a registry firm with
-the bid's credit code; a registry firm with the same normalised name; the bid's own
-bidder_id; a name seen with exactly one bidder_id elsewhere in the bids; the normalised name
-alone. Names are compared after Unicode NFKC, trimming, collapsing white space and case
-folding, so "大冶市路通公路工程有限公司 " and its full-width twin are one firm.
+A record is a distinct (bidder_id, bidder_name, credit_code) of the bids, or a firm of the
+registry. Records are joined by edges, strongest first:
+
+- ``must_link``: the analyst's links file says so;
+- ``code``: the same valid unified social credit code;
+- ``registry_id``: the bid's bidder_id is a registry firm_id;
+- ``id``: the same bidder_id;
+- ``exact``: the same name once region, legal form, brackets, width and case are set aside;
+- ``fuzzy``: trade names (字号) and the rest of the names nearly equal (rapidfuzz);
+- ``transliteration``: a Latin name whose words are the pinyin of a Chinese 字号;
+- ``supported``: names less similar, but the two share a phone, email, address or legal
+  representative. A shared trace alone never merges two differently named firms: that is
+  a ``shared-traces`` finding, not an identity.
+
+Candidate pairs come from blocking on parts of the names (never all pairs); blocks larger
+than ``max_block`` are generic and dropped. Edges are applied by a union-find that refuses a
+merge when the two clusters: hold different valid credit codes, name different regions,
+are different branches, ever bid in the same tender (a firm bids once per tender), are
+kept apart by the analyst, or hold names less similar than ``cluster`` (so that A ~ B ~ C
+does not chain two different firms A and C). Every record keeps the edge that joined it.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
+from rapidfuzz import fuzz, process
 
-from bidwatch.dataset import Dataset
+from bidwatch.errors import InputError
+from bidwatch.identifiers import credit_code_valid, trace_key
+from bidwatch.names import clean, parse, region_key
+from bidwatch.schema import TRACE_COLUMNS
 
-ENTITY_SCHEMA = {
-    "firm_id": pl.String,
-    "bidder_id": pl.String,
-    "bidder_name": pl.String,
-    "method": pl.String,
-    "matched_with": pl.String,
-    "bids": pl.UInt32,
+if TYPE_CHECKING:
+    from bidwatch.config import EntityConfig
+    from bidwatch.dataset import Dataset
+
+ENTITY_SCHEMA: dict[str, pl.DataType] = {
+    "firm_id": pl.String(),
+    "bidder_id": pl.String(),
+    "bidder_name": pl.String(),
+    "credit_code": pl.String(),
+    "source": pl.String(),
+    "method": pl.String(),
+    "score": pl.Float64(),
+    "matched_with": pl.String(),
+    "parent_id": pl.String(),
+    "bids": pl.UInt32(),
 }
+IDENTITY = ("bidder_id", "bidder_name", "credit_code")
+SUPPORT = ("phone", "email", "address", "legal_representative")
+# Edge kinds in the order the union-find applies them.
+ORDER = ("must_link", "code", "registry_id", "id", "exact", "transliteration", "fuzzy", "supported")
+NAMED = frozenset(("exact", "transliteration", "fuzzy", "supported"))
 
 
 def name_key(names: pl.Expr) -> pl.Expr:
-    """Exact-match form of a name: NFKC, trimmed, single spaces, case-folded."""
-    return (
-        names.str.normalize("NFKC")
-        .str.strip_chars()
-        .str.replace_all(r"\s+", " ")
-        .str.to_lowercase()
-    )
+    """Exact-match form of a name (see ``bidwatch.names.clean``)."""
+    return clean(names)
 
 
-def _name_ids(keys: pl.Series) -> dict[str, str]:
-    return {k: "N" + hashlib.blake2b(k.encode(), digest_size=5).hexdigest() for k in keys}
+@dataclass
+class Links:
+    """The analyst's corrections: pairs of raw ids or names that must or must not be one firm."""
+
+    must: list[tuple[str, str]] = field(default_factory=list)
+    cannot: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Links:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: entity links file not found (named by [entities] links).")
+        links = cls()
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            needed = {"left", "right", "link"}
+            if not reader.fieldnames or not needed <= set(reader.fieldnames):
+                raise InputError(
+                    f"{path}: needs the columns left, right, link (must or cannot); "
+                    f"found {', '.join(reader.fieldnames or []) or 'none'}."
+                )
+            for row_number, row in enumerate(reader, start=2):
+                left, right = (row["left"] or "").strip(), (row["right"] or "").strip()
+                link = (row["link"] or "").strip().lower()
+                if not left or not right:
+                    raise InputError(
+                        f"{path}: row {row_number}: left and right must both be given."
+                    )
+                if link not in ("must", "cannot"):
+                    raise InputError(
+                        f"{path}: row {row_number}, column link: {row['link']!r} is not "
+                        "'must' or 'cannot'."
+                    )
+                (links.must if link == "must" else links.cannot).append((left, right))
+        return links
 
 
-def resolve(data: Dataset) -> Dataset:
-    """Return the dataset with ``bids.firm_id`` and ``entities`` (one row per raw bidder)."""
+def resolve(
+    data: Dataset, settings: EntityConfig | None = None, links: Links | None = None
+) -> Dataset:
+    """The dataset with ``bids.firm_id`` and ``entities`` (one row per record)."""
+    from bidwatch.config import EntityConfig
+
+    settings = settings or EntityConfig()
     bids = data.bids
-    has_id = data.has("bids.bidder_id")
-    has_name = data.has("bids.bidder_name")
-    if not (has_id or has_name):
+    if not (
+        data.has("bids.bidder_id") or data.has("bids.bidder_name") or data.has("bids.credit_code")
+    ):
         return data.with_tables(
             bids=bids.with_columns(pl.lit(None, dtype=pl.String).alias("firm_id")),
             entities=pl.DataFrame(schema=ENTITY_SCHEMA),
         )
-    raw = (
-        bids.select("bidder_id", "bidder_name", "credit_code")
-        .with_columns(name_key(pl.col("bidder_name")).alias("_key"))
-        .group_by("bidder_id", "bidder_name", "credit_code", "_key")
-        .agg(pl.len().cast(pl.UInt32).alias("bids"))
-        .filter(pl.col("bidder_id").is_not_null() | pl.col("_key").is_not_null())
+    records, incidence = _records(data)
+    resolution = _Resolver(records, incidence, settings, links or Links()).run()
+    entities = resolution.entities
+    lookup = entities.filter(pl.col("source") == "bids").select(*IDENTITY, "firm_id")
+    resolved = bids.join(
+        lookup, on=list(IDENTITY), how="left", nulls_equal=True, maintain_order="left"
     )
-    firms = data.firms.select("firm_id", "name", "credit_code").with_columns(
-        name_key(pl.col("name")).alias("_key")
+    return data.with_tables(
+        bids=resolved,
+        entities=entities,
+        notes=(*data.notes, *resolution.notes),
     )
-    registry_ids = firms.select(
-        pl.col("firm_id").alias("_reg_id"), pl.col("firm_id").alias("_id_match")
-    )
-    by_code = (
-        firms.filter(pl.col("credit_code").is_not_null())
-        .group_by("credit_code")
-        .agg(pl.col("firm_id").min().alias("_code_match"), pl.len().alias("_n"))
-        .filter(pl.col("_n") == 1)
-        .drop("_n")
-    )
-    by_name = (
-        firms.filter(pl.col("_key").is_not_null())
-        .group_by("_key")
-        .agg(pl.col("firm_id").min().alias("_name_match"), pl.len().alias("_n"))
-        .filter(pl.col("_n") == 1)
-        .drop("_n")
-    )
-    # A name that appears with one bidder_id only lends that id to its name-only bids.
-    linked = (
-        raw.filter(pl.col("bidder_id").is_not_null() & pl.col("_key").is_not_null())
-        .group_by("_key")
-        .agg(pl.col("bidder_id").unique().alias("_ids"))
-        .filter(pl.col("_ids").list.len() == 1)
-        .select("_key", pl.col("_ids").list.first().alias("_linked"))
-    )
-    matched = (
-        raw.join(registry_ids, left_on="bidder_id", right_on="_reg_id", how="left")
-        .join(by_code, on="credit_code", how="left")
-        .join(by_name, on="_key", how="left")
-        .join(linked, on="_key", how="left")
-    )
-    generated = _name_ids(matched.get_column("_key").drop_nulls().unique().sort())
-    matched = matched.with_columns(
-        pl.col("_key").replace_strict(generated, default=None, return_dtype=pl.String).alias("_gen")
-    )
-    id_only = pl.col("bidder_id").is_not_null()
-    rules: list[tuple[pl.Expr, pl.Expr, str, pl.Expr]] = [
-        (
-            pl.col("_id_match").is_not_null(),
-            pl.col("_id_match"),
-            "registry_id",
-            pl.col("bidder_id"),
-        ),
-        (
-            pl.col("_code_match").is_not_null(),
-            pl.col("_code_match"),
-            "credit_code",
-            pl.col("credit_code"),
-        ),
-        (
-            pl.col("_name_match").is_not_null(),
-            pl.col("_name_match"),
-            "registry_name",
-            pl.col("bidder_name"),
-        ),
-        (id_only, pl.col("bidder_id"), "bidder_id", pl.col("bidder_id")),
-        (pl.col("_linked").is_not_null(), pl.col("_linked"), "name_of_id", pl.col("_linked")),
-        (pl.lit(True), pl.col("_gen"), "name", pl.col("bidder_name")),
+
+
+# ------------------------------------------------------------------------------- records
+
+
+def _support_keys(frame: pl.DataFrame) -> list[pl.Expr]:
+    return [
+        pl.when(pl.col(col).is_not_null())
+        .then(pl.format("{}:{}", pl.lit(col), trace_key(col, pl.col(col))))
+        .alias(f"_k_{col}")
+        for col in SUPPORT
+        if col in frame.columns
     ]
-    firm_id: pl.Expr = pl.lit(None, dtype=pl.String)
-    method: pl.Expr = pl.lit(None, dtype=pl.String)
-    matched_with: pl.Expr = pl.lit(None, dtype=pl.String)
-    for cond, target, label, why in reversed(rules):
-        firm_id = pl.when(cond).then(target).otherwise(firm_id)
-        method = pl.when(cond).then(pl.lit(label)).otherwise(method)
-        matched_with = pl.when(cond).then(why.cast(pl.String)).otherwise(matched_with)
-    entities = matched.select(
-        firm_id.alias("firm_id"),
-        "bidder_id",
-        "bidder_name",
-        "credit_code",
-        method.alias("method"),
-        matched_with.alias("matched_with"),
-        "bids",
-    ).sort("firm_id", "bidder_id", "bidder_name", "credit_code", nulls_last=True)
-    lookup = entities.select("bidder_id", "bidder_name", "credit_code", "firm_id")
-    resolved_bids = bids.join(
-        lookup,
-        on=["bidder_id", "bidder_name", "credit_code"],
-        how="left",
-        nulls_equal=True,
-        maintain_order="left",
+
+
+def _records(data: Dataset) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(records, incidence of record and tender)."""
+    bids = data.bids
+    regions = data.tenders.select("tender_id", region_key(clean(pl.col("region"))).alias("_region"))
+    keyed = bids.select(*IDENTITY, "tender_id", *[c for c in SUPPORT if c in TRACE_COLUMNS]).join(
+        regions, on="tender_id", how="left"
     )
-    return data.with_tables(bids=resolved_bids, entities=entities.drop("credit_code"))
+    keyed = keyed.with_columns(_support_keys(keyed))
+    support_cols = [c for c in keyed.columns if c.startswith("_k_")]
+    from_bids = (
+        keyed.filter(pl.any_horizontal(pl.col(list(IDENTITY)).is_not_null()))
+        .group_by(list(IDENTITY))
+        .agg(
+            pl.len().cast(pl.UInt32).alias("bids"),
+            pl.concat_list(support_cols).explode().drop_nulls().unique().sort().alias("support")
+            if support_cols
+            else pl.lit([], dtype=pl.List(pl.String)).first().alias("support"),
+            pl.col("_region").drop_nulls().unique().sort().alias("context"),
+        )
+        .with_columns(
+            pl.lit("bids").alias("source"), pl.lit(None, dtype=pl.String).alias("registry_id")
+        )
+        .sort(*IDENTITY, nulls_last=True)
+    )
+    firms = data.firms
+    registry = firms.select(
+        pl.lit(None, dtype=pl.String).alias("bidder_id"),
+        pl.col("name").alias("bidder_name"),
+        "credit_code",
+        pl.lit(0, dtype=pl.UInt32).alias("bids"),
+        *[c for c in SUPPORT if c in firms.columns],
+    )
+    registry = registry.with_columns(_support_keys(registry))
+    registry_support = [c for c in registry.columns if c.startswith("_k_")]
+    registry = registry.select(
+        *IDENTITY,
+        "bids",
+        pl.concat_list(registry_support)
+        .list.drop_nulls()
+        .list.unique()
+        .list.sort()
+        .alias("support"),
+        pl.lit([], dtype=pl.List(pl.String)).alias("context"),
+        pl.lit("registry").alias("source"),
+        firms.get_column("firm_id").alias("registry_id"),
+    ).sort("registry_id")
+    records = pl.concat([from_bids, registry], how="vertical_relaxed").with_row_index("rec")
+    records = records.with_columns(pl.col("rec").cast(pl.Int64))
+    incidence = (
+        bids.select(*IDENTITY, "tender_id")
+        .join(
+            records.filter(pl.col("source") == "bids").select(*IDENTITY, "rec"),
+            on=list(IDENTITY),
+            nulls_equal=True,
+        )
+        .select("rec", "tender_id")
+        .unique()
+    )
+    return records, incidence
+
+
+# ------------------------------------------------------------------------------ resolution
+
+
+@dataclass
+class Resolution:
+    entities: pl.DataFrame
+    notes: tuple[str, ...]
+
+
+class _Cluster:
+    __slots__ = ("branches", "codes", "enemies", "members", "names", "regions")
+
+    def __init__(self, rec: int, row: dict[str, Any], enemies: set[int]) -> None:
+        self.members = [rec]
+        self.codes = {row["_code"]} if row["_code"] else set()
+        self.regions = set(row["_regions_py"])
+        self.branches = {row["branch"]}
+        self.names = {(row["core"], row["trade_py"], row["han"])} if row["core"] else set()
+        self.enemies = enemies
+
+
+class _Resolver:
+    def __init__(
+        self, records: pl.DataFrame, incidence: pl.DataFrame, settings: EntityConfig, links: Links
+    ) -> None:
+        self.settings = settings
+        self.links = links
+        self.incidence = incidence
+        self.notes: list[str] = []
+        self.records = _describe(records)
+
+    def run(self) -> Resolution:
+        edges = pl.concat([self._identity_edges(), self._name_edges(), self._link_edges("must")])
+        cannot = self._cannot_pairs(edges)
+        tree = self._cluster(edges, cannot)
+        return Resolution(self._entities(tree), tuple(self.notes))
+
+    # -- edges ------------------------------------------------------------------------
+
+    def _identity_edges(self) -> pl.DataFrame:
+        r = self.records
+        parts = []
+        for method, key in (("code", "_code"), ("id", "bidder_id")):
+            group = r.filter(pl.col(key).is_not_null())
+            first = group.group_by(key).agg(pl.col("rec").min().alias("a"))
+            parts.append(
+                group.join(first, on=key)
+                .filter(pl.col("rec") != pl.col("a"))
+                .select(
+                    "a",
+                    pl.col("rec").alias("b"),
+                    pl.lit(method).alias("method"),
+                    pl.lit(100.0).alias("score"),
+                )
+            )
+        registry = r.filter(pl.col("source") == "registry").select(
+            pl.col("registry_id").alias("bidder_id"), pl.col("rec").alias("a")
+        )
+        parts.append(
+            r.filter(pl.col("source") == "bids")
+            .join(registry, on="bidder_id")
+            .select(
+                "a",
+                pl.col("rec").alias("b"),
+                pl.lit("registry_id").alias("method"),
+                pl.lit(100.0).alias("score"),
+            )
+        )
+        return pl.concat(parts)
+
+    def _blocks(self) -> pl.DataFrame:
+        r = self.records.filter(pl.col("core") != "")
+        trade_len = pl.col("trade").str.len_chars()
+        keys = [
+            pl.format("c|{}|{}", "core", pl.col("branch").fill_null("")),
+            pl.when(trade_len >= 2).then(pl.format("t|{}", "trade")),
+            pl.when((trade_len >= 2) & (pl.col("industry") != "")).then(
+                pl.format("a|{}|{}", pl.col("trade").str.slice(0, 1), "industry")
+            ),
+            pl.when((trade_len >= 2) & (pl.col("industry") != "")).then(
+                pl.format("b|{}|{}", pl.col("trade").str.slice(-1, 1), "industry")
+            ),
+            pl.when(pl.col("trade_py").str.len_chars() >= 4).then(pl.format("p|{}", "trade_py")),
+        ]
+        fixed = r.select("rec", pl.concat_list(keys).list.drop_nulls().alias("key")).explode("key")
+        words = (
+            r.filter(~pl.col("han"))
+            .select("rec", pl.col("trade").str.split(" ").alias("key"))
+            .explode("key")
+            .filter(pl.col("key").str.len_chars() >= 3)
+            .with_columns(pl.format("w|{}", "key").alias("key"))
+        )
+        blocks = pl.concat([fixed, words]).drop_nulls().unique()
+        return blocks.filter(pl.len().over("key") <= self.settings.max_block)
+
+    def _name_edges(self) -> pl.DataFrame:
+        s = self.settings
+        blocks = self._blocks()
+        pairs = (
+            blocks.join(blocks, on="key", suffix="_b")
+            .filter(pl.col("rec") < pl.col("rec_b"))
+            .select(pl.col("rec").alias("a"), pl.col("rec_b").alias("b"))
+            .unique()
+            .sort("a", "b")
+        )
+        if pairs.height == 0:
+            return _no_edges()
+        cols = [
+            "core",
+            "trade",
+            "trade_py",
+            "han",
+            "branch",
+            "_regions_py",
+            "_context_py",
+            "_code",
+            "support",
+        ]
+        r = self.records.select("rec", *cols)
+        pairs = pairs.join(r, left_on="a", right_on="rec").join(
+            r, left_on="b", right_on="rec", suffix="_b"
+        )
+
+        def similarity(left: str, right: str) -> np.ndarray:
+            return process.cpdist(
+                pairs.get_column(left).to_list(),
+                pairs.get_column(right).to_list(),
+                scorer=fuzz.ratio,
+                workers=-1,
+            )
+
+        pairs = pairs.with_columns(
+            pl.Series("core_sim", similarity("core", "core_b"), dtype=pl.Float64),
+            pl.Series("trade_sim", similarity("trade", "trade_b"), dtype=pl.Float64),
+            pl.Series("py_sim", similarity("trade_py", "trade_py_b"), dtype=pl.Float64),
+        )
+        both_regions = (pl.col("_regions_py").list.len() > 0) & (
+            pl.col("_regions_py_b").list.len() > 0
+        )
+        region_conflict = both_regions & (
+            pl.col("_regions_py").list.set_intersection("_regions_py_b").list.len() == 0
+        )
+        shared = pl.col("support").list.set_intersection("support_b").list.len() > 0
+        same_script = pl.col("han") == pl.col("han_b")
+        has_trade = (pl.col("trade") != "") & (pl.col("trade_b") != "")
+        exact = (pl.col("core") == pl.col("core_b")) & (has_trade | both_regions)
+        fuzzy = (
+            same_script
+            & has_trade
+            & (pl.col("trade_sim") >= s.trade)
+            & (pl.col("core_sim") >= s.fuzzy)
+        )
+        transliteration = (
+            ~same_script & (pl.col("trade_py").str.len_chars() >= 4) & (pl.col("py_sim") >= s.trade)
+        )
+        supported = same_script & shared & (pl.col("core_sim") >= s.supported)
+        method = (
+            pl.when(exact)
+            .then(pl.lit("exact"))
+            .when(transliteration)
+            .then(pl.lit("transliteration"))
+            .when(fuzzy)
+            .then(pl.lit("fuzzy"))
+            .when(supported)
+            .then(pl.lit("supported"))
+        )
+        blocked = (
+            region_conflict
+            | (pl.col("branch").fill_null("\x00") != pl.col("branch_b").fill_null("\x00"))
+            | (
+                pl.col("_code").is_not_null()
+                & pl.col("_code_b").is_not_null()
+                & (pl.col("_code") != pl.col("_code_b"))
+            )
+        )
+        edges = pairs.with_columns(method.alias("method")).filter(
+            pl.col("method").is_not_null() & ~blocked
+        )
+        edges = edges.with_columns(
+            pl.when(pl.col("method") == "exact")
+            .then(100.0)
+            .when(pl.col("method") == "transliteration")
+            .then(pl.col("py_sim"))
+            .otherwise(pl.col("core_sim"))
+            .alias("score"),
+        )
+        return self._unambiguous(edges).select("a", "b", "method", "score")
+
+    def _unambiguous(self, edges: pl.DataFrame) -> pl.DataFrame:
+        """A name without a region joins a regional firm only when one region fits.
+
+        鑫达路桥建设有限公司 with no region matches 鑫达路桥建设 of every county that has one;
+        it joins one of them only if that is the only candidate region, or the only one among
+        the regions of the tenders it bid in.
+        """
+        sides = pl.concat(
+            [
+                edges.select(
+                    pl.col("a").alias("rec"),
+                    pl.col("b").alias("other"),
+                    pl.col("_regions_py").alias("mine"),
+                    pl.col("_regions_py_b").alias("theirs"),
+                    pl.col("_context_py").alias("context"),
+                ),
+                edges.select(
+                    pl.col("b").alias("rec"),
+                    pl.col("a").alias("other"),
+                    pl.col("_regions_py_b").alias("mine"),
+                    pl.col("_regions_py").alias("theirs"),
+                    pl.col("_context_py_b").alias("context"),
+                ),
+            ]
+        ).filter((pl.col("mine").list.len() == 0) & (pl.col("theirs").list.len() > 0))
+        if sides.height == 0:
+            return edges
+        sides = sides.with_columns(
+            pl.col("theirs").list.sort().list.join("/").alias("_where"),
+            (pl.col("theirs").list.set_intersection("context").list.len() > 0).alias("_fits"),
+        )
+        choice = sides.group_by("rec").agg(
+            pl.col("_where").n_unique().alias("_regions"),
+            pl.col("_where").filter("_fits").n_unique().alias("_fitting"),
+        )
+        sides = sides.join(choice, on="rec")
+        drop = sides.filter(
+            (pl.col("_regions") > 1) & ~((pl.col("_fitting") == 1) & pl.col("_fits"))
+        ).select("rec", "other")
+        ambiguous = drop.get_column("rec").n_unique()
+        if ambiguous:
+            self.notes.append(
+                f"{ambiguous} name(s) without a region match firms of several regions and were "
+                "left unmerged (see entities.csv, method self)"
+            )
+        drop_pairs = pl.concat(
+            [
+                drop.select(pl.col("rec").alias("a"), pl.col("other").alias("b")),
+                drop.select(pl.col("other").alias("a"), pl.col("rec").alias("b")),
+            ]
+        )
+        return edges.join(drop_pairs, on=["a", "b"], how="anti")
+
+    def _find(self, raw: str) -> list[int]:
+        r = self.records
+        key = raw.strip()
+        hits = r.filter(
+            (pl.col("bidder_id") == key)
+            | (pl.col("registry_id") == key)
+            | (pl.col("bidder_name") == key)
+        )
+        return hits.get_column("rec").to_list()
+
+    def _link_edges(self, kind: str) -> pl.DataFrame:
+        pairs = self.links.must if kind == "must" else self.links.cannot
+        rows = []
+        for left, right in pairs:
+            a, b = self._find(left), self._find(right)
+            if not a or not b:
+                missing = left if not a else right
+                self.notes.append(
+                    f"entity link {left!r} - {right!r}: {missing!r} is no bidder or firm"
+                )
+                continue
+            rows += [(x, y) for x in a for y in b if x != y]
+        frame = pl.DataFrame(rows, schema={"a": pl.Int64, "b": pl.Int64}, orient="row")
+        return frame.with_columns(
+            pl.lit(f"{kind}_link").alias("method"), pl.lit(100.0).alias("score")
+        )
+
+    def _cannot_pairs(self, edges: pl.DataFrame) -> set[tuple[int, int]]:
+        """Record pairs that may not be one firm: they bid in one tender, or the analyst says so."""
+        named = edges.filter(pl.col("method").is_in(list(NAMED))).select("a", "b")
+        inc = self.incidence
+        cobid = (
+            named.join(inc, left_on="a", right_on="rec")
+            .join(inc, left_on=["b", "tender_id"], right_on=["rec", "tender_id"], how="semi")
+            .select("a", "b")
+            .unique()
+        )
+        pairs = {(a, b) for a, b in cobid.iter_rows()}
+        pairs |= {(a, b) for a, b in self._link_edges("cannot").select("a", "b").iter_rows()}
+        return pairs
+
+    # -- clustering ---------------------------------------------------------------------
+
+    def _cluster(self, edges: pl.DataFrame, cannot: set[tuple[int, int]]) -> pl.DataFrame:
+        s = self.settings
+        rank = {m: i for i, m in enumerate(ORDER)}
+        edges = (
+            edges.with_columns(
+                pl.col("method").replace_strict(rank, return_dtype=pl.Int32).alias("_order")
+            )
+            .sort(["_order", "score", "a", "b"], descending=[False, True, False, False])
+            .unique(["a", "b"], keep="first", maintain_order=True)
+        )
+        rows = self.records.select(
+            "rec", "_code", "_regions_py", "branch", "core", "trade_py", "han"
+        ).to_dicts()
+        enemies: dict[int, set[int]] = {}
+        for a, b in cannot:
+            enemies.setdefault(a, set()).add(b)
+            enemies.setdefault(b, set()).add(a)
+        parent = list(range(len(rows)))
+        clusters = {i: _Cluster(i, rows[i], enemies.get(i, set())) for i in range(len(rows))}
+        joined: dict[int, tuple[str, float, int]] = {}
+
+        def find(x: int) -> int:
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        refused: dict[str, int] = {}
+        for a, b, method, score in edges.select("a", "b", "method", "score").iter_rows():
+            ra, rb = find(a), find(b)
+            if ra == rb:
+                continue
+            ca, cb = clusters[ra], clusters[rb]
+            if method != "must_link":
+                reason = _conflict(ca, cb, method, s.cluster)
+                if reason:
+                    refused[reason] = refused.get(reason, 0) + 1
+                    continue
+            if len(ca.members) < len(cb.members):
+                ra, rb, ca, cb = rb, ra, cb, ca
+            parent[rb] = ra
+            ca.members += cb.members
+            ca.codes |= cb.codes
+            ca.regions |= cb.regions
+            ca.branches |= cb.branches
+            ca.names |= cb.names
+            ca.enemies = ca.enemies | cb.enemies
+            del clusters[rb]
+            joined.setdefault(b, (method, score, a))
+            joined.setdefault(a, (method, score, b))
+        for reason, count in sorted(refused.items()):
+            self.notes.append(f"{count} candidate merge(s) refused: {reason}")
+        roots = [find(i) for i in range(len(rows))]
+        return pl.DataFrame(
+            {
+                "rec": list(range(len(rows))),
+                "_root": roots,
+                "method": [joined.get(i, ("self", None, None))[0] for i in range(len(rows))],
+                "score": [joined.get(i, ("self", None, None))[1] for i in range(len(rows))],
+                "_with": [joined.get(i, ("self", None, None))[2] for i in range(len(rows))],
+            },
+            schema={
+                "rec": pl.Int64,
+                "_root": pl.Int64,
+                "method": pl.String,
+                "score": pl.Float64,
+                "_with": pl.Int64,
+            },
+        )
+
+    # -- output -------------------------------------------------------------------------
+
+    def _entities(self, tree: pl.DataFrame) -> pl.DataFrame:
+        r = self.records.join(tree, on="rec")
+        shown = pl.coalesce(
+            pl.col("bidder_name"),
+            pl.format("id {}", pl.col("bidder_id")),
+            pl.format("registry {}", pl.col("registry_id")),
+        )
+        names = r.select(pl.col("rec").alias("_with"), shown.alias("matched_with"))
+        per_cluster = r.group_by("_root").agg(
+            pl.col("registry_id").drop_nulls().min().alias("_registry"),
+            pl.col("bidder_id").drop_nulls().min().alias("_id"),
+            pl.when(pl.col("norm") != "")
+            .then("norm")
+            .sort_by("bids", "norm", descending=[True, False])
+            .drop_nulls()
+            .first()
+            .alias("_norm"),
+        )
+        hashed = {
+            n: "N" + hashlib.blake2b(n.encode(), digest_size=5).hexdigest()
+            for n in per_cluster.get_column("_norm").drop_nulls().unique().to_list()
+        }
+        per_cluster = per_cluster.with_columns(
+            pl.coalesce(
+                "_registry",
+                "_id",
+                pl.col("_norm").replace_strict(hashed, default=None, return_dtype=pl.String),
+            ).alias("firm_id")
+        )
+        r = r.join(per_cluster.select("_root", "firm_id"), on="_root").join(
+            names, on="_with", how="left"
+        )
+        parents = (
+            r.filter(pl.col("parent").is_null() & (pl.col("norm") != ""))
+            .group_by("norm")
+            .agg(pl.col("firm_id").min().alias("parent_id"))
+        )
+        r = r.join(parents, left_on="_parent_norm", right_on="norm", how="left")
+        return (
+            r.select(
+                "firm_id",
+                "bidder_id",
+                "bidder_name",
+                "credit_code",
+                "source",
+                "method",
+                "score",
+                "matched_with",
+                pl.when(pl.col("parent_id") != pl.col("firm_id"))
+                .then("parent_id")
+                .alias("parent_id"),
+                "bids",
+            )
+            .cast(pl.Schema(ENTITY_SCHEMA))
+            .sort("firm_id", "source", "bidder_id", "bidder_name", "credit_code", nulls_last=True)
+        )
+
+
+def _conflict(a: _Cluster, b: _Cluster, method: str, cluster_floor: float) -> str | None:
+    if a.enemies & set(b.members) or b.enemies & set(a.members):
+        return "the two bid in the same tender, or an analyst link keeps them apart"
+    if a.codes and b.codes and a.codes != b.codes:
+        return "different valid credit codes"
+    if method not in NAMED:
+        return None
+    if a.regions and b.regions and not a.regions & b.regions:
+        return "names of different regions"
+    if a.branches != b.branches:
+        return "different branches"
+    for core_a, py_a, han_a in a.names:
+        for core_b, py_b, han_b in b.names:
+            left, right = (core_a, core_b) if han_a == han_b else (py_a, py_b)
+            if fuzz.ratio(left, right) < cluster_floor:
+                return "names of the merged firm would disagree (chaining)"
+    return None
+
+
+def _no_edges() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={"a": pl.Int64, "b": pl.Int64, "method": pl.String, "score": pl.Float64}
+    )
+
+
+def pinyin_map(texts: pl.Series) -> dict[str, str]:
+    """Pinyin of each distinct text, syllables joined: 路通 -> lutong."""
+    from pypinyin import lazy_pinyin
+
+    return {t: "".join(lazy_pinyin(t)) for t in texts.drop_nulls().unique().to_list()}
+
+
+def _describe(records: pl.DataFrame) -> pl.DataFrame:
+    """Records with their names taken apart, regions known to the whole input stripped from
+    the front of 字号, pinyin of 字号 and regions, and valid credit codes."""
+    names = records.get_column("bidder_name").unique().drop_nulls()
+    parsed = parse(names).rename({"name": "bidder_name"})
+    out = records.join(parsed, on="bidder_name", how="left").with_columns(
+        pl.col("norm").fill_null(""),
+        pl.col("han").fill_null(False),
+        pl.col("regions").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+        pl.col("trade").fill_null(""),
+        pl.col("industry").fill_null(""),
+        pl.col("core").fill_null(""),
+        pl.when(pl.col("parent").is_not_null()).then(clean(pl.col("parent"))).alias("_parent_norm"),
+    )
+    known = set(out.get_column("regions").explode().drop_nulls().to_list())
+    known |= set(out.get_column("context").explode().drop_nulls().to_list())
+    known = {k for k in known if len(k) >= 2}
+    if known:
+        alternation = "|".join(sorted(known, key=len, reverse=True))
+        front = pl.col("trade").str.extract(f"^({alternation})", 1)
+        movable = (
+            pl.col("han")
+            & front.is_not_null()
+            & (pl.col("trade").str.len_chars() - front.str.len_chars() >= 2)
+        )
+        out = out.with_columns(
+            pl.when(movable)
+            .then(pl.concat_list("regions", pl.concat_list(front)))
+            .otherwise(pl.col("regions"))
+            .alias("regions"),
+            pl.when(movable)
+            .then(pl.col("trade").str.slice(front.str.len_chars()))
+            .otherwise(pl.col("trade"))
+            .alias("trade"),
+        ).with_columns(
+            pl.concat_str("trade", "industry", separator=" ").str.strip_chars().alias("core")
+        )
+    out = out.with_columns(_latin_suffixes(out))
+    han_trades = out.filter(pl.col("han")).get_column("trade")
+    spoken = pinyin_map(
+        pl.concat(
+            [out.get_column("regions").explode(), out.get_column("context").explode(), han_trades]
+        )
+    )
+
+    def say(expr: pl.Expr) -> pl.Expr:
+        return expr.replace_strict(spoken, default=expr, return_dtype=pl.String)
+
+    trade_py = (
+        pl.when(pl.col("han"))
+        .then(say(pl.col("trade")))
+        .otherwise(pl.col("trade").str.replace_all(" ", ""))
+    )
+    out = out.with_columns(
+        pl.col("regions").list.eval(say(pl.element())).alias("_regions_py"),
+        pl.col("context").list.eval(say(pl.element())).alias("_context_py"),
+        trade_py.fill_null("").alias("trade_py"),
+    )
+    codes = out.get_column("credit_code").drop_nulls().unique().to_list()
+    valid = {c: c.strip().upper() for c in codes if credit_code_valid(c)}
+    out = out.with_columns(
+        pl.col("credit_code")
+        .replace_strict(valid, default=None, return_dtype=pl.String)
+        .alias("_code")
+    )
+    return out.sort("rec")
+
+
+def _latin_suffixes(frame: pl.DataFrame) -> list[pl.Expr]:
+    """Split frequent endings off one-word Latin names: HEISEIKAIHATSU -> heisei + kaihatsu.
+
+    Romanised names are often written as one word; their endings (kensetsu, kogyo, gumi,
+    construction) say what the firm does. An ending shared by many names is weak evidence,
+    as industry words are, and goes to the industry part.
+    """
+    single = frame.filter(
+        ~pl.col("han") & (pl.col("trade") != "") & ~pl.col("trade").str.contains(" ")
+    )
+    words = single.get_column("trade").unique()
+    if words.len() < 20:
+        return []
+    endings = pl.concat(
+        [words.filter(words.str.len_chars() >= n + 3).str.slice(-n, n) for n in range(4, 11)]
+    )
+    counts = endings.value_counts()
+    floor = max(10, int(0.01 * words.len()))
+    common = counts.filter(pl.col("count") >= floor).get_column(counts.columns[0]).to_list()
+    if not common:
+        return []
+    alternation = "|".join(sorted(common, key=len, reverse=True))
+    trade = pl.col("trade")
+    cut = trade.str.extract(f"^(.{{3,}}?)((?:{alternation})+)$", 1)
+    ending = trade.str.extract(f"^(.{{3,}}?)((?:{alternation})+)$", 2)
+    usable = ~pl.col("han") & ~trade.str.contains(" ") & cut.is_not_null()
+    return [
+        pl.when(usable).then(cut).otherwise(trade).alias("trade"),
+        pl.when(usable)
+        .then(pl.concat_str(ending, "industry", separator=" ").str.strip_chars())
+        .otherwise(pl.col("industry"))
+        .alias("industry"),
+    ]
 
 
 def firm_table(data: Dataset) -> pl.DataFrame:
-    """One row per entity: firm_id, name, bidder_ids, bidder_names, tenders, wins."""
+    """One row per entity that bid: firm_id, name, bidder_ids, bidder_names, parent_id,
+    tenders, wins."""
     if data.entities is None or "firm_id" not in data.bids.columns:
         raise ValueError("resolve() the dataset first")
     bids = data.bids.filter(pl.col("firm_id").is_not_null())
@@ -154,7 +767,8 @@ def firm_table(data: Dataset) -> pl.DataFrame:
         pl.col("tender_id").n_unique().alias("tenders"),
         pl.col("tender_id").filter(pl.col("is_winner").fill_null(False)).n_unique().alias("wins"),
     )
-    names = data.entities.group_by("firm_id").agg(
+    from_bids = data.entities.filter(pl.col("source") == "bids")
+    names = from_bids.group_by("firm_id").agg(
         pl.col("bidder_id").drop_nulls().unique().sort().str.join(";").alias("bidder_ids"),
         pl.col("bidder_name").drop_nulls().unique().sort().str.join(";").alias("bidder_names"),
         pl.col("bidder_name")
@@ -162,16 +776,18 @@ def firm_table(data: Dataset) -> pl.DataFrame:
         .drop_nulls()
         .first()
         .alias("_common"),
+        pl.col("parent_id").drop_nulls().min().alias("parent_id"),
     )
     registry = data.firms.select("firm_id", pl.col("name").alias("_registered"))
     return (
         names.join(registry, on="firm_id", how="left")
-        .join(activity, on="firm_id", how="left")
+        .join(activity, on="firm_id", how="inner")
         .select(
             "firm_id",
             pl.coalesce("_registered", "_common", "bidder_ids").alias("name"),
             "bidder_ids",
             "bidder_names",
+            "parent_id",
             pl.col("tenders").fill_null(0),
             pl.col("wins").fill_null(0),
         )

@@ -215,6 +215,9 @@ AVERAGE_BID_K = (0.0, 0.05)  # average_bid benchmark = mean of valid bids x (1 -
 SCORING_POINTS_PER_PCT = 2.0  # scoring: points lost per 1% above the lowest valid bid
 TECH_SD = (4.0, 2.0)  # scoring: technical points, sd of the firm's quality and of the offer
 VARIANT_NAME_SHARE = 0.15  # bids that spell the bidder's name unlike the registry
+# Which spelling a variant bid uses: suffix swap, region dropped, region in full-width
+# brackets, in half-width brackets, trailing space, a typo in the 字号, English.
+VARIANT_MIX = (0.2, 0.2, 0.12, 0.12, 0.14, 0.12, 0.1)
 ROUNDING_MIX = (0.6, 0.3, 0.1)  # firms that bid to the cent, the yuan, the hundred yuan
 SPECIALTIES = ("road", "bridge", "building", "water", "general")
 SPECIALTY_MIX = (0.30, 0.12, 0.25, 0.13, 0.20)
@@ -255,6 +258,33 @@ INDUSTRIES = (
     ("水利水电工程", "水利建设", "水务工程"),
     ("市政工程", "工程建设", "市政建设"),
 )
+# A typo puts a homophone in the 字号 (鑫 -> 新). None of these is in TRADE_CHARS, so a typo
+# never spells another firm's registered 字号.
+TYPO_OF = dict(
+    zip(
+        TRADE_CHARS,
+        "新洪大胜化同舜园衡太龙星长顶程欣睿翔会风和今岸健陆乔忠添雨伯闯家连楷立闰容升重序勇政智俊劲藤浩锋元深加得杭法墙亥成芳垒辰",
+        strict=True,
+    )
+)
+# How firms write their industry in their English names.
+INDUSTRY_ENGLISH = {
+    "公路工程": "Highway Engineering",
+    "交通建设": "Transportation Construction",
+    "公路建设": "Highway Construction",
+    "路桥建设": "Road and Bridge Construction",
+    "路桥工程": "Road and Bridge Engineering",
+    "桥梁工程": "Bridge Engineering",
+    "建筑工程": "Construction Engineering",
+    "建筑安装工程": "Building Installation Engineering",
+    "建设工程": "Construction Engineering",
+    "水利水电工程": "Water Conservancy and Hydropower Engineering",
+    "水利建设": "Water Conservancy Construction",
+    "水务工程": "Water Engineering",
+    "市政工程": "Municipal Engineering",
+    "工程建设": "Engineering Construction",
+    "市政建设": "Municipal Construction",
+}
 FORMS = ("有限公司", "有限责任公司", "股份有限公司")
 FORM_MIX = (0.70, 0.27, 0.03)
 FORM_SWAPPED = ("有限责任公司", "有限公司", "股份公司")
@@ -320,7 +350,7 @@ VALID, DISQ, WITHDRAW = 0, 1, 2
 US_PER_S = 1_000_000
 US_PER_DAY = 86_400 * US_PER_S
 IP_VARIANTS = 4
-NAME_VARIANTS = 6
+NAME_VARIANTS = 8
 TRACES = (
     "ip_address",
     "mac_address",
@@ -1042,8 +1072,20 @@ def _firm_tables(
     swapped = pl.Series(FORM_SWAPPED).gather(form_i)
     region = places.name.gather(home)
     short = places.short.gather(home)
+    typo_at = rng.integers(0, 2, n)
+    typo = _typos(trade, typo_at)
+    english = _english(short, trade, industry, form_i)
     parts = pl.DataFrame(
-        {"r": region, "s": short, "t": trade, "i": industry, "f": form, "w": swapped}
+        {
+            "r": region,
+            "s": short,
+            "t": trade,
+            "i": industry,
+            "f": form,
+            "w": swapped,
+            "y": typo,
+            "e": english,
+        }
     )
     variants = parts.select(
         pl.concat_list(
@@ -1053,6 +1095,8 @@ def _firm_tables(
             pl.concat_str("t", pl.lit("（"), "s", pl.lit("）"), "i", "f"),
             pl.concat_str("t", pl.lit("("), "s", pl.lit(")"), "i", "f"),
             pl.concat_str("r", "t", "i", "f", pl.lit(" ")),
+            pl.concat_str("r", "y", "i", "f"),
+            pl.col("e"),
         ).alias("names")
     )
     names = variants.get_column("names").explode()
@@ -1113,6 +1157,38 @@ def _firm_tables(
         }
     )
     return registry, names, _trace_values(rng, n)
+
+
+def _typos(trade: pl.Series, at: Arr) -> pl.Series:
+    """Each 字号 with the character at ``at`` (0 or 1) replaced by its homophone."""
+    first, second = trade.str.slice(0, 1), trade.str.slice(1, 1)
+    typo = {k: v for k, v in TYPO_OF.items()}
+    return pl.select(
+        pl.when(pl.Series(at) == 0)
+        .then(pl.concat_str(first.replace_strict(typo), second))
+        .otherwise(pl.concat_str(first, second.replace_strict(typo)))
+    ).to_series()
+
+
+def _english(short: pl.Series, trade: pl.Series, industry: pl.Series, form_i: Arr) -> pl.Series:
+    """English names as Chinese firms register them: Yangxin Xinda Road and Bridge
+    Construction Co., Ltd. (pinyin of region and 字号, English industry and form)."""
+    from pypinyin import lazy_pinyin
+
+    def spoken(texts: pl.Series) -> pl.Series:
+        sounds = {t: "".join(lazy_pinyin(t)).capitalize() for t in texts.unique().to_list()}
+        return texts.replace_strict(sounds, return_dtype=pl.String)
+
+    form = pl.Series(["Co., Ltd.", "Co., Ltd.", "Company Limited"]).gather(form_i)
+    return pl.select(
+        pl.concat_str(
+            spoken(short),
+            spoken(trade),
+            industry.replace_strict(INDUSTRY_ENGLISH, return_dtype=pl.String),
+            form,
+            separator=" ",
+        )
+    ).to_series()
 
 
 def _trace_values(rng: np.random.Generator, n: int) -> dict[str, pl.Series]:
@@ -1272,8 +1348,11 @@ def _bid_frame(
     traces: dict[str, pl.Series],
 ) -> pl.DataFrame:
     size = bids.tender.size
+    mix = np.asarray(VARIANT_MIX) / sum(VARIANT_MIX)
     variant = np.where(
-        rng.random(size) < VARIANT_NAME_SHARE, rng.integers(1, NAME_VARIANTS, size), 0
+        rng.random(size) < VARIANT_NAME_SHARE,
+        rng.choice(np.arange(1, NAME_VARIANTS), size, p=mix),
+        0,
     )
     amount = pl.Series(bids.cents / 100.0)
     withdrawn = pl.Series(bids.status == WITHDRAW)

@@ -9,6 +9,7 @@ import polars as pl
 
 from bidwatch.detectors._base import NotComputable
 from bidwatch.findings import Findings, SubjectKind, build
+from bidwatch.identifiers import PLACEHOLDERS, trace_key
 from bidwatch.schema import TRACE_COLUMNS
 
 if TYPE_CHECKING:
@@ -31,20 +32,6 @@ TRACES: dict[str, tuple[float, str, str]] = {
     "legal_representative": (0.95, "art. 34", "bidders under one legal representative"),
     "address": (0.6, "art. 40(2)", "bidding handled from the same place"),
 }
-PLACEHOLDERS = ("", "-", "--", "/", "0", "none", "null", "n/a", "na", "unknown", "无", "未知", "空")
-
-
-def trace_key(trace: str) -> pl.Expr:
-    """Comparable form of a trace value: the same value written differently becomes equal."""
-    value = pl.col("value").str.normalize("NFKC").str.strip_chars().str.to_lowercase()
-    if trace == "phone":
-        digits = value.str.replace_all(r"\D", "")
-        return digits.str.replace(r"^(0086|86)(1\d{10})$", "${2}")
-    if trace == "mac_address":
-        return value.str.replace_all(r"[^0-9a-f]", "")
-    if trace in ("address", "legal_representative", "project_manager", "agent", "document_author"):
-        return value.str.replace_all(r"[\s\p{P}]", "")
-    return value.str.replace_all(r"\s", "")
 
 
 @dataclass(frozen=True)
@@ -140,7 +127,7 @@ class SharedTraces:
                 long.filter(pl.col("trace") == trace)
                 .select("trace", "value")
                 .unique()
-                .with_columns(trace_key(trace).alias("key"))
+                .with_columns(trace_key(trace, pl.col("value")).alias("key"))
                 for trace in present
             ]
         ).filter(~pl.col("key").is_in(PLACEHOLDERS))
