@@ -43,8 +43,10 @@ class Case:
 
 
 def _labels(raw: pl.DataFrame) -> pl.DataFrame:
-    return raw.group_by(pl.col("Tender").cast(pl.String).alias("tender_id")).agg(
-        pl.col("Collusive_competitor").first().cast(pl.Int64).alias("label")
+    return (
+        raw.group_by(pl.col("Tender").cast(pl.String).alias("tender_id"))
+        .agg(pl.col("Collusive_competitor").first().cast(pl.Int64).alias("label"))
+        .sort("tender_id")
     )
 
 
@@ -206,10 +208,25 @@ def synthetic(seeds: list[int], tenders: int, work: Path) -> dict[str, dict[str,
         )
         truth = pl.read_csv(
             folder / "truth" / "tenders.csv", schema_overrides={"tender_id": pl.String}
-        )
+        ).sort("tender_id")
         labels = truth.select("tender_id", pl.col("collusive").cast(pl.Int64).alias("label"))
-        results[f"synth seed {seed}"] = measure(folder, work / f"synth-{seed}-out", labels)
+        out = work / f"synth-{seed}-out"
+        rows = measure(folder, out, labels)
+        rows.update(per_scheme(truth, out))
+        results[f"synth seed {seed}"] = rows
     return results
+
+
+def per_scheme(truth: pl.DataFrame, out: Path) -> dict[str, dict[str, float]]:
+    """Each planted scheme's tenders against the clean ones, by the combined risk."""
+    tenders = pl.read_csv(out / "tenders.csv", schema_overrides={"tender_id": pl.String})
+    table = truth.join(tenders.select("tender_id", "risk"), on="tender_id")
+    rows = {}
+    for scheme in sorted(s for s in table.get_column("scheme").fill_null("").unique() if s):
+        subset = table.filter((pl.col("collusive") == 0) | (pl.col("scheme") == scheme))
+        y = subset.get_column("collusive").cast(pl.Int64).to_numpy()
+        rows[f"scheme {scheme} (risk)"] = _scores(subset.get_column("risk").to_numpy(), y)
+    return rows
 
 
 def render(results: dict[str, dict[str, dict[str, float]]]) -> str:

@@ -217,3 +217,42 @@ def test_console_script_runs() -> None:
     )
     assert done.returncode == 0
     assert "bid-cv" in done.stdout
+
+
+def test_outputs_never_overwrite_inputs(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "data"
+    copy.mkdir()
+    for name in ("bids.csv", "tenders.csv"):
+        (copy / name).write_bytes((folder / name).read_bytes())
+    before = (copy / "tenders.csv").read_bytes()
+    assert main(["scan", str(copy), "--out", str(copy)]) == 2
+    assert "folder being scanned" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "scan",
+                "--bids",
+                str(copy / "bids.csv"),
+                "--tenders",
+                str(copy / "tenders.csv"),
+                "--out",
+                str(copy),
+            ]
+        )
+        == 2
+    )
+    assert "would overwrite its input" in capsys.readouterr().err
+    assert (copy / "tenders.csv").read_bytes() == before
+
+
+def test_unwritable_output_is_one_line(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    assert main(["scan", str(folder), "--out", str(blocker / "out"), "--quiet"]) == 2
+    assert main(["synth", "--tenders", "5", "--out", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("bidwatch: error:") == 2

@@ -126,3 +126,29 @@ def test_bid_pattern_grades_every_assessed_tender(market: bidwatch.Dataset) -> N
     top = get("bid-pattern")(report_from=0.9).detect(data)
     assert top.scanned == found.scanned
     assert 0 < top.frame.height < 0.2 * found.scanned
+
+
+def test_identical_bids_of_unknown_bidders_count() -> None:
+    data = resolved({"tender_id": ["T", "T", "T"], "amount": [1234567.89, 1234567.89, 1300000.0]})
+    found = get("identical-bids")().detect(data)
+    assert found.frame.get_column("subject_id").to_list() == ["T"]
+
+
+def test_round_identical_bids_implicate_no_one() -> None:
+    data = resolved(
+        {
+            "tender_id": ["T"] * 5,
+            "bidder_id": list("abcde"),
+            "amount": [1000000.0, 1000000.0, 1234567.89, 1234567.89, 1300000.0],
+        }
+    )
+    finding = next(iter(get("identical-bids")().detect(data)))
+    assert finding.firms == ("c", "d")
+    assert [g["amount"] for g in finding.evidence["groups"]] == [1234567.89]
+
+
+def test_regular_differences_names_each_kind_of_step() -> None:
+    amounts = [1000000.01, 1100000.02, 1200000.03, 1309090.94]
+    data = resolved({"tender_id": ["T"] * 4, "bidder_id": list("abcd"), "amount": amounts})
+    message = next(iter(get("regular-differences")().detect(data))).message
+    assert "1 step(s) of equal difference and 1 step(s) of equal ratio" in message

@@ -174,3 +174,97 @@ def test_mapping_mistakes_are_named(tmp_path: Path, mapping: str, fragment: str)
     with pytest.raises(InputError, match=r"mapping\.toml") as err:
         bidwatch.load(bids=tmp_path / "bids.csv", mapping=tmp_path / "mapping.toml")
     assert fragment in str(err.value)
+
+
+def test_stray_quote_is_refused_not_swallowed(tmp_path: Path) -> None:
+    rows = ["tender_id,bidder_name,amount", "T1,A,5", 'T1,"B,6'] + [
+        f"T{i},X{i},{i}" for i in range(2, 200)
+    ]
+    path = tmp_path / "bids.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"row 3, column 2, runs over \d+ lines") as err:
+        bidwatch.load(bids=path)
+    assert "double quote" in str(err.value)
+
+
+def test_huge_stray_quote_is_refused(tmp_path: Path) -> None:
+    rows = ["tender_id,bidder_name,amount", 'T1,"A,5'] + [
+        f"T{i},{'X' * 200},{i}" for i in range(2, 2000)
+    ]
+    path = tmp_path / "bids.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="double quote"):
+        bidwatch.load(bids=path)
+
+
+def test_old_mac_line_endings(tmp_path: Path) -> None:
+    path = tmp_path / "bids.csv"
+    path.write_bytes(b"tender_id,amount\rT1,5\rT2,6\r")
+    assert bidwatch.load(bids=path).bids.get_column("amount").to_list() == [5.0, 6.0]
+
+
+@pytest.mark.parametrize("header", ["amount(万元)", "投标报价（万元）", "bid_price(万元)"])
+def test_unit_in_any_header_scales(tmp_path: Path, header: str) -> None:
+    path = tmp_path / "bids.csv"
+    path.write_text(f"tender_id,{header}\nT1,12\nT1,1.5\n", encoding="utf-8")
+    assert bidwatch.load(bids=path).bids.get_column("amount").to_list() == [120000.0, 15000.0]
+
+
+def test_excel_row_numbers_when_the_sheet_starts_lower(tmp_path: Path) -> None:
+    path = tmp_path / "bids.xlsx"
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet("bids")
+    sheet.write_row(2, 1, ["tender_id", "bidder_name", "amount"])
+    sheet.write_row(3, 1, ["T1", "A", 5])
+    sheet.write_row(4, 1, ["T1", "B", "abc"])
+    sheet.write_row(7, 1, ["T2", "C", -1])
+    book.close()
+    data = bidwatch.load(bids=path)
+    assert data.sources[0].header_row == 3
+    assert data.bids.get_column("_row").to_list() == [4]
+    bad = data.rejected.filter(pl.col("column") == "amount").select("row", "value").rows()
+    assert bad == [(5, "abc"), (8, "-1")]
+
+
+def test_one_decimal_convention_per_column(tmp_path: Path) -> None:
+    path = tmp_path / "bids.csv"
+    path.write_text(
+        'tender_id,amount\nT1,"1.234"\nT1,"1.234,5"\nT1,"1.234.567"\n', encoding="utf-8"
+    )
+    assert bidwatch.load(bids=path).bids.get_column("amount").to_list() == [
+        1234.0,
+        1234.5,
+        1234567.0,
+    ]
+    path.write_text('tender_id,amount\nT1,"1.234"\nT1,"1,234.5"\n', encoding="utf-8")
+    assert bidwatch.load(bids=path).bids.get_column("amount").to_list() == [1.234, 1234.5]
+
+
+def test_pandas_index_with_data_is_kept() -> None:
+    frame = pd.DataFrame({"amount": [10.0, 11.0]}, index=pd.Index(["T1", "T2"], name="tender_id"))
+    data = bidwatch.load(bids=frame)
+    assert data.bids.get_column("tender_id").to_list() == ["T1", "T2"]
+
+
+def test_unconvertible_pandas_frame_is_an_input_error() -> None:
+    frame = pd.DataFrame({"tender_id": ["T1", "T2"], "amount": [100.0, "1,234"]})
+    with pytest.raises(InputError, match=r"<bids frame>: the pandas DataFrame cannot be converted"):
+        bidwatch.load(bids=frame)
+
+
+def test_nested_parquet_column_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "bids.parquet"
+    pl.DataFrame({"tender_id": ["T1"], "bidder_name": [["A", "B"]], "amount": [1.0]}).write_parquet(
+        path
+    )
+    with pytest.raises(InputError, match="'bidder_name' holds List"):
+        bidwatch.load(bids=path)
+
+
+def test_float_ids() -> None:
+    frame = pl.DataFrame({"tender_id": [1e20, float("nan"), 12.0], "amount": [1.0, 2.0, 3.0]})
+    data = bidwatch.load(bids=frame)
+    assert sorted(data.bids.get_column("tender_id").to_list()) == ["12", "1e+20"]
+    assert data.rejected.get_column("reason").to_list() == [
+        "tender_id is empty; every bid row needs one"
+    ]

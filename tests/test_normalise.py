@@ -56,7 +56,9 @@ def test_header_unit_scales_plain_numbers_only() -> None:
 
 def test_chinese_amount_rejects_other_text() -> None:
     assert chinese_amount("一二三abc") is None
-    assert chinese_amount("伍拾元") == 50.0
+    assert chinese_amount("伍拾元") == (50.0, True)
+    assert chinese_amount("伍拾") == (50.0, False)
+    assert chinese_amount("一二三") is None
 
 
 @pytest.mark.parametrize(

@@ -143,3 +143,24 @@ def test_two_headers_for_one_column_are_fatal(tmp_path: Path) -> None:
     path.write_text("tender_id,投标人,投标单位,amount\nT1,a,b,1\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"both map to bids\.bidder_name"):
         bidwatch.load(bids=path)
+
+
+def test_the_same_file_twice_is_read_once(tmp_path: Path) -> None:
+    from .conftest import FIXTURES
+
+    package = FIXTURES / "ingest" / "ocds" / "release_package_lots.json"
+    once = bidwatch.load(ocds=[package])
+    twice = bidwatch.load(ocds=[package, package])
+    assert twice.bids.height == once.bids.height
+    assert any("given twice" in n for n in twice.notes)
+    for report in twice.sources:
+        assert report.rows_read == report.rows_used + report.rows_rejected
+
+
+def test_counts_come_from_the_tables_not_from_each_other(tmp_path: Path) -> None:
+    path = tmp_path / "bids.csv"
+    path.write_text(MESSY, encoding="utf-8")
+    data = bidwatch.load(bids=path)
+    report = data.sources[0]
+    assert report.rows_used == data.bids.filter(pl.col("_src") == 0).height
+    assert report.rows_rejected == data.rejected.get_column("row").n_unique()

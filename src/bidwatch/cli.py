@@ -161,6 +161,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
             f"no bids found{where}: pass --bids FILE, a folder holding bids.csv "
             "(or .xlsx / .parquet), or --ocds FILE."
         )
+    if args.dir and args.out.resolve() == args.dir.resolve():
+        raise InputError(
+            f"{args.out}: the output folder is the folder being scanned; its outputs would be "
+            "read as inputs next time. Choose another --out folder."
+        )
     show = not args.quiet and sys.stderr.isatty()
     with _progress(show) as report:
         report("reading", 0, 1)
@@ -273,7 +278,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.tenders < 1:
         raise InputError(f"--tenders must be at least 1, got {args.tenders}.")
     data = synth.generate(tenders=args.tenders, seed=args.seed)
-    written = data.write(args.out, fmt=args.format)
+    try:
+        written = data.write(args.out, fmt=args.format)
+    except OSError as exc:
+        raise InputError(f"{args.out}: cannot write there ({exc}).") from None
     print(f"wrote {len(written)} files to {args.out}")
     return 0
 

@@ -180,6 +180,12 @@ class Config:
                     "[detectors.<name>], [risk] and [entities]."
                 )
         det = dict(data.get("detectors", {}))
+        for key in ("select", "ignore"):
+            if key in det and not isinstance(det[key], list):
+                raise InputError(
+                    f"{origin}: [detectors] {key} must be a list of detector names, e.g. "
+                    f'{key} = ["bid-cv"]; got {det[key]!r}.'
+                )
         select = tuple(det.pop("select", ("ALL",)))
         ignore = tuple(det.pop("ignore", ()))
         for name in (*select, *ignore):

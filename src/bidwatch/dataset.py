@@ -96,7 +96,15 @@ def _as_polars(frame: Any, name: str) -> pl.DataFrame:
     except ImportError:  # pragma: no cover - pandas is a dependency
         pd = None
     if pd is not None and isinstance(frame, pd.DataFrame):
-        return pl.from_pandas(frame.reset_index(drop=True))
+        # A named or non-default index carries data (often the tender id): keep it.
+        keep = frame.index.name is not None or not isinstance(frame.index, pd.RangeIndex)
+        try:
+            return pl.from_pandas(frame.reset_index(drop=not keep))
+        except Exception as exc:  # pyarrow and polars raise several unrelated types
+            raise InputError(
+                f"{name}: the pandas DataFrame cannot be converted ({str(exc).splitlines()[0]}); "
+                "give each column one type, e.g. df[col] = df[col].astype(str)."
+            ) from None
     raise InputError(
         f"{name}: expected a file path, a polars DataFrame or a pandas DataFrame, got "
         f"{type(frame).__name__}."
@@ -138,6 +146,7 @@ def load(
         mapping = Mapping.load(mapping)
     mapping = mapping or Mapping()
     raws: list[tuple[RawTable, TableInput]] = []
+    notes: list[str] = []
     for table, given in (("tenders", tenders), ("bids", bids), ("firms", firms)):
         if given is None:
             continue
@@ -147,7 +156,12 @@ def load(
             raws.append((_frame_source(_as_polars(given, f"<{table} frame>"), table), given))
     if ocds:
         from bidwatch.ingest import ocds as ocds_reader
+    seen = {Path(str(g)).resolve() for _, g in raws if isinstance(g, str | Path)}
     for path in ocds:
+        if Path(path).resolve() in seen:
+            notes.append(f"{path} was given twice; it is read once")
+            continue
+        seen.add(Path(path).resolve())
         raws.extend((raw, path) for raw in ocds_reader.read(Path(path)))
     if not any(raw.table == "bids" for raw, _ in raws):
         raise InputError(
@@ -185,8 +199,11 @@ def load(
         tables[table] = clean
 
     rejected = _rejected(problems, raws)
-    reports = _reports(raws, parsed, rejected)
-    all_tenders, notes = _with_bid_tenders(tables["tenders"], tables["bids"])
+    used = pl.concat([t.select(SRC) for t in tables.values()]).get_column(SRC).value_counts()
+    rejected_rows = _keys(problems).get_column(SRC).value_counts()
+    reports = _reports(raws, parsed, used, rejected_rows)
+    all_tenders, tender_notes = _with_bid_tenders(tables["tenders"], tables["bids"])
+    notes += tender_notes
     if tables["bids"].height == 0:
         bid_reports = [r for r in reports if r.table == "bids"]
         detail = "; ".join(
@@ -260,25 +277,25 @@ def _rejected(
 
 
 def _reports(
-    raws: list[tuple[RawTable, TableInput]], parsed: list[Any], rejected: pl.DataFrame
+    raws: list[tuple[RawTable, TableInput]],
+    parsed: list[Any],
+    used: pl.DataFrame,
+    rejected: pl.DataFrame,
 ) -> list[SourceReport]:
-    counts = {
-        (file, table): n
-        for file, table, n in rejected.group_by("file", "table")
-        .agg(pl.col("row").n_unique())
-        .iter_rows()
-    }
+    """Counted per source, from the rows that reached the tables and the rows rejected: the
+    two counts are independent, so rows read = used + rejected is a real check."""
+    used_by = dict(used.iter_rows())
+    rejected_by = dict(rejected.iter_rows())
     out = []
-    for (raw, given), p in zip(raws, parsed, strict=True):
-        n_rejected = int(counts.get((raw.path, raw.table), 0))
+    for src, ((raw, given), p) in enumerate(zip(raws, parsed, strict=True)):
         out.append(
             SourceReport(
                 path=raw.path,
                 table=raw.table,
                 format=_format(raw, given),
                 rows_read=raw.rows,
-                rows_used=raw.rows - n_rejected,
-                rows_rejected=n_rejected,
+                rows_used=int(used_by.get(src, 0)),
+                rows_rejected=int(rejected_by.get(src, 0)),
                 columns={
                     cm.source: cm.column
                     + (f" x{cm.scale:g}" if cm.scale not in (None, 1.0) else "")

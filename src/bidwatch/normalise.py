@@ -56,11 +56,14 @@ _CURRENCY = re.compile(
     r"(?i)^(rmb|cny|usd|eur|chf|jpy|uah|人民币)|(rmb|cny|usd|eur|chf|jpy|uah)$|[¥$€£₴]"
 )
 _THOUSANDS = re.compile(r"^\d{1,3}([,' ]\d{3})+(\.\d+)?$")
-_EURO = re.compile(r"^\d{1,3}(\.\d{3})+(,\d+)?$")
 
 
-def chinese_amount(text: str) -> float | None:
-    """Read a Chinese uppercase amount such as 壹佰贰拾万元整 (1,200,000) or 叁仟元伍角."""
+def chinese_amount(text: str) -> tuple[float, bool] | None:
+    """Read a Chinese uppercase amount: 壹佰贰拾万元整 -> (1200000.0, True).
+
+    The flag says whether the amount names its unit (元); one that does not (壹佰贰拾) is in
+    the column's unit. Digits must be separated by units (一二三 is not an amount).
+    """
     if not _CN_AMOUNT.match(text):
         return None
     total = 0.0
@@ -68,10 +71,16 @@ def chinese_amount(text: str) -> float | None:
     number = 0.0
     fraction = 0.0
     after_yuan = False
+    previous_digit = False
     for ch in text:
         if ch in _CN_DIGITS:
-            number = _CN_DIGITS[ch]
-        elif after_yuan and ch in "角分":
+            if previous_digit and number and _CN_DIGITS[ch]:
+                return None
+            number = _CN_DIGITS[ch] or number
+            previous_digit = True
+            continue
+        previous_digit = False
+        if after_yuan and ch in "角分":
             fraction += number * (0.1 if ch == "角" else 0.01)
             number = 0
         elif ch in _CN_SMALL_UNITS:
@@ -89,22 +98,27 @@ def chinese_amount(text: str) -> float | None:
             after_yuan = True
     if not after_yuan:
         total += section + number
-    return round(total + fraction, 2)
+    return round(total + fraction, 2), after_yuan
 
 
-def amount_text(text: str, scale: float = 1.0) -> tuple[float | None, str | None]:
+def amount_text(
+    text: str, scale: float = 1.0, *, decimal_comma: bool = False
+) -> tuple[float | None, str | None]:
     """Parse an amount as people write it; returns (value, problem).
 
     ``scale`` is the unit of the column (a header "报价(万元)" gives 10000); a value that
-    writes its own unit ("12万", "壹佰万元整", "3,000元") keeps its own.
+    writes its own unit ("12万", "壹佰万元整", "3,000元") keeps its own. ``decimal_comma``
+    is the column's convention (see ``decimal_comma``): "1.234" is 1.234 unless the column
+    writes "1.234,56".
     """
     raw = text
     text = unicodedata.normalize("NFKC", text).strip().replace("\u3000", "")
     if not text:
         return None, None
-    value = chinese_amount(text)
-    if value is not None:
-        return value, None
+    chinese = chinese_amount(text)
+    if chinese is not None:
+        value, own_unit = chinese
+        return (value if own_unit else value * scale), None
     negative = False
     if text.startswith("(") and text.endswith(")"):
         negative, text = True, text[1:-1].strip()
@@ -118,12 +132,12 @@ def amount_text(text: str, scale: float = 1.0) -> tuple[float | None, str | None
         negative, text = not negative, text[1:].strip()
     elif text.startswith("+"):
         text = text[1:].strip()
-    if _THOUSANDS.match(text):
+    if decimal_comma:
+        text = re.sub(r"[.' ]", "", text).replace(",", ".")
+    elif _THOUSANDS.match(text):
         text = re.sub(r"[,' ]", "", text)
-    elif _EURO.match(text):
-        text = text.replace(".", "").replace(",", ".")
-    elif text.count(",") == 1 and "." not in text:
-        text = text.replace(",", ".")
+    elif re.fullmatch(_COMMA_DECIMAL, text):
+        text = re.sub(r"[.' ]", "", text).replace(",", ".")
     try:
         if text[:1] in ("+", "-"):
             raise ValueError(text)
@@ -136,6 +150,28 @@ def amount_text(text: str, scale: float = 1.0) -> tuple[float | None, str | None
     if not math.isfinite(number):
         return None, f"amount {raw!r} is not a finite number"
     return (-number if negative else number) * scale, None
+
+
+# Forms that can only be read one way: 1.234.567 and 12,5 only with a decimal comma,
+# 1,234,567 and 12.5 only with a decimal point. 1.234 or 1,234 alone can be either.
+_COMMA_DECIMAL = (
+    r"^[+-]?(\d{1,3}(\.\d{3}){2,}(,\d+)?|\d{1,3}(\.\d{3})+,\d+|\d+,\d{1,2}|\d+,\d{4,})$"
+)
+_POINT_DECIMAL = (
+    r"^[+-]?(\d{1,3}(,\d{3}){2,}(\.\d+)?|\d{1,3}(,\d{3})+\.\d+|\d+\.\d{1,2}|\d+\.\d{4,})$"
+)
+
+
+def decimal_comma(values: pl.Series) -> bool:
+    """Whether a column writes its decimals with a comma (1.234,56) rather than a point.
+
+    Decided once per column, so that every value of it is read the same way: a column is
+    comma-decimal only when some values can only be read so and none only the other way.
+    """
+    bare = values.str.strip_chars().str.replace_all(r"[¥$€£₴\s]", "")
+    comma = bool(bare.str.contains(_COMMA_DECIMAL).any())
+    point = bool(bare.str.contains(_POINT_DECIMAL).any())
+    return comma and not point
 
 
 # ------------------------------------------------------------------------------------ dates
@@ -315,7 +351,7 @@ def map_headers(
         if column is None:
             ignored.append(header)
         else:
-            mapped.append(ColumnMap(header, column, scale if column != base else None))
+            mapped.append(ColumnMap(header, column, scale))
     by_column: dict[str, str] = {}
     for cm in mapped:
         if cm.column in by_column:
@@ -356,7 +392,19 @@ def normalise(
     for cm in mapped:
         column = table.column(cm.column)
         source = frame.get_column(cm.source)
-        parsed, problem = parse_column(column, source, cm.scale, values, date_format)
+        if source.dtype.is_nested() or source.dtype == pl.Binary:
+            raise InputError(
+                f"{raw.path}: column {cm.source!r} holds {source.dtype} values, which cannot be "
+                f"read as {table.name}.{column.name}; store it as text or numbers, or map "
+                "another column to it."
+            )
+        try:
+            parsed, problem = parse_column(column, source, cm.scale, values, date_format)
+        except pl.exceptions.PolarsError as exc:
+            raise InputError(
+                f"{raw.path}: column {cm.source!r} ({source.dtype}) cannot be read as "
+                f"{table.name}.{column.name}: {str(exc).splitlines()[0]}"
+            ) from None
         out.append(parsed.alias(column.name))
         if problem.null_count() < problem.len():
             problems.append(_problem_rows(rows, column.name, source, problem))
@@ -456,10 +504,12 @@ def _no_problem(source: pl.Series) -> pl.Series:
 
 def _text(source: pl.Series, is_id: bool) -> pl.Series:
     if source.dtype.is_float():
-        integral = source.is_not_nan() & (source == source.floor())
+        # NaN is a missing value; integral floats (1305.0) read as integers where they fit.
+        present = source.is_not_nan()
         as_int = source.cast(pl.Int64, strict=False).cast(pl.String)
+        integral = present & (source == source.floor()) & as_int.is_not_null()
         return pl.select(
-            pl.when(integral).then(as_int).otherwise(source.cast(pl.String))
+            pl.when(integral).then(as_int).when(present).then(source.cast(pl.String))
         ).to_series()
     if source.dtype != pl.String:
         source = source.cast(pl.String)
@@ -506,9 +556,21 @@ def _amount(source: pl.Series, scale: float, column: Column) -> tuple[pl.Series,
         ).to_series()
     else:
         source = source.cast(pl.String)
-        fast = source.str.strip_chars().cast(pl.Float64, strict=False)
+        comma = decimal_comma(source)
+        # The common forms read vectorised: currency signs and thousands separators off.
+        bare = source.str.strip_chars().str.replace_all(r"^(?:RMB|CNY|¥|￥|\$|€)\s*", "")
+        if comma:
+            bare = bare.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+        else:
+            thousands = bare.str.contains(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+            bare = pl.select(
+                pl.when(thousands).then(bare.str.replace_all(",", "", literal=True)).otherwise(bare)
+            ).to_series()
+        fast = bare.cast(pl.Float64, strict=False)
         fast = pl.select(pl.when(fast.is_finite()).then(fast * scale)).to_series()
-        value, problem = _slow_path(source, fast, lambda t: amount_text(t, scale), pl.Float64())
+        value, problem = _slow_path(
+            source, fast, lambda t: amount_text(t, scale, decimal_comma=comma), pl.Float64()
+        )
     sign = pl.select(
         pl.when(value <= 0).then(
             pl.format(

@@ -147,8 +147,11 @@ def _inherited(
             for d in detectors
         ]
     ).join(named, on=["detector", "tender_id", "firm_id"], how="left", maintain_order="left")
-    # Ranks are half-integers, so their sums are exact and independent of row order.
-    units = units.with_columns(pl.col("score").fill_null(0.0)).with_columns(
+    # Sorted so that every sum below adds up in one order, whatever the input order.
+    units = units.with_columns(pl.col("score").fill_null(0.0)).sort(
+        "detector", "tender_id", "firm_id"
+    )
+    units = units.with_columns(
         pl.col("score").rank("average").over("detector").alias("_rank"),
         pl.len().over("detector").alias("_units"),
         (pl.col("score") > 0).sum().over("detector").alias("_flagged"),
@@ -229,20 +232,30 @@ def with_points(contributions: pl.DataFrame, scale: float) -> tuple[pl.DataFrame
         .agg(raw.sum().alias("_total"))
     )
     totals = totals.with_columns((100 * (1 - (-pl.col("_total") / scale).exp())).alias("risk"))
+    # Points in cents, apportioned by largest remainder so that they add up exactly to
+    # the risk as written (two decimals).
+    subject = ["subject_kind", "subject_id"]
+    exact = (
+        pl.when(pl.col("_total") > 0)
+        .then((pl.col("risk") * 100).round() * raw / pl.col("_total"))
+        .otherwise(0.0)
+    )
     points = (
-        contributions.join(totals, on=["subject_kind", "subject_id"])
+        contributions.join(totals, on=subject)
+        .with_columns(exact.alias("_exact"))
+        .with_columns(pl.col("_exact").floor().alias("_floor"))
         .with_columns(
-            pl.when(pl.col("_total") > 0)
-            .then(pl.col("risk") * raw / pl.col("_total"))
-            .otherwise(0.0)
-            .round(2)
-            .alias("points")
+            ((pl.col("risk") * 100).round() - pl.col("_floor").sum().over(subject)).alias("_left"),
+            (pl.col("_exact") - pl.col("_floor")).alias("_rest"),
         )
-        .drop("_total", "risk")
-        .sort(
-            ["subject_kind", "subject_id", "points", "detector"],
-            descending=[False, False, True, False],
+        .sort([*subject, "_rest", "detector", "via"], descending=[False, False, True, False, False])
+        .with_columns(
+            (
+                (pl.col("_floor") + (pl.int_range(pl.len()).over(subject) < pl.col("_left"))) / 100
+            ).alias("points")
         )
+        .drop("_total", "risk", "_exact", "_floor", "_left", "_rest")
+        .sort([*subject, "points", "detector"], descending=[False, False, True, False])
     )
     return points, totals.select("subject_kind", "subject_id", "risk")
 

@@ -36,12 +36,14 @@ class IdenticalBids:
     by one other bid, where w is the tender's range of bids but at least 10% of the amount;
     over the n(n-1)/2 pairs of the tender's bids the chance is min(1, pairs x r / w). Round
     amounts therefore explain themselves; exact odd amounts do not. Groups whose amount
-    equals the tender's estimate (fixed-price tenders) are left out. The finding reports the
-    least likely group. Score = 1 - chance.
+    equals the tender's estimate (fixed-price tenders) are left out, and so are groups as
+    likely as `max_chance` or more (round amounts), which implicate no one. A bid whose
+    bidder is unknown counts as a bidder of its own. The finding reports the least likely
+    group first. Score = 1 - chance.
 
     ## Evidence
-    Every identical group (amount, number of bids, bidders, chance), the number of bids in
-    the tender and its range.
+    Every unlikely identical group (amount, number of bids, bidders, chance), the number of
+    bids in the tender and their range.
 
     ## Parameters
     - `max_chance`: flag when the coincidence is less likely than this among independent
@@ -74,14 +76,17 @@ class IdenticalBids:
             pl.len().over("tender_id").alias("_n"),
             (pl.col("amount").max() - pl.col("amount").min()).over("tender_id").alias("_range"),
         )
-        who = pl.col(firm) if firm else pl.int_range(pl.len()).cast(pl.String)
+        # A bid whose bidder is unknown counts as a bidder of its own.
+        row = pl.format("row {}:{}", pl.col("_src"), pl.col("_row"))
+        who = pl.coalesce(pl.col(firm), row) if firm else row
+        named = pl.col(firm) if firm else pl.lit(None, dtype=pl.String)
         groups = (
-            bids.with_columns(who.alias("_who"))
+            bids.with_columns(who.alias("_who"), named.alias("_named"))
             .group_by("tender_id", "_cents")
             .agg(
                 pl.len().alias("count"),
                 pl.col("_who").n_unique().alias("_distinct"),
-                pl.col("_who").drop_nulls().unique().sort().alias("bidders"),
+                pl.col("_named").drop_nulls().unique().sort().alias("bidders"),
                 pl.col("amount").first(),
                 pl.col("_n").first(),
                 pl.col("_range").first(),
@@ -100,7 +105,8 @@ class IdenticalBids:
             pl.min_horizontal(pl.lit(1.0), pairs * granularity / width).alias("chance"),
         )
         per_tender = (
-            groups.sort("chance", "_cents")
+            groups.filter(pl.col("chance") <= self.max_chance)
+            .sort("chance", "_cents")
             .group_by("tender_id")
             .agg(
                 pl.col("chance").first(),
@@ -115,7 +121,6 @@ class IdenticalBids:
                 .alias("firms"),
                 pl.struct("amount", "count", "bidders", "chance").alias("groups"),
             )
-            .filter(pl.col("chance") <= self.max_chance)
         )
         return build(
             per_tender,

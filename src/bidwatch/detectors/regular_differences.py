@@ -134,6 +134,8 @@ class RegularDifferences:
                 pl.struct("kind", "bids", "step").alias("steps"),
                 pl.col("by").list.explode(keep_nulls=False).unique().sort().alias("firms"),
                 pl.col("kind", "step").first(),
+                (pl.col("kind") == "arithmetic").sum().alias("_arithmetic"),
+                (pl.col("kind") == "geometric").sum().alias("_geometric"),
             )
             .with_columns(
                 (2 * pl.col("u") * (pl.col("n") - 1) / pl.col("w"))
@@ -165,11 +167,19 @@ class RegularDifferences:
             value=pl.col("chance"),
             threshold=pl.lit(self.max_chance),
             message=pl.format(
-                "bids rise in {} {} step(s) of {} (chance among independent bids {} <= {})",
-                pl.col("m"),
-                pl.col("kind"),
+                "bids rise in {} (first: {}) (chance among independent bids {} <= {})",
+                pl.concat_str(
+                    pl.when(pl.col("_arithmetic") > 0).then(
+                        pl.format("{} step(s) of equal difference", "_arithmetic")
+                    ),
+                    pl.when(pl.col("_geometric") > 0).then(
+                        pl.format("{} step(s) of equal ratio", "_geometric")
+                    ),
+                    separator=" and ",
+                    ignore_nulls=True,
+                ),
                 pl.when(pl.col("kind") == "arithmetic")
-                .then(sig(pl.col("step"), 12))
+                .then(pl.format("+{}", sig(pl.col("step"), 12)))
                 .otherwise(pl.format("x{}", sig(pl.col("step"), 6))),
                 sig(pl.col("chance"), 2),
                 pl.lit(self.max_chance),

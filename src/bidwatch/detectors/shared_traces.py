@@ -103,7 +103,7 @@ class SharedTraces:
             raise NotComputable("no trace column in the bids (" + ", ".join(TRACE_COLUMNS) + ")")
         resolved = "firm_id" in data.bids.columns and data.has("bids.firm_id")
         bidder = (
-            pl.coalesce(pl.col("firm_id"), pl.format("row {}", pl.col("_row")))
+            pl.coalesce(pl.col("firm_id"), pl.format("row {}:{}", pl.col("_src"), pl.col("_row")))
             if resolved
             else pl.format("{}:{}", pl.col("_src"), pl.col("_row"))
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv as pycsv
 import io
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -13,6 +14,8 @@ from bidwatch.errors import InputError
 from bidwatch.ingest import RawTable, ReadOptions, grid_to_table
 
 DELIMITERS = (",", ";", "\t", "|")
+# A quoted field running over more lines than this is a stray quote, not an address.
+MAX_FIELD_LINES = 20
 
 
 def decode(data: bytes, path: Path, encoding: str | None) -> tuple[str, str]:
@@ -82,27 +85,60 @@ def sniff_delimiter(text: str) -> str:
 def read(path: Path, table: str, options: ReadOptions) -> RawTable:
     data = path.read_bytes()
     text, encoding = decode(data, path, options.encoding)
+    if "\r" in text and "\n" not in text:  # old Mac line endings
+        text = text.replace("\r", "\n")
+        data = b""
     delimiter = options.delimiter or sniff_delimiter(text)
     try:
         grid = pl.read_csv(
-            io.BytesIO(text.encode("utf-8")) if encoding != "utf-8" else io.BytesIO(data),
+            io.BytesIO(data if encoding == "utf-8" and data else text.encode("utf-8")),
             has_header=False,
             infer_schema=False,
             separator=delimiter,
             raise_if_empty=False,
         )
     except pl.exceptions.PolarsError:
-        grid = _read_ragged(text, delimiter)
+        grid = _read_ragged(text, delimiter, path)
+    _check_quotes(grid, path)
     return grid_to_table(grid, path, table, options, encoding=encoding)
 
 
-def _read_ragged(text: str, delimiter: str) -> pl.DataFrame:
+def _check_quotes(grid: pl.DataFrame, path: Path) -> None:
+    """A stray double quote opens a field that swallows the lines after it: refuse the file
+    rather than read thousands of rows as one cell."""
+    if grid.height == 0:
+        return
+    lines = grid.select(
+        [pl.col(c).str.count_matches("\n").max().alias(c) for c in grid.columns]
+    ).row(0)
+    worst = max((n or 0 for n in lines), default=0)
+    if worst <= MAX_FIELD_LINES:
+        return
+    column = grid.columns[[n or 0 for n in lines].index(worst)]
+    row = (
+        grid.with_row_index("_i")
+        .filter(pl.col(column).str.count_matches("\n") == worst)
+        .get_column("_i")[0]
+    )
+    position = grid.columns.index(column) + 1
+    raise InputError(
+        f"{path}: the field in row {row + 1}, column {position}, runs over {worst} lines: "
+        'a double quote (") there opens a quoted field that never closes. Remove the stray '
+        "quote or close it, then read the file again."
+    )
+
+
+def _read_ragged(text: str, delimiter: str, path: Path) -> pl.DataFrame:
     """Rows of uneven width (a title line, a stray delimiter): pad every row to the widest.
 
     Extra fields are kept as extra, unnamed columns, so a row with a stray field can be
     rejected by name later instead of being truncated here.
     """
-    rows = list(pycsv.reader(io.StringIO(text), delimiter=delimiter))
+    pycsv.field_size_limit(sys.maxsize)
+    try:
+        rows = list(pycsv.reader(io.StringIO(text), delimiter=delimiter))
+    except pycsv.Error as exc:
+        raise InputError(f"{path}: not readable as CSV ({exc}).") from None
     width = max((len(r) for r in rows), default=0)
     columns = {
         f"column_{i + 1}": [r[i] if i < len(r) and r[i] != "" else None for r in rows]

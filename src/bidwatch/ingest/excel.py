@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import fastexcel
 
@@ -32,4 +34,51 @@ def read(path: Path, table: str, options: ReadOptions) -> RawTable:
             "Set `sheet` under [options] in the mapping file."
         )
     grid = workbook.load_sheet(sheet, header_row=None, dtypes="string").to_polars()
-    return grid_to_table(grid, path, table, options, sheet=sheet)
+    return grid_to_table(grid, path, table, options, first_row=first_row(path, sheet), sheet=sheet)
+
+
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+
+def first_row(path: Path, sheet: str) -> int:
+    """The sheet row number of the first row holding a value.
+
+    calamine (behind fastexcel) starts its grid there, skipping empty rows above it, so row
+    numbers shown to the user must count from it. Read from the workbook's XML; 1 when the
+    workbook does not say.
+    """
+    try:
+        with zipfile.ZipFile(path) as book:
+            workbook = ElementTree.fromstring(book.read("xl/workbook.xml"))
+            rid = next(
+                (
+                    s.get(f"{_REL}id")
+                    for s in workbook.iter(f"{_MAIN}sheet")
+                    if s.get("name") == sheet
+                ),
+                None,
+            )
+            rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+            target = next(
+                (
+                    r.get("Target")
+                    for r in rels.iter(f"{_PKG_REL}Relationship")
+                    if r.get("Id") == rid
+                ),
+                None,
+            )
+            if rid is None or target is None:
+                return 1
+            member = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            with book.open(member) as xml:
+                for _, element in ElementTree.iterparse(xml):
+                    if element.tag == f"{_MAIN}row" and any(
+                        (c.find(f"{_MAIN}v") is not None or c.find(f"{_MAIN}is") is not None)
+                        for c in element.iter(f"{_MAIN}c")
+                    ):
+                        return int(element.get("r", "1"))
+    except (KeyError, zipfile.BadZipFile, ElementTree.ParseError, ValueError):
+        return 1
+    return 1

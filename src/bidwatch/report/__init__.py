@@ -5,7 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bidwatch.errors import InputError
 from bidwatch.report.tables import export_tables, scan_summary, write_csv, write_json
+
+OUTPUTS = (
+    "tenders.csv",
+    "firms.csv",
+    "findings.csv",
+    "findings.parquet",
+    "contributions.csv",
+    "entities.csv",
+    "rejected.csv",
+    "scan.json",
+    "report.html",
+)
+
+
+def _refuse_overwriting_inputs(result: ScanResult, out: Path) -> None:
+    inputs = {Path(s.path).resolve() for s in result.data.sources if not s.path.startswith("<")}
+    clash = sorted(str(out / name) for name in OUTPUTS if (out / name).resolve() in inputs)
+    if clash:
+        raise InputError(
+            f"{out}: writing the scan there would overwrite its input {', '.join(clash)}; "
+            "choose another --out folder."
+        )
+
 
 if TYPE_CHECKING:
     from bidwatch.api import ScanResult
@@ -13,18 +37,25 @@ if TYPE_CHECKING:
 
 def write_all(result: ScanResult, out: Path, *, html: bool = True) -> list[Path]:
     """Write every output of a scan into ``out`` (created if needed); returns the paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    tables = export_tables(result)
-    written = [write_csv(frame, out / f"{name}.csv") for name, frame in tables.items()]
-    findings_parquet = out / "findings.parquet"
-    tables["findings"].write_parquet(findings_parquet, statistics=False)
-    written.append(findings_parquet)
-    summary = scan_summary(result)
-    written.append(write_json(summary, out / "scan.json"))
-    if html:
-        from bidwatch.report.html import render
+    _refuse_overwriting_inputs(result, out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output folder ({exc.strerror}).") from None
+    try:
+        tables = export_tables(result)
+        written = [write_csv(frame, out / f"{name}.csv") for name, frame in tables.items()]
+        findings_parquet = out / "findings.parquet"
+        tables["findings"].write_parquet(findings_parquet, statistics=False)
+        written.append(findings_parquet)
+        summary = scan_summary(result)
+        written.append(write_json(summary, out / "scan.json"))
+        if html:
+            from bidwatch.report.html import render
 
-        page = out / "report.html"
-        page.write_text(render(result, summary), encoding="utf-8")
-        written.append(page)
+            page = out / "report.html"
+            page.write_text(render(result, summary), encoding="utf-8")
+            written.append(page)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write the scan there ({exc}).") from None
     return written
