@@ -164,3 +164,29 @@ def test_counts_come_from_the_tables_not_from_each_other(tmp_path: Path) -> None
     report = data.sources[0]
     assert report.rows_used == data.bids.filter(pl.col("_src") == 0).height
     assert report.rows_rejected == data.rejected.get_column("row").n_unique()
+
+
+def test_bids_that_name_no_firm_are_rejected(tmp_path: Path) -> None:
+    long_name = "路通" * 5000
+    path = tmp_path / "bids.csv"
+    path.write_text(
+        "tender_id,bidder_id,bidder_name,amount\n"
+        "T1,,有限公司,10\n"
+        "T1,,!!!,11\n"
+        "T1,,,12\n"
+        "T1,A7,有限公司,13\n"
+        f"T1,,{long_name},14\n"
+        "T1,,Acme 路桥 GmbH,15\n"
+        "T1,,\x07大冶市路通\u200b公路工程有限公司,16\n",
+        encoding="utf-8",
+    )
+    data = bidwatch.load(bids=path)
+    reasons = dict(data.rejected.select("row", "reason").iter_rows())
+    assert set(reasons) == {2, 3, 4}
+    assert "names no firm" in reasons[2]
+    assert "names no firm" in reasons[3]
+    assert "names no bidder" in reasons[4]
+    kept = data.bids.get_column("bidder_name").to_list()
+    assert "大冶市路通公路工程有限公司" in kept, "control and format characters are dropped"
+    result = bidwatch.scan(data)
+    assert result.ranking("firm").height == 4

@@ -513,7 +513,9 @@ def _text(source: pl.Series, is_id: bool) -> pl.Series:
         ).to_series()
     if source.dtype != pl.String:
         source = source.cast(pl.String)
-    stripped = source.str.strip_chars()
+    # Control and format characters (a tab, a zero-width space) are invisible in every
+    # output and only make equal values differ.
+    stripped = source.str.replace_all(r"[\p{Cc}\p{Cf}]", "").str.strip_chars()
     if is_id:
         # Identifiers exported through a spreadsheet gain a ".0": 1305.0 is id "1305".
         stripped = stripped.str.replace(r"^(\d+)\.0+$", "${1}")

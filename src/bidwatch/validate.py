@@ -9,6 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from bidwatch.ingest import ROW
+from bidwatch.names import parse
 from bidwatch.normalise import SRC
 
 KEYS = {"tenders": ("tender_id",), "firms": ("firm_id",)}
@@ -57,6 +58,7 @@ def table_problems(table: str, frame: pl.DataFrame, paths: list[str]) -> pl.Data
                     ),
                 )
             )
+        found.append(_nameless(usable))
         keyed = usable.with_columns(
             pl.coalesce(
                 pl.format("id {}", pl.col("bidder_id")), pl.format("name {}", pl.col("bidder_name"))
@@ -77,6 +79,34 @@ def table_problems(table: str, frame: pl.DataFrame, paths: list[str]) -> pl.Data
             }
         )
     return pl.concat(found)
+
+
+def _nameless(bids: pl.DataFrame) -> pl.DataFrame:
+    """Bids whose only identity is a name that names no firm: empty, punctuation, or only a
+    legal form (有限公司). Files without bidder columns carry no identity to check."""
+    if bids.get_column("bidder_name").null_count() == bids.height and (
+        bids.get_column("bidder_id").null_count() == bids.height
+    ):
+        return _problems(bids.clear(), "bidder_name", pl.col("bidder_name"), pl.lit(""))
+    anonymous = bids.filter(pl.col("bidder_id").is_null() & pl.col("credit_code").is_null())
+    names = anonymous.get_column("bidder_name").drop_nulls().unique()
+    empty = parse(names).filter(pl.col("core") == "").get_column("name")
+    bad = anonymous.filter(
+        pl.col("bidder_name").is_null() | pl.col("bidder_name").is_in(empty.implode())
+    )
+    return _problems(
+        bad,
+        "bidder_name",
+        pl.col("bidder_name"),
+        pl.when(pl.col("bidder_name").is_null())
+        .then(pl.lit("the bid names no bidder: give a bidder_id or bidder_name"))
+        .otherwise(
+            pl.lit(
+                "bidder_name names no firm (nothing but punctuation or a legal form); "
+                "give the full name or a bidder_id"
+            )
+        ),
+    )
 
 
 def _duplicates(
