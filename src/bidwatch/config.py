@@ -137,14 +137,16 @@ class EntityConfig:
     rapidfuzz ratios, 0-100."""
 
     fuzzy: float = 90.0
-    trade: float = 90.0
+    chars_per_edit: int = 10
     supported: float = 75.0
     cluster: float = 70.0
     max_block: int = 200
     links: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("fuzzy", "trade", "supported", "cluster"):
+        if self.chars_per_edit < 1:
+            raise ValueError(f"chars_per_edit must be >= 1, got {self.chars_per_edit}")
+        for name in ("fuzzy", "supported", "cluster"):
             value = getattr(self, name)
             if not 0 <= value <= 100:
                 raise ValueError(f"{name} must be between 0 and 100, got {value}")

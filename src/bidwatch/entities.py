@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Levenshtein
 
 from bidwatch.errors import InputError
 from bidwatch.identifiers import credit_code_valid, trace_key
@@ -331,18 +332,17 @@ class _Resolver:
             r, left_on="b", right_on="rec", suffix="_b"
         )
 
-        def similarity(left: str, right: str) -> np.ndarray:
+        def compare(left: str, right: str, scorer: Any) -> np.ndarray:
             return process.cpdist(
                 pairs.get_column(left).to_list(),
                 pairs.get_column(right).to_list(),
-                scorer=fuzz.ratio,
+                scorer=scorer,
                 workers=-1,
             )
 
         pairs = pairs.with_columns(
-            pl.Series("core_sim", similarity("core", "core_b"), dtype=pl.Float64),
-            pl.Series("trade_sim", similarity("trade", "trade_b"), dtype=pl.Float64),
-            pl.Series("py_sim", similarity("trade_py", "trade_py_b"), dtype=pl.Float64),
+            pl.Series("core_sim", compare("core", "core_b", fuzz.ratio), dtype=pl.Float64),
+            pl.Series("_edits", compare("trade", "trade_b", Levenshtein.distance), dtype=pl.Int64),
         )
         both_regions = (pl.col("_regions_py").list.len() > 0) & (
             pl.col("_regions_py_b").list.len() > 0
@@ -354,14 +354,23 @@ class _Resolver:
         same_script = pl.col("han") == pl.col("han_b")
         has_trade = (pl.col("trade") != "") & (pl.col("trade_b") != "")
         exact = (pl.col("core") == pl.col("core_b")) & (has_trade | both_regions)
+        # One edit per chars_per_edit characters of the shorter 字号 or trade name: a short
+        # name changed by one letter (ISHII, ISHIKI; 鑫达, 鑫大) is another firm's name.
+        shorter = pl.min_horizontal(
+            pl.col("trade").str.len_chars(), pl.col("trade_b").str.len_chars()
+        )
         fuzzy = (
             same_script
             & has_trade
-            & (pl.col("trade_sim") >= s.trade)
+            & (pl.col("_edits") <= (shorter - 1) // s.chars_per_edit)
             & (pl.col("core_sim") >= s.fuzzy)
         )
+        # Pinyin drops tones and merges near sounds (xucheng, xuchen): only an exact
+        # match is a transliteration.
         transliteration = (
-            ~same_script & (pl.col("trade_py").str.len_chars() >= 4) & (pl.col("py_sim") >= s.trade)
+            ~same_script
+            & (pl.col("trade_py").str.len_chars() >= 4)
+            & (pl.col("trade_py") == pl.col("trade_py_b"))
         )
         supported = same_script & shared & (pl.col("core_sim") >= s.supported)
         method = (
@@ -387,10 +396,8 @@ class _Resolver:
             pl.col("method").is_not_null() & ~blocked
         )
         edges = edges.with_columns(
-            pl.when(pl.col("method") == "exact")
+            pl.when(pl.col("method").is_in(["exact", "transliteration"]))
             .then(100.0)
-            .when(pl.col("method") == "transliteration")
-            .then(pl.col("py_sim"))
             .otherwise(pl.col("core_sim"))
             .alias("score"),
         )
@@ -520,16 +527,17 @@ class _Resolver:
             return x
 
         refused: dict[str, int] = {}
-        for a, b, method, score in edges.select("a", "b", "method", "score").iter_rows():
+
+        def merge(a: int, b: int, method: str, score: float) -> None:
             ra, rb = find(a), find(b)
             if ra == rb:
-                continue
+                return
             ca, cb = clusters[ra], clusters[rb]
             if method != "must_link":
                 reason = _conflict(ca, cb, method, s.cluster)
                 if reason:
                     refused[reason] = refused.get(reason, 0) + 1
-                    continue
+                    return
             if len(ca.members) < len(cb.members):
                 ra, rb, ca, cb = rb, ra, cb, ca
             parent[rb] = ra
@@ -542,6 +550,33 @@ class _Resolver:
             del clusters[rb]
             joined.setdefault(b, (method, score, a))
             joined.setdefault(a, (method, score, b))
+
+        spoken = edges.filter(pl.col("method") == "transliteration")
+        for a, b, method, score in (
+            edges.filter(pl.col("method") != "transliteration")
+            .select("a", "b", "method", "score")
+            .iter_rows()
+        ):
+            merge(a, b, method, score)
+        # A Latin name joins a Chinese firm only when its pinyin points at one firm: after
+        # the other edges, homophone typos (宏润, 洪润) are one firm, homophone firms two.
+        han = {row["rec"]: row["han"] for row in rows}
+        partners: dict[int, list[tuple[int, float]]] = {}
+        for a, b, score in spoken.select("a", "b", "score").iter_rows():
+            latin, chinese = (b, a) if han[a] else (a, b)
+            partners.setdefault(latin, []).append((chinese, score))
+        ambiguous = 0
+        for latin, candidates in sorted(partners.items()):
+            if len({find(c) for c, _ in candidates}) > 1:
+                ambiguous += 1
+                continue
+            for chinese, score in candidates:
+                merge(latin, chinese, "transliteration", score)
+        if ambiguous:
+            self.notes.append(
+                f"{ambiguous} Latin name(s) spell the pinyin of several Chinese firms and were "
+                "left unmerged"
+            )
         for reason, count in sorted(refused.items()):
             self.notes.append(f"{count} candidate merge(s) refused: {reason}")
         roots = [find(i) for i in range(len(rows))]
@@ -635,8 +670,9 @@ def _conflict(a: _Cluster, b: _Cluster, method: str, cluster_floor: float) -> st
         return "different branches"
     for core_a, py_a, han_a in a.names:
         for core_b, py_b, han_b in b.names:
-            left, right = (core_a, core_b) if han_a == han_b else (py_a, py_b)
-            if fuzz.ratio(left, right) < cluster_floor:
+            if han_a != han_b and py_a != py_b:
+                return "names of the merged firm would disagree (chaining)"
+            if han_a == han_b and fuzz.ratio(core_a, core_b) < cluster_floor:
                 return "names of the merged firm would disagree (chaining)"
     return None
 
@@ -712,6 +748,24 @@ def _describe(records: pl.DataFrame) -> pl.DataFrame:
         pl.col("context").list.eval(say(pl.element())).alias("_context_py"),
         trade_py.fill_null("").alias("trade_py"),
     )
+    # An English name spells its region in pinyin (Daye Lutong ...): a word that is the
+    # pinyin of a region the input names is a region, not part of the 字号.
+    spoken_regions = sorted({spoken.get(k, k) for k in known})
+    if spoken_regions:
+        words = pl.col("trade").str.split(" ")
+        is_region = pl.element().is_in(spoken_regions)
+        latin = ~pl.col("han") & (pl.col("trade") != "")
+        kept = words.list.eval(pl.element().filter(~is_region))
+        out = out.with_columns(
+            pl.when(latin & (kept.list.len() > 0))
+            .then(pl.concat_list("_regions_py", words.list.eval(pl.element().filter(is_region))))
+            .otherwise(pl.col("_regions_py"))
+            .alias("_regions_py"),
+            pl.when(latin & (kept.list.len() > 0))
+            .then(kept.list.join(""))
+            .otherwise(pl.col("trade_py"))
+            .alias("trade_py"),
+        )
     codes = out.get_column("credit_code").drop_nulls().unique().to_list()
     valid = {c: c.strip().upper() for c in codes if credit_code_valid(c)}
     out = out.with_columns(
@@ -722,25 +776,48 @@ def _describe(records: pl.DataFrame) -> pl.DataFrame:
     return out.sort("rec")
 
 
+def word_endings(words: pl.Series) -> list[str]:
+    """Endings that are words of their own in one-word names: kensetsu in ARAKAKIKENSETSU.
+
+    An ending is a word when many names end with it (at least 1% of them, and 10) and the
+    letter before it varies, as it does at a word boundary: no one letter precedes it in
+    more than half of those names (k always precedes "ensetsu", so that is not a word).
+    Of two nested endings the more frequent one is kept (kensetsu rather than kikensetsu).
+    """
+    words = words.unique()
+    if words.len() < 20:
+        return []
+    floor = max(10, int(0.01 * words.len()))
+    candidates = []
+    for n in range(4, 11):
+        long = words.filter(words.str.len_chars() >= n + 3)
+        ends = pl.DataFrame({"end": long.str.slice(-n, n), "before": long.str.slice(-n - 1, 1)})
+        counts = ends.group_by("end").agg(
+            pl.len().alias("count"), pl.col("before").value_counts(sort=True).first().alias("top")
+        )
+        counts = counts.filter(
+            (pl.col("count") >= floor)
+            & (pl.col("top").struct.field("count") * 2 <= pl.col("count"))
+        )
+        candidates += list(counts.select("end", "count").iter_rows())
+    kept: list[str] = []
+    for end, _ in sorted(candidates, key=lambda c: (-c[1], len(c[0]), c[0])):
+        if not any(end.endswith(k) for k in kept):
+            kept.append(end)
+    return kept
+
+
 def _latin_suffixes(frame: pl.DataFrame) -> list[pl.Expr]:
-    """Split frequent endings off one-word Latin names: HEISEIKAIHATSU -> heisei + kaihatsu.
+    """Split word endings off one-word Latin names: HEISEIKAIHATSU -> heisei + kaihatsu.
 
     Romanised names are often written as one word; their endings (kensetsu, kogyo, gumi,
-    construction) say what the firm does. An ending shared by many names is weak evidence,
-    as industry words are, and goes to the industry part.
+    construction) say what the firm does. Such an ending (see ``word_endings``) is weak
+    evidence, as industry words are, and goes to the industry part.
     """
     single = frame.filter(
         ~pl.col("han") & (pl.col("trade") != "") & ~pl.col("trade").str.contains(" ")
     )
-    words = single.get_column("trade").unique()
-    if words.len() < 20:
-        return []
-    endings = pl.concat(
-        [words.filter(words.str.len_chars() >= n + 3).str.slice(-n, n) for n in range(4, 11)]
-    )
-    counts = endings.value_counts()
-    floor = max(10, int(0.01 * words.len()))
-    common = counts.filter(pl.col("count") >= floor).get_column(counts.columns[0]).to_list()
+    common = word_endings(single.get_column("trade"))
     if not common:
         return []
     alternation = "|".join(sorted(common, key=len, reverse=True))

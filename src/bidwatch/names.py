@@ -283,15 +283,14 @@ def _parse_han(frame: pl.DataFrame) -> pl.DataFrame:
     for _ in range(3):
         token = pl.col("_text").str.extract(f"^({_HAN}{{1,7}}?{suffix})", 1)
         frame = frame.with_columns(token.alias("_token"))
-        # 黄石市政工程: the 市 belongs to 市政, the region is 黄石.
+        # 黄石市政工程: the 市 belongs to 市政, and 黄石 may be a region or a 字号; it is
+        # left in the text, to be recognised as a region only if the input names it so
+        # elsewhere (see ``bidwatch.entities``).
         municipal = pl.col("_token").str.ends_with("市") & pl.col("_text").str.slice(
             pl.col("_token").str.len_chars()
         ).str.starts_with("政")
         frame = frame.with_columns(
-            pl.when(municipal)
-            .then(pl.col("_token").str.slice(0, pl.col("_token").str.len_chars() - 1))
-            .otherwise(pl.col("_token"))
-            .alias("_token")
+            pl.when(municipal).then(None).otherwise(pl.col("_token")).alias("_token")
         )
         ok = (
             pl.col("_token").is_not_null()
