@@ -280,57 +280,115 @@ class _Resolver:
         return pl.concat(parts)
 
     def _blocks(self) -> pl.DataFrame:
+        """Blocking keys (rec, key, side): two records are a candidate pair when they share
+        a key and, for keys with a side, sit on different sides.
+
+        - c, k: the same core (and branch): spellings that differ in region, form or width;
+          within one region (c), and a spelling without a region with every spelling of its
+          core (k, bare on one side and regional on the other);
+        - w: a word of a Latin trade name (at least three letters): long Latin names;
+        - s: a shared phone, email, address or legal representative: typos in the 字号,
+          which only a shared trace can merge;
+        - p: the pinyin of a 字号 and one region (or none), Latin on one side and Chinese on
+          the other: transliterations.
+        """
         r = self.records.filter(pl.col("core") != "")
-        trade_len = pl.col("trade").str.len_chars()
-        keys = [
-            pl.format("c|{}|{}", "core", pl.col("branch").fill_null("")),
-            pl.when(trade_len >= 2).then(pl.format("t|{}", "trade")),
-            pl.when((trade_len >= 2) & (pl.col("industry") != "")).then(
-                pl.format("a|{}|{}", pl.col("trade").str.slice(0, 1), "industry")
-            ),
-            pl.when((trade_len >= 2) & (pl.col("industry") != "")).then(
-                pl.format("b|{}|{}", pl.col("trade").str.slice(-1, 1), "industry")
-            ),
-            pl.when(pl.col("trade_py").str.len_chars() >= 4).then(pl.format("p|{}", "trade_py")),
-        ]
-        fixed = r.select("rec", pl.concat_list(keys).list.drop_nulls().alias("key")).explode("key")
+        none = pl.lit(None, dtype=pl.String)
+        core = pl.format("{}|{}", "core", pl.col("branch").fill_null(""))
+        has_region = pl.col("_regions_py").list.len() > 0
+        # Spellings of one region pair among themselves; a spelling without a region pairs
+        # with every spelling of its core, whatever the region.
+        regional = (
+            r.filter(has_region)
+            .select("rec", core.alias("_core"), pl.col("_regions_py").alias("_region"))
+            .explode("_region")
+            .select("rec", pl.format("c|{}|{}", "_core", "_region").alias("key"))
+        )
+        bare = r.filter(~has_region).select("rec", pl.format("c|{}|", core).alias("key"))
+        across = r.select(
+            "rec",
+            pl.format("k|{}", core).alias("key"),
+            pl.when(has_region).then(pl.lit("regional")).otherwise(pl.lit("bare")).alias("side"),
+        )
         words = (
             r.filter(~pl.col("han"))
-            .select("rec", pl.col("trade").str.split(" ").alias("key"))
+            .select(
+                "rec",
+                pl.col("trade").str.split(" ").list.set_difference("_regions_py").alias("key"),
+            )
             .explode("key")
             .filter(pl.col("key").str.len_chars() >= 3)
-            .with_columns(pl.format("w|{}", "key").alias("key"))
+            .select("rec", pl.format("w|{}", "key").alias("key"))
         )
-        blocks = pl.concat([fixed, words]).drop_nulls().unique()
+        support = (
+            r.select("rec", pl.col("support").alias("key"))
+            .explode("key")
+            .drop_nulls()
+            .select("rec", pl.format("s|{}", "key").alias("key"))
+        )
+        spoken = (
+            r.filter(pl.col("trade_py").str.len_chars() >= 4)
+            .select(
+                "rec",
+                "trade_py",
+                pl.when(has_region)
+                .then(pl.col("_regions_py"))
+                .otherwise(pl.concat_list(pl.lit("")))
+                .alias("_region"),
+                pl.when("han").then(pl.lit("han")).otherwise(pl.lit("latin")).alias("side"),
+            )
+            .explode("_region")
+            .select("rec", pl.format("p|{}|{}", "_region", "trade_py").alias("key"), "side")
+        )
+        blocks = pl.concat(
+            [b.with_columns(none.alias("side")) for b in (regional, bare, words, support)]
+            + [across, spoken]
+        ).unique()
         return blocks.filter(pl.len().over("key") <= self.settings.max_block)
 
     def _name_edges(self) -> pl.DataFrame:
         s = self.settings
         blocks = self._blocks()
+        # Keys become integers before the joins: the pairs do not carry the text.
+        blocks = blocks.with_columns(pl.col("key").rank("dense").cast(pl.UInt32))
+
+        def side(name: str | None) -> pl.DataFrame:
+            chosen = pl.col("side").is_null() if name is None else pl.col("side") == name
+            return blocks.filter(chosen).drop("side")
+
+        same = side(None)
         pairs = (
-            blocks.join(blocks, on="key", suffix="_b")
-            .filter(pl.col("rec") < pl.col("rec_b"))
-            .select(pl.col("rec").alias("a"), pl.col("rec_b").alias("b"))
+            pl.concat(
+                [
+                    same.join(same, on="key", suffix="_b").filter(pl.col("rec") < pl.col("rec_b")),
+                    side("latin").join(side("han"), on="key", suffix="_b"),
+                    side("bare").join(side("regional"), on="key", suffix="_b"),
+                ]
+            )
+            .select(
+                pl.min_horizontal("rec", "rec_b").alias("a"),
+                pl.max_horizontal("rec", "rec_b").alias("b"),
+            )
             .unique()
             .sort("a", "b")
         )
         if pairs.height == 0:
             return _no_edges()
-        cols = [
-            "core",
-            "trade",
-            "trade_py",
-            "han",
-            "branch",
-            "_regions_py",
-            "_context_py",
-            "_code",
-            "support",
-        ]
-        r = self.records.select("rec", *cols)
-        pairs = pairs.join(r, left_on="a", right_on="rec").join(
-            r, left_on="b", right_on="rec", suffix="_b"
-        )
+        # Records are numbered 0..n-1 in order, so a pair's attributes are gathered by
+        # index; the cheap string columns first, the list columns only for pairs left.
+        r = self.records
+
+        def take(columns: list[str]) -> list[pl.Series]:
+            out = []
+            for name in columns:
+                column = r.get_column(name)
+                out += [
+                    column.gather(pairs.get_column("a")),
+                    column.gather(pairs.get_column("b")).alias(f"{name}_b"),
+                ]
+            return out
+
+        pairs = pairs.with_columns(take(["core", "trade", "trade_py", "han"]))
 
         def compare(left: str, right: str, scorer: Any) -> np.ndarray:
             return process.cpdist(
@@ -343,6 +401,14 @@ class _Resolver:
         pairs = pairs.with_columns(
             pl.Series("core_sim", compare("core", "core_b", fuzz.ratio), dtype=pl.Float64),
             pl.Series("_edits", compare("trade", "trade_b", Levenshtein.distance), dtype=pl.Int64),
+        )
+        pairs = pairs.filter(
+            (pl.col("core") == pl.col("core_b"))
+            | (pl.col("han") != pl.col("han_b"))
+            | (pl.col("core_sim") >= min(s.fuzzy, s.supported))
+        )
+        pairs = pairs.with_columns(
+            take(["branch", "_regions_py", "_context_py", "_code", "support"])
         )
         both_regions = (pl.col("_regions_py").list.len() > 0) & (
             pl.col("_regions_py_b").list.len() > 0
@@ -509,15 +575,27 @@ class _Resolver:
             .sort(["_order", "score", "a", "b"], descending=[False, True, False, False])
             .unique(["a", "b"], keep="first", maintain_order=True)
         )
-        rows = self.records.select(
-            "rec", "_code", "_regions_py", "branch", "core", "trade_py", "han"
-        ).to_dicts()
+        # Python objects only for the records some edge touches: most records join no one.
+        touched = pl.concat([edges.get_column("a"), edges.get_column("b")]).unique()
+        rows = {
+            row["rec"]: row
+            for row in self.records.join(touched.to_frame("rec"), on="rec", how="semi")
+            .select("rec", "_code", "_regions_py", "branch", "core", "trade_py", "han")
+            .iter_rows(named=True)
+        }
         enemies: dict[int, set[int]] = {}
         for a, b in cannot:
             enemies.setdefault(a, set()).add(b)
             enemies.setdefault(b, set()).add(a)
-        parent = list(range(len(rows)))
-        clusters = {i: _Cluster(i, rows[i], enemies.get(i, set())) for i in range(len(rows))}
+        n_records = self.records.height
+        parent = list(range(n_records))
+        clusters: dict[int, _Cluster] = {}
+
+        def cluster(root: int) -> _Cluster:
+            if root not in clusters:
+                clusters[root] = _Cluster(root, rows[root], enemies.get(root, set()))
+            return clusters[root]
+
         joined: dict[int, tuple[str, float, int]] = {}
 
         def find(x: int) -> int:
@@ -532,7 +610,7 @@ class _Resolver:
             ra, rb = find(a), find(b)
             if ra == rb:
                 return
-            ca, cb = clusters[ra], clusters[rb]
+            ca, cb = cluster(ra), cluster(rb)
             if method != "must_link":
                 reason = _conflict(ca, cb, method, s.cluster)
                 if reason:
@@ -560,7 +638,7 @@ class _Resolver:
             merge(a, b, method, score)
         # A Latin name joins a Chinese firm only when its pinyin points at one firm: after
         # the other edges, homophone typos (宏润, 洪润) are one firm, homophone firms two.
-        han = {row["rec"]: row["han"] for row in rows}
+        han = {rec: row["han"] for rec, row in rows.items()}
         partners: dict[int, list[tuple[int, float]]] = {}
         for a, b, score in spoken.select("a", "b", "score").iter_rows():
             latin, chinese = (b, a) if han[a] else (a, b)
@@ -579,22 +657,17 @@ class _Resolver:
             )
         for reason, count in sorted(refused.items()):
             self.notes.append(f"{count} candidate merge(s) refused: {reason}")
-        roots = [find(i) for i in range(len(rows))]
-        return pl.DataFrame(
-            {
-                "rec": list(range(len(rows))),
-                "_root": roots,
-                "method": [joined.get(i, ("self", None, None))[0] for i in range(len(rows))],
-                "score": [joined.get(i, ("self", None, None))[1] for i in range(len(rows))],
-                "_with": [joined.get(i, ("self", None, None))[2] for i in range(len(rows))],
-            },
-            schema={
-                "rec": pl.Int64,
-                "_root": pl.Int64,
-                "method": pl.String,
-                "score": pl.Float64,
-                "_with": pl.Int64,
-            },
+        roots = pl.DataFrame(
+            {"rec": range(n_records), "_root": [find(i) for i in range(n_records)]},
+            schema={"rec": pl.Int64, "_root": pl.Int64},
+        )
+        how = pl.DataFrame(
+            [(rec, m, score, other) for rec, (m, score, other) in joined.items()],
+            schema={"rec": pl.Int64, "method": pl.String, "score": pl.Float64, "_with": pl.Int64},
+            orient="row",
+        )
+        return roots.join(how, on="rec", how="left").with_columns(
+            pl.col("method").fill_null("self")
         )
 
     # -- output -------------------------------------------------------------------------

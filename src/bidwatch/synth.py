@@ -98,7 +98,7 @@ adds about 6 s (1.5 GB of CSV or 0.5 GB of Parquet).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -373,6 +373,11 @@ class SynthData:
     firms: pl.DataFrame
     truth_tenders: pl.DataFrame
     truth_firms: pl.DataFrame
+    # Every spelling of every firm (firm_id, name), for measuring entity resolution; the
+    # bids use some of them. Not written by ``write``.
+    spellings: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"firm_id": pl.String, "name": pl.String})
+    )
 
     def write(self, out: str | Path, fmt: str = "csv") -> list[Path]:
         """Write tenders, bids and firms as ``fmt`` (csv or parquet), the truth as CSV."""
@@ -427,6 +432,12 @@ def generate(tenders: int, seed: int = 0) -> SynthData:
         firms=registry,
         truth_tenders=_truth_tenders(tender_id, rings),
         truth_firms=_truth_firms(firm_id, rings),
+        spellings=pl.DataFrame(
+            {
+                "firm_id": firm_id.gather(np.repeat(np.arange(firm_id.len()), NAME_VARIANTS)),
+                "name": names,
+            }
+        ),
     )
 
 
