@@ -286,7 +286,8 @@ class _Resolver:
         - c, k: the same core (and branch): spellings that differ in region, form or width;
           within one region (c), and a spelling without a region with every spelling of its
           core (k, bare on one side and regional on the other);
-        - w: a word of a Latin trade name (at least three letters): long Latin names;
+        - w: a word of a Latin trade name (at least three letters), and the first and last
+          four letters of words of six or more, so that one typo still shares a block;
         - s: a shared phone, email, address or legal representative: typos in the 字号,
           which only a shared trace can merge;
         - p: the pinyin of a 字号 and one region (or none), Latin on one side and Chinese on
@@ -318,7 +319,21 @@ class _Resolver:
             )
             .explode("key")
             .filter(pl.col("key").str.len_chars() >= 3)
-            .select("rec", pl.format("w|{}", "key").alias("key"))
+            .select(
+                "rec",
+                pl.concat_list(
+                    pl.format("w|{}", "key"),
+                    pl.when(pl.col("key").str.len_chars() >= 6).then(
+                        pl.format("w<|{}", pl.col("key").str.slice(0, 4))
+                    ),
+                    pl.when(pl.col("key").str.len_chars() >= 6).then(
+                        pl.format("w>|{}", pl.col("key").str.slice(-4, 4))
+                    ),
+                )
+                .list.drop_nulls()
+                .alias("key"),
+            )
+            .explode("key")
         )
         support = (
             r.select("rec", pl.col("support").alias("key"))

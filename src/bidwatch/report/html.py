@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 if TYPE_CHECKING:
@@ -25,6 +26,12 @@ def environment() -> Environment:
 def render(result: ScanResult, summary: dict[str, Any]) -> str:
     tenders = result.ranking("tender")
     firms = result.ranking("firm")
+    entities = result.data.entities
+    merged = (
+        entities.filter(pl.col("method") != "self").sort("firm_id", "bidder_name", nulls_last=True)
+        if entities is not None
+        else pl.DataFrame()
+    )
     return (
         environment()
         .get_template("report.html.j2")
@@ -36,6 +43,8 @@ def render(result: ScanResult, summary: dict[str, Any]) -> str:
             firm_total=firms.height,
             rejected=result.data.rejected.head(MAX_ROWS).to_dicts(),
             rejected_total=result.data.rejected.height,
+            merged=merged.head(MAX_ROWS).to_dicts(),
+            merged_total=merged.height,
             max_rows=MAX_ROWS,
         )
     )
