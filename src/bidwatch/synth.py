@@ -38,8 +38,12 @@ Bids are uploaded mostly in the last days before the deadline, in waking hours.
 Each honest firm leaves its own traces on its bids: IP address (its own /24; the host
 varies), MAC address, machine code (机器码), document author, deposit account and phone, all
 distinct between firms. About ``VARIANT_NAME_SHARE`` of bids spell the bidder's name unlike
-the registry: 有限公司 and 有限责任公司 swapped, region dropped, region in brackets after the
-字号 (full- or half-width), a trailing space.
+the registry (``VARIANT_MIX``): 有限公司 and 有限责任公司 swapped, region dropped, region in
+brackets after the 字号 (full- or half-width), a trailing space, a homophone typo in the 字号
+(鑫 for 新, never another firm's 字号), or the English name (Yangxin Xinda Road and Bridge
+Construction Co., Ltd.). Firms of one county have distinct 字号, often one character apart,
+and the same 字号 recurs in other counties: look-alikes that are different firms.
+``SynthData.spellings`` holds every spelling of every firm.
 
 ## Planted schemes
 
