@@ -1,4 +1,4 @@
-"""Entity resolution: one firm however it is spelt, two firms however alike, every merge explained."""
+"""Entity resolution: one firm however spelt, two firms however alike, every merge explained."""
 
 from __future__ import annotations
 
@@ -366,4 +366,5 @@ def test_entities_written_with_reasons(tmp_path: Path) -> None:
         == len(set(s.strip() for s in SPELLINGS)) - 1
     )
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "路通公路工程(大冶)有限公司" in page and "exact" in page
+    assert "路通公路工程(大冶)有限公司" in page
+    assert "exact" in page

@@ -10,6 +10,7 @@ import polars as pl
 from bidwatch.detectors._base import sig
 from bidwatch.detectors._stats import rounding_unit
 from bidwatch.findings import Findings, SubjectKind, build
+from bidwatch.schema import TABLES
 
 if TYPE_CHECKING:
     from bidwatch.dataset import Dataset
@@ -37,9 +38,11 @@ class IdenticalBids:
     over the n(n-1)/2 pairs of the tender's bids the chance is min(1, pairs x r / w). Round
     amounts therefore explain themselves; exact odd amounts do not. Groups whose amount
     equals the tender's estimate (fixed-price tenders) are left out, and so are groups as
-    likely as `max_chance` or more (round amounts), which implicate no one. A bid whose
-    bidder is unknown counts as a bidder of its own. The finding reports the least likely
-    group first. Score = 1 - chance.
+    likely as `max_chance` or more (round amounts), which implicate no one. Bids whose
+    bidder is unknown count as different bidders only when their rows differ in something
+    else (status, winner flag, time, traces): rows alike in every field may be one bid
+    recorded twice, such as a consortium listed member by member. The finding reports the
+    least likely group first. Score = 1 - chance.
 
     ## Evidence
     Every unlikely identical group (amount, number of bids, bidders, chance), the number of
@@ -76,8 +79,11 @@ class IdenticalBids:
             pl.len().over("tender_id").alias("_n"),
             (pl.col("amount").max() - pl.col("amount").min()).over("tender_id").alias("_range"),
         )
-        # A bid whose bidder is unknown counts as a bidder of its own.
-        row = pl.format("row {}:{}", pl.col("_src"), pl.col("_row"))
+        # A bid whose bidder is unknown is told apart by what its row records: two rows that
+        # agree in every field may be one bid recorded twice (a consortium listed member by
+        # member), so they count as one bidder.
+        recorded = [c for c in TABLES["bids"].names if c not in ("tender_id", "amount")]
+        row = pl.struct(recorded).hash().cast(pl.String)
         who = pl.coalesce(pl.col(firm), row) if firm else row
         named = pl.col(firm) if firm else pl.lit(None, dtype=pl.String)
         groups = (
