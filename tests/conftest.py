@@ -65,8 +65,12 @@ def random_market(seed: int = 0, tenders: int = 240) -> tuple[pl.DataFrame, pl.D
 
 @pytest.fixture(scope="session")
 def market() -> Dataset:
-    tenders, bids = random_market()
-    return bidwatch.load(bids=bids, tenders=tenders)
+    """A synthetic market with every planted scheme (bidwatch.synth): the dataset on which
+    every detector must have something to say."""
+    from bidwatch import synth
+
+    data = synth.generate(1500, seed=5)
+    return bidwatch.load(bids=data.bids, tenders=data.tenders, firms=data.firms)
 
 
 @pytest.fixture(scope="session")

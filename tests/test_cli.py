@@ -18,6 +18,8 @@ from .conftest import ROOT, random_market
 OUTPUTS = {
     "tenders.csv",
     "firms.csv",
+    "groups.csv",
+    "pairs.csv",
     "findings.csv",
     "findings.parquet",
     "contributions.csv",

@@ -76,13 +76,17 @@ class ScanResult:
     assessed: dict[str, pl.Series] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
-    def ranking(self, kind: Literal["tender", "firm"] = "tender") -> pl.DataFrame:
+    def ranking(self, kind: Literal["tender", "firm", "group", "pair"] = "tender") -> pl.DataFrame:
         """Ranked subjects with risk (0-100), rank and top reasons."""
-        if kind == "tender":
-            return self.risk.tenders
-        if kind == "firm":
-            return self.risk.firms
-        raise ValueError(f"no ranking of {kind!r}; rankings are 'tender' and 'firm'")
+        rankings = {
+            "tender": self.risk.tenders,
+            "firm": self.risk.firms,
+            "group": self.risk.groups,
+            "pair": self.risk.pairs,
+        }
+        if kind not in rankings:
+            raise ValueError(f"no ranking of {kind!r}; rankings are {', '.join(rankings)}")
+        return rankings[kind]
 
     @property
     def contributions(self) -> pl.DataFrame:

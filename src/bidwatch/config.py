@@ -119,6 +119,7 @@ class RiskConfig:
     firm_min_tenders: int = 1
     firm_sharpness: int = 4
     top_reasons: int = 3
+    group_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.scale <= 0:
@@ -129,6 +130,8 @@ class RiskConfig:
             raise ValueError(f"firm_sharpness must be >= 1, got {self.firm_sharpness}")
         if self.top_reasons < 1:
             raise ValueError(f"top_reasons must be >= 1, got {self.top_reasons}")
+        if self.group_share < 0:
+            raise ValueError(f"group_share must be >= 0, got {self.group_share}")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ loop); ``Findings`` wraps that frame and yields ``Finding`` objects for the Pyth
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -113,6 +114,21 @@ def to_finding(row: dict[str, Any]) -> Finding:
         evidence=json.loads(row["evidence"]) if row["evidence"] else {},
         firms=tuple(row["firms"] or ()),
     )
+
+
+def group_id(members: list[str]) -> str:
+    """The id of a group of firms, the same for the same members whichever detector finds
+    it: G + a hash of the sorted members."""
+    joined = "\x1f".join(sorted(members))
+    return "G" + hashlib.blake2b(joined.encode(), digest_size=5).hexdigest()
+
+
+def with_group_ids(frame: pl.DataFrame, members: str = "members") -> pl.DataFrame:
+    """Add ``group_id`` for a column of member lists."""
+    key = pl.col(members).list.sort().list.join("\x1f")
+    keys = frame.select(key.alias("_key")).get_column("_key").unique().to_list()
+    ids = {k: group_id(k.split("\x1f")) for k in keys}
+    return frame.with_columns(key.replace_strict(ids, return_dtype=pl.String).alias("group_id"))
 
 
 def build(

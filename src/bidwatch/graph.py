@@ -46,3 +46,60 @@ def cobid_graph(
     pairs = cobid_pairs(bids).filter(pl.col("tenders") >= min_tenders)
     graph.add_weighted_edges_from(pairs.iter_rows(), weight="tenders")
     return graph
+
+
+def communities(
+    pairs: pl.DataFrame,
+    *,
+    weight: str = "tenders",
+    resolution: float = 1.0,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """Communities of the graph whose edges are ``pairs`` (firm_a, firm_b, weight).
+
+    Leiden, optimising modularity at ``resolution``, through python-igraph: seconds for a
+    national co-bid graph (hundreds of thousands of firms, millions of edges), where
+    networkx's Louvain takes minutes. Nodes are taken in sorted order and igraph's random
+    generator is seeded, so the same graph gives the same communities. Returns firm_id and
+    community (0, 1, ... by decreasing size, then by smallest member).
+    """
+    import random
+
+    import igraph
+
+    if pairs.height == 0:
+        return pl.DataFrame(schema={"firm_id": pl.String, "community": pl.Int64})
+    nodes = (
+        pl.concat([pairs.get_column("firm_a"), pairs.get_column("firm_b")])
+        .unique()
+        .sort()
+        .alias("firm_id")
+    )
+    index = nodes.to_frame().with_row_index("_i")
+    edges = (
+        pairs.join(index, left_on="firm_a", right_on="firm_id")
+        .join(index, left_on="firm_b", right_on="firm_id", suffix="_b")
+        .select("_i", "_i_b", weight)
+    )
+    graph = igraph.Graph(n=nodes.len(), edges=list(zip(edges["_i"], edges["_i_b"], strict=True)))
+    previous = random.getstate()
+    igraph.set_random_number_generator(random.Random(seed))
+    try:
+        found = graph.community_leiden(
+            objective_function="modularity",
+            weights=edges.get_column(weight).cast(pl.Float64).to_list(),
+            resolution=resolution,
+            n_iterations=-1,
+        )
+    finally:
+        igraph.set_random_number_generator(random)
+        random.setstate(previous)
+    raw = pl.DataFrame({"firm_id": nodes, "_c": found.membership})
+    order = (
+        raw.group_by("_c")
+        .agg(pl.len().alias("_n"), pl.col("firm_id").min().alias("_first"))
+        .sort(["_n", "_first"], descending=[True, False])
+        .with_row_index("community")
+        .select("_c", pl.col("community").cast(pl.Int64))
+    )
+    return raw.join(order, on="_c").select("firm_id", "community").sort("firm_id")

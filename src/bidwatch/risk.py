@@ -44,15 +44,18 @@ class Risk:
     tenders: pl.DataFrame
     firms: pl.DataFrame
     contributions: pl.DataFrame
+    groups: pl.DataFrame
+    pairs: pl.DataFrame
 
 
 def _weights(findings: pl.DataFrame, weights: dict[str, float]) -> pl.Expr:
     return pl.col("detector").replace_strict(weights, default=0.0, return_dtype=pl.Float64)
 
 
-def tender_contributions(findings: pl.DataFrame, weights: dict[str, float]) -> pl.DataFrame:
-    return findings.filter(pl.col("subject_kind") == "tender").select(
-        pl.lit("tender").alias("subject_kind"),
+def own_contributions(findings: pl.DataFrame, weights: dict[str, float]) -> pl.DataFrame:
+    """Each finding counts for its own subject, whatever its kind."""
+    return findings.select(
+        "subject_kind",
         "subject_id",
         "detector",
         pl.lit("finding").alias("via"),
@@ -70,20 +73,12 @@ def firm_contributions(
     assessed: dict[str, pl.Series],
     settings: RiskConfig,
 ) -> pl.DataFrame:
+    """What firms inherit: findings about a pair, group or buyer that name them, and the
+    tenders they bid in (see ``_inherited``). A firm's own findings count through
+    ``own_contributions``."""
     parts = []
-    direct = findings.filter(pl.col("subject_kind") == "firm").select(
-        pl.lit("firm").alias("subject_kind"),
-        "subject_id",
-        "detector",
-        pl.lit("finding").alias("via"),
-        _weights(findings, weights).alias("weight"),
-        "score",
-        pl.lit(0.0).alias("points"),
-        pl.col("message").alias("reason"),
-    )
-    parts.append(direct)
     shared = (
-        findings.filter(pl.col("subject_kind").is_in(["pair", "group"]))
+        findings.filter(pl.col("subject_kind").is_in(["pair", "group", "buyer"]))
         .explode("firms")
         .filter(pl.col("firms").is_not_null())
         .select(
@@ -283,33 +278,94 @@ def _ranked(frame: pl.DataFrame, key: str) -> pl.DataFrame:
     )
 
 
+def group_contributions(
+    bids: pl.DataFrame, group_risk: pl.DataFrame, members: pl.DataFrame, share: float
+) -> pl.DataFrame:
+    """Tenders inherit the risk of a suspected group when two or more of its members bid.
+
+    The contribution's score is the group's risk / 100 and its weight ``share``, so that a
+    tender of a group of risk 90 gains 0.9 x share before its own findings.
+    """
+    empty = pl.DataFrame(schema=CONTRIBUTION_SCHEMA)
+    if "firm_id" not in bids.columns or group_risk.height == 0 or share == 0:
+        return empty
+    membership = members.explode("members").select("group_id", pl.col("members").alias("firm_id"))
+    present = (
+        bids.select("tender_id", "firm_id")
+        .drop_nulls()
+        .unique()
+        .join(membership, on="firm_id")
+        .group_by("tender_id", "group_id")
+        .agg(pl.col("firm_id").sort().alias("present"))
+        .filter(pl.col("present").list.len() >= 2)
+    )
+    if present.height == 0:
+        return empty
+    return (
+        present.join(group_risk, left_on="group_id", right_on="subject_id")
+        .join(members.select("group_id", "detector"), on="group_id")
+        .select(
+            pl.lit("tender").alias("subject_kind"),
+            pl.col("tender_id").alias("subject_id"),
+            "detector",
+            pl.format("group {}", "group_id").alias("via"),
+            pl.lit(share).alias("weight"),
+            (pl.col("risk") / 100).alias("score"),
+            pl.lit(0.0).alias("points"),
+            pl.format(
+                "{} members of suspected group {} (risk {}) bid: {}",
+                pl.col("present").list.len(),
+                "group_id",
+                pl.col("risk").round(1),
+                pl.col("present").list.join(", "),
+            ).alias("reason"),
+        )
+        .cast(CONTRIBUTION_SCHEMA)  # type: ignore[arg-type]
+        .sort("subject_id", "via")
+    )
+
+
 def assess(
     data: Dataset, findings: pl.DataFrame, assessed: dict[str, pl.Series], config: Config
 ) -> Risk:
+    """Contributions of every subject kind, their points, and the rankings."""
     from bidwatch.detectors import REGISTRY
 
     weights = {d.name: config.weight(d) for d in REGISTRY}
+    own = own_contributions(findings, weights).cast(CONTRIBUTION_SCHEMA)  # type: ignore[arg-type]
+    firms_inherit = firm_contributions(findings, data.bids, weights, assessed, config.risk)
+    # Groups first: tenders inherit the risk they come to.
+    group_points, group_totals = with_points(
+        own.filter(pl.col("subject_kind") == "group"), config.risk.scale
+    )
+    members = group_members(findings)
+    from_groups = group_contributions(data.bids, group_totals, members, config.risk.group_share)
     contributions = pl.concat(
-        [
-            tender_contributions(findings, weights).cast(CONTRIBUTION_SCHEMA),  # type: ignore[arg-type]
-            firm_contributions(findings, data.bids, weights, assessed, config.risk),
-        ]
+        [own.filter(pl.col("subject_kind") != "group"), firms_inherit, from_groups]
     )
     points, totals = with_points(contributions, config.risk.scale)
+    points = pl.concat([points, group_points]).sort(
+        ["subject_kind", "subject_id", "points", "detector"], descending=[False, False, True, False]
+    )
+    totals = pl.concat([totals, group_totals])
     reasons = _top_reasons(points, config.risk.top_reasons)
 
+    def risk_of(kind: str, key: str) -> pl.DataFrame:
+        return (
+            totals.filter(pl.col("subject_kind") == kind)
+            .select(pl.col("subject_id").alias(key), "risk")
+            .join(
+                reasons.filter(pl.col("subject_kind") == kind).select(
+                    pl.col("subject_id").alias(key), "top_reasons"
+                ),
+                on=key,
+                how="left",
+            )
+        )
+
     tender_rows = _tender_details(data, findings)
-    tender_risk = totals.filter(pl.col("subject_kind") == "tender").select(
-        pl.col("subject_id").alias("tender_id"), "risk"
-    )
-    tender_reasons = reasons.filter(pl.col("subject_kind") == "tender").select(
-        pl.col("subject_id").alias("tender_id"), "top_reasons"
-    )
     tenders = _ranked(
-        tender_rows.join(tender_risk, on="tender_id", how="left").join(
-            tender_reasons, on="tender_id", how="left"
-        ),
-        "tender_id",
+        tender_rows.join(risk_of("tender", "tender_id"), on="tender_id", how="left"), "tender_id"
     ).select(
         "rank",
         "tender_id",
@@ -317,32 +373,23 @@ def assess(
         pl.col("top_reasons").fill_null(""),
         *[c for c in tender_rows.columns if c != "tender_id"],
     )
-
     firm_rows = (
         firm_table(data)
-        if data.entities is not None
+        if data.entities is not None and "firm_id" in data.bids.columns
         else pl.DataFrame(
             schema={
                 "firm_id": pl.String,
                 "name": pl.String,
                 "bidder_ids": pl.String,
                 "bidder_names": pl.String,
+                "parent_id": pl.String,
                 "tenders": pl.UInt32,
                 "wins": pl.UInt32,
             }
         )
     )
-    firm_risk = totals.filter(pl.col("subject_kind") == "firm").select(
-        pl.col("subject_id").alias("firm_id"), "risk"
-    )
-    firm_reasons = reasons.filter(pl.col("subject_kind") == "firm").select(
-        pl.col("subject_id").alias("firm_id"), "top_reasons"
-    )
     firms = _ranked(
-        firm_rows.join(firm_risk, on="firm_id", how="left").join(
-            firm_reasons, on="firm_id", how="left"
-        ),
-        "firm_id",
+        firm_rows.join(risk_of("firm", "firm_id"), on="firm_id", how="left"), "firm_id"
     ).select(
         "rank",
         "firm_id",
@@ -353,8 +400,121 @@ def assess(
         pl.col("top_reasons").fill_null(""),
         "tenders",
         "wins",
+        "parent_id",
     )
-    return Risk(tenders=tenders, firms=firms, contributions=points)
+    groups = _ranked(
+        _group_details(data.bids, members).join(
+            risk_of("group", "group_id"), on="group_id", how="left"
+        ),
+        "group_id",
+    ).select(
+        "rank",
+        "group_id",
+        "members",
+        "tenders",
+        "wins",
+        "risk",
+        pl.col("top_reasons").fill_null(""),
+        "detectors",
+    )
+    pairs = _ranked(
+        _pair_details(data.bids, findings).join(
+            risk_of("pair", "pair_id"), on="pair_id", how="left"
+        ),
+        "pair_id",
+    ).select(
+        "rank",
+        "firm_a",
+        "firm_b",
+        "tenders",
+        "risk",
+        pl.col("top_reasons").fill_null(""),
+        "pair_id",
+    )
+    return Risk(tenders=tenders, firms=firms, contributions=points, groups=groups, pairs=pairs)
+
+
+def group_members(findings: pl.DataFrame) -> pl.DataFrame:
+    """group_id, members, detector (the strongest), detectors, from the group findings."""
+    groups = findings.filter(pl.col("subject_kind") == "group")
+    return (
+        groups.sort("subject_id", "score", "detector", descending=[False, True, False])
+        .group_by(pl.col("subject_id").alias("group_id"), maintain_order=True)
+        .agg(
+            pl.col("firms")
+            .list.explode(keep_nulls=False, empty_as_null=False)
+            .unique()
+            .sort()
+            .alias("members"),
+            pl.col("detector").first(),
+            pl.col("detector").unique().sort().str.join(";").alias("detectors"),
+        )
+    )
+
+
+def _group_details(bids: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
+    """group_id, members (;-joined), tenders two or more members bid in, wins among them."""
+    if members.height == 0 or "firm_id" not in bids.columns:
+        return pl.DataFrame(
+            schema={
+                "group_id": pl.String,
+                "members": pl.String,
+                "tenders": pl.UInt32,
+                "wins": pl.UInt32,
+                "detectors": pl.String,
+            }
+        )
+    membership = members.explode("members").select("group_id", pl.col("members").alias("firm_id"))
+    together = (
+        bids.select("tender_id", "firm_id", pl.col("is_winner").fill_null(False))
+        .drop_nulls("firm_id")
+        .join(membership, on="firm_id")
+        .group_by("group_id", "tender_id")
+        .agg(pl.col("firm_id").n_unique().alias("_n"), pl.col("is_winner").any().alias("_won"))
+        .filter(pl.col("_n") >= 2)
+        .group_by("group_id")
+        .agg(
+            pl.len().cast(pl.UInt32).alias("tenders"),
+            pl.col("_won").sum().cast(pl.UInt32).alias("wins"),
+        )
+    )
+    return members.join(together, on="group_id", how="left").select(
+        "group_id",
+        pl.col("members").list.join(";"),
+        pl.col("tenders").fill_null(0),
+        pl.col("wins").fill_null(0),
+        "detectors",
+    )
+
+
+def _pair_details(bids: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
+    """pair_id, firm_a, firm_b and the tenders both bid in, for pairs with findings."""
+    pairs = (
+        findings.filter(pl.col("subject_kind") == "pair")
+        .select(pl.col("subject_id").alias("pair_id"))
+        .unique()
+    )
+    split = pairs.with_columns(
+        pl.col("pair_id")
+        .str.split_exact(ID_SEPARATOR, 1)
+        .struct.rename_fields(["firm_a", "firm_b"])
+        .alias("_p")
+    ).unnest("_p")
+    if split.height == 0 or "firm_id" not in bids.columns:
+        return split.with_columns(pl.lit(0, dtype=pl.UInt32).alias("tenders"))
+    incidence = bids.select("tender_id", "firm_id").drop_nulls().unique()
+    both = (
+        split.join(incidence, left_on="firm_a", right_on="firm_id")
+        .join(
+            incidence,
+            left_on=["firm_b", "tender_id"],
+            right_on=["firm_id", "tender_id"],
+            how="semi",
+        )
+        .group_by("pair_id")
+        .agg(pl.len().cast(pl.UInt32).alias("tenders"))
+    )
+    return split.join(both, on="pair_id", how="left").with_columns(pl.col("tenders").fill_null(0))
 
 
 def _tender_details(data: Dataset, findings: pl.DataFrame) -> pl.DataFrame:

@@ -11,6 +11,8 @@ from bidwatch.report.tables import export_tables, scan_summary, write_csv, write
 OUTPUTS = (
     "tenders.csv",
     "firms.csv",
+    "groups.csv",
+    "pairs.csv",
     "findings.csv",
     "findings.parquet",
     "contributions.csv",

@@ -50,6 +50,8 @@ def export_tables(result: ScanResult) -> dict[str, pl.DataFrame]:
     return {
         "tenders": result.ranking("tender"),
         "firms": result.ranking("firm"),
+        "groups": result.ranking("group"),
+        "pairs": result.ranking("pair"),
         "findings": findings,
         "contributions": result.contributions,
         "entities": entities,
