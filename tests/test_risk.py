@@ -11,7 +11,13 @@ from scipy import stats
 import bidwatch
 from bidwatch.config import Config
 from bidwatch.dataset import Dataset
-from bidwatch.risk import with_points
+from bidwatch.risk import (
+    _group_details,
+    _pair_details,
+    group_contributions,
+    group_members,
+    with_points,
+)
 
 
 def contributions(rows: list[tuple[str, str, str, float, float]]) -> pl.DataFrame:
@@ -190,3 +196,95 @@ def test_select_and_ignore(market: Dataset) -> None:
     )
     assert [r.name for r in only.runs] == ["bid-cv"]
     assert set(only.findings.frame.get_column("detector").unique()) == {"bid-cv"}
+
+
+def _group_finding(
+    group: str, members: list[str], detector: str, score: float
+) -> dict[str, object]:
+    return {
+        "detector": detector,
+        "subject_kind": "group",
+        "subject_id": group,
+        "score": score,
+        "message": f"{detector} on {group}",
+        "firms": members,
+    }
+
+
+def test_group_members_unite_detectors_and_keep_the_strongest() -> None:
+    findings = pl.DataFrame(
+        [
+            _group_finding("G1", ["B", "A"], "bid-rotation", 0.4),
+            _group_finding("G1", ["A", "B", "C"], "suspected-groups", 0.9),
+            _group_finding("G2", ["D", "E"], "bid-rotation", 0.7),
+        ]
+    )
+    members = group_members(findings)
+    rows = {r["group_id"]: r for r in members.iter_rows(named=True)}
+    assert rows["G1"]["members"] == ["A", "B", "C"]
+    assert rows["G1"]["detector"] == "suspected-groups"
+    assert rows["G1"]["detectors"] == "bid-rotation;suspected-groups"
+    assert rows["G2"]["members"] == ["D", "E"]
+
+
+BIDS = pl.DataFrame(
+    {
+        "tender_id": ["T1", "T1", "T1", "T2", "T2", "T3", "T3", "T4"],
+        "firm_id": ["A", "B", "X", "A", "X", "B", "C", "A"],
+        "is_winner": [True, False, False, False, True, True, None, True],
+    }
+)
+
+
+def test_tenders_inherit_group_risk_only_where_two_members_bid() -> None:
+    members = pl.DataFrame(
+        {
+            "group_id": ["G1"],
+            "members": [["A", "B", "C"]],
+            "detector": ["suspected-groups"],
+            "detectors": ["suspected-groups"],
+        }
+    )
+    risk = pl.DataFrame({"subject_kind": ["group"], "subject_id": ["G1"], "risk": [80.0]})
+    out = group_contributions(BIDS, risk, members, share=0.5)
+    assert out.get_column("subject_id").to_list() == ["T1", "T3"], "T2 and T4 have one member"
+    assert (out.get_column("score") == 0.8).all()
+    assert (out.get_column("weight") == 0.5).all()
+    assert (out.get_column("via") == "group G1").all()
+    assert out.row(0, named=True)["reason"] == (
+        "2 members of suspected group G1 (risk 80.0) bid: A, B"
+    )
+    assert group_contributions(BIDS, risk, members, share=0.0).height == 0
+    _, totals = with_points(out, scale=1.0)
+    assert totals.get_column("risk").to_list() == pytest.approx([100 * (1 - math.exp(-0.4))] * 2)
+
+
+def test_group_and_pair_tables_count_tenders_together() -> None:
+    members = pl.DataFrame(
+        {
+            "group_id": ["G1", "G2"],
+            "members": [["A", "B", "C"], ["X", "Y"]],
+            "detector": ["suspected-groups", "bid-rotation"],
+            "detectors": ["suspected-groups", "bid-rotation"],
+        }
+    )
+    groups = {r["group_id"]: r for r in _group_details(BIDS, members).iter_rows(named=True)}
+    assert groups["G1"] == {
+        "group_id": "G1",
+        "members": "A;B;C",
+        "tenders": 2,
+        "wins": 2,
+        "detectors": "suspected-groups",
+    }
+    assert groups["G2"]["tenders"] == 0, "Y never bids; X alone is not the group together"
+    findings = pl.DataFrame(
+        {"subject_kind": ["pair", "pair", "tender"], "subject_id": ["A|X", "B|C", "T1"]}
+    )
+    pairs = {r["pair_id"]: r for r in _pair_details(BIDS, findings).iter_rows(named=True)}
+    assert set(pairs) == {"A|X", "B|C"}
+    assert (pairs["A|X"]["firm_a"], pairs["A|X"]["firm_b"], pairs["A|X"]["tenders"]) == (
+        "A",
+        "X",
+        2,
+    )
+    assert pairs["B|C"]["tenders"] == 1
