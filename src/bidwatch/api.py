@@ -63,8 +63,8 @@ class DetectorRun:
 class ScanResult:
     """Everything a scan found, ranked and explained.
 
-    ``assessed`` maps each tender detector that ran to the tenders it could judge: a
-    tender outside it was not computable for that detector, one inside it without a
+    ``assessed`` maps each detector that ran to the subjects (of its kind) it could judge:
+    a subject outside it was not computable for that detector, one inside it without a
     finding was not flagged.
     """
 
@@ -167,8 +167,7 @@ def scan(
             continue
         flagged = found.frame.get_column("subject_id").n_unique()
         runs.append(DetectorRun(detector.name, "ran", None, found.scanned, flagged, found.notes))
-        if detector.subject == "tender":
-            assessed[detector.name] = found.assessed
+        assessed[detector.name] = found.assessed
         frames.append(found.frame)
     if progress:
         progress("risk", len(detectors), len(detectors))

@@ -332,8 +332,15 @@ def assess(
     from bidwatch.detectors import REGISTRY
 
     weights = {d.name: config.weight(d) for d in REGISTRY}
+    per_tender = {d.name for d in REGISTRY if d.subject == "tender"}
     own = own_contributions(findings, weights).cast(CONTRIBUTION_SCHEMA)  # type: ignore[arg-type]
-    firms_inherit = firm_contributions(findings, data.bids, weights, assessed, config.risk)
+    firms_inherit = firm_contributions(
+        findings,
+        data.bids,
+        weights,
+        {name: ids for name, ids in assessed.items() if name in per_tender},
+        config.risk,
+    )
     # Groups first: tenders inherit the risk they come to.
     group_points, group_totals = with_points(
         own.filter(pl.col("subject_kind") == "group"), config.risk.scale
