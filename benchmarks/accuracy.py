@@ -6,6 +6,10 @@ canonical bids and tenders files, runs `bidwatch scan` as a user would, and scor
 columns, dates and the investigation period are never given to bidwatch. Each detector is
 also scored alone, by its finding score per tender (0 where it did not flag).
 
+Where bidders have ids (Japan), firms are scored too: the `risk` column of firms.csv, and
+each detector's strongest contribution to a firm, against the per-bid flag
+`Collusive_competitor_original` (a firm is collusive if any of its bids is flagged).
+
     python benchmarks/accuracy.py [--data ../shared/data] [--synth-seeds 1 2 3]
 
 Synthetic data (`bidwatch synth`) with planted schemes is measured the same way against
@@ -40,6 +44,7 @@ class Case:
     file: str
     convert: Callable[[pl.DataFrame], tuple[pl.DataFrame, pl.DataFrame]]
     context: str
+    firm_labels: Callable[[pl.DataFrame], pl.DataFrame] | None = None
 
 
 def _labels(raw: pl.DataFrame) -> pl.DataFrame:
@@ -47,6 +52,14 @@ def _labels(raw: pl.DataFrame) -> pl.DataFrame:
         raw.group_by(pl.col("Tender").cast(pl.String).alias("tender_id"))
         .agg(pl.col("Collusive_competitor").first().cast(pl.Int64).alias("label"))
         .sort("tender_id")
+    )
+
+
+def _firm_labels(raw: pl.DataFrame) -> pl.DataFrame:
+    return (
+        raw.group_by(pl.col("Competitors").cast(pl.String).alias("bidder_id"))
+        .agg(pl.col("Collusive_competitor_original").max().cast(pl.Int64).alias("label"))
+        .sort("bidder_id")
     )
 
 
@@ -89,7 +102,13 @@ def swiss_with_contract_type(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFr
 
 
 CASES = (
-    Case("japan", "DB_Collusion_Japan_processed.csv", japan, "bids, bidder ids, winner, estimate"),
+    Case(
+        "japan",
+        "DB_Collusion_Japan_processed.csv",
+        japan,
+        "bids, bidder ids, winner, estimate",
+        _firm_labels,
+    ),
     Case(
         "switzerland_gr",
         "DB_Collusion_Switzerland_GR_and_See-Gaster_processed.csv",
@@ -161,6 +180,33 @@ def measure(folder: Path, out: Path, labels: pl.DataFrame) -> dict[str, dict[str
     return rows
 
 
+def measure_firms(out: Path, labels: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """Firm risk and each detector's strongest contribution to a firm, per labelled bidder."""
+    firms = pl.read_csv(
+        out / "firms.csv", schema_overrides={"firm_id": pl.String, "bidder_ids": pl.String}
+    )
+    of_bidder = firms.select(
+        "firm_id", "risk", pl.col("bidder_ids").str.split(";").alias("bidder_id")
+    ).explode("bidder_id")
+    table = labels.join(of_bidder, on="bidder_id", how="left")
+    y = table.get_column("label").to_numpy()
+    rows = {"firm risk": _scores(table.get_column("risk").fill_null(0).to_numpy(), y)}
+    contributions = pl.read_csv(
+        out / "contributions.csv", schema_overrides={"subject_id": pl.String}
+    ).filter(pl.col("subject_kind") == "firm")
+    for name in sorted(contributions.get_column("detector").unique()):
+        per = (
+            contributions.filter(pl.col("detector") == name)
+            .group_by(pl.col("subject_id").alias("firm_id"))
+            .agg(pl.col("score").max())
+        )
+        s = table.join(per, on="firm_id", how="left").get_column("score").fill_null(0)
+        rows[f"firm: {name}"] = _scores(s.to_numpy(), y) | {
+            "flag_rate": per.height / firms.height
+        }
+    return rows
+
+
 def _scores(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     return {
         "auc": roc_auc(scores, labels),
@@ -182,7 +228,10 @@ def real_data(data: Path, work: Path) -> dict[str, dict[str, dict[str, float]]]:
         folder.mkdir(parents=True, exist_ok=True)
         bids.write_csv(folder / "bids.csv")
         tenders.write_csv(folder / "tenders.csv")
-        results[case.name] = measure(folder, work / f"{case.name}-out", _labels(raw))
+        out = work / f"{case.name}-out"
+        results[case.name] = measure(folder, out, _labels(raw))
+        if case.firm_labels is not None:
+            results[f"{case.name} firms"] = measure_firms(out, case.firm_labels(raw))
     return results
 
 
@@ -232,9 +281,13 @@ def per_scheme(truth: pl.DataFrame, out: Path) -> dict[str, dict[str, float]]:
 def render(results: dict[str, dict[str, dict[str, float]]]) -> str:
     lines = []
     for dataset, rows in results.items():
-        base = rows["combined risk"]["base"]
+        base = next(iter(rows.values()))["base"]
         reference = SUPERVISED_BASELINE.get(dataset.split("+")[0])
-        ref = f"; supervised screens baseline {reference:.2f}" if reference else ""
+        ref = (
+            f"; supervised screens baseline {reference:.2f}"
+            if reference and "firms" not in dataset
+            else ""
+        )
         lines += [
             f"### {dataset} (collusive share {base:.2f}{ref})",
             "",

@@ -10,7 +10,7 @@ from scipy import stats
 import bidwatch
 from bidwatch import entities
 from bidwatch.detectors import get
-from bidwatch.detectors._stats import compare, tender_prices
+from bidwatch.detectors._stats import compare, size_band, tender_prices
 
 
 def dataset(
@@ -136,3 +136,17 @@ def test_parameters_are_checked() -> None:
         get("bid-kurtosis")(min_bids=3)
     with pytest.raises(ValueError, match="max_chance"):
         get("identical-bids")(max_chance=0)
+
+
+def test_size_bands_are_half_decades_that_powers_of_ten_open() -> None:
+    sizes = pl.DataFrame({"s": [1e6, 999_999.0, 3_162_278.0, 3.2e6, 1e7, 0.0, None]})
+    bands = sizes.select(size_band(pl.col("s"))).to_series().to_list()
+    assert bands == [
+        "1e+06-3.2e+06",
+        "3.2e+05-1e+06",
+        "3.2e+06-1e+07",
+        "3.2e+06-1e+07",
+        "1e+07-3.2e+07",
+        None,
+        None,
+    ]

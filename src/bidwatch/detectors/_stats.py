@@ -132,10 +132,14 @@ def bid_lists(data: Dataset, tenders: pl.DataFrame) -> pl.DataFrame:
 UNSTATED = "unstated"
 
 
+_BANDS = {k: f"{10 ** (k / 2):.2g}-{10 ** ((k + 1) / 2):.2g}" for k in range(-40, 60)}
+
+
 def size_band(size: pl.Expr) -> pl.Expr:
     """Half-decade band of a tender's size, as text: "1e+06-3.2e+06"."""
-    lo = (size.log10() * 2).floor() / 2
-    return pl.when(size > 0).then(pl.format("{}-{}", sig(10**lo, 2), sig(10 ** (lo + 0.5), 2)))
+    # The nudge puts powers of ten in the band they open, whatever log10 rounds them to.
+    k = (size.log10() * 2 + 1e-9).floor().fill_nan(None).clip(-40, 59).cast(pl.Int64)
+    return pl.when(size > 0).then(k.replace_strict(_BANDS, return_dtype=pl.String))
 
 
 def bid_count_band(n: pl.Expr) -> pl.Expr:
