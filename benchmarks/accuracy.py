@@ -201,9 +201,7 @@ def measure_firms(out: Path, labels: pl.DataFrame) -> dict[str, dict[str, float]
             .agg(pl.col("score").max())
         )
         s = table.join(per, on="firm_id", how="left").get_column("score").fill_null(0)
-        rows[f"firm: {name}"] = _scores(s.to_numpy(), y) | {
-            "flag_rate": per.height / firms.height
-        }
+        rows[f"firm: {name}"] = _scores(s.to_numpy(), y) | {"flag_rate": per.height / firms.height}
     return rows
 
 

@@ -19,11 +19,17 @@ def test_scan_result(market: Dataset, tmp_path: Path) -> None:
     findings = list(result.findings)
     assert findings
     assert all(isinstance(f, bidwatch.Finding) for f in findings)
-    first = findings[0]
-    assert first.subject.kind == "tender"
+    first = next(f for f in findings if f.subject.kind == "tender")
     assert first.subject.id == first.subject.ids[0]
     assert first.evidence
     assert first.message
+    pair = next(f for f in findings if f.subject.kind == "pair")
+    assert len(pair.subject.ids) == 2
+    assert pair.subject.id == "|".join(pair.subject.ids)
+    assert set(pair.subject.ids) <= set(pair.firms)
+    group = next(f for f in findings if f.subject.kind == "group")
+    assert len(group.firms) >= 2
+    assert set(result.ranking("group").get_column("group_id")) >= {group.subject.id}
     explained = result.explain(tenders.row(0, named=True)["tender_id"])
     assert explained.height >= 1
     paths = result.write(tmp_path / "out", html=False)

@@ -84,7 +84,10 @@ def test_rankings_cover_everyone_and_break_ties_by_id(market: Dataset) -> None:
     assert tenders.height == market.tenders.height
     assert tenders.get_column("rank").to_list() == list(range(1, tenders.height + 1))
     assert tenders.get_column("risk").diff().drop_nulls().le(0).all()
-    none = tenders.filter(pl.col("findings") == 0)
+    scored = result.contributions.filter(
+        (pl.col("subject_kind") == "tender") & (pl.col("weight") * pl.col("score") > 0)
+    ).get_column("subject_id")
+    none = tenders.filter(~pl.col("tender_id").is_in(scored.implode()))
     assert none.height > 0
     assert none.get_column("tender_id").to_list() == sorted(none.get_column("tender_id").to_list())
     assert tenders.get_column("risk").is_between(0, 100).all()
@@ -97,12 +100,18 @@ def test_every_point_traces_to_a_finding(market: Dataset) -> None:
     result = bidwatch.scan(market)
     found = result.findings.frame
     tender_points = result.contributions.filter(pl.col("subject_kind") == "tender")
-    joined = tender_points.join(
+    own = tender_points.filter(pl.col("via") == "finding")
+    joined = own.join(
         found.select("detector", "subject_id", pl.col("message").alias("reason")),
         on=["detector", "subject_id", "reason"],
         how="anti",
     )
     assert joined.height == 0
+    inherited = tender_points.filter(pl.col("via") != "finding")
+    assert inherited.height > 0, "tenders where a suspected group meets inherit its risk"
+    group_ids = inherited.get_column("via").str.strip_prefix("group ")
+    groups = set(found.filter(pl.col("subject_kind") == "group").get_column("subject_id"))
+    assert set(group_ids) <= groups
     by_tender = tender_points.group_by("subject_id").agg(pl.col("points").sum())
     ranked = result.ranking("tender").join(by_tender, left_on="tender_id", right_on="subject_id")
     assert ((ranked["risk"] - ranked["points"].round(2)).abs() < 1e-9).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -44,7 +45,7 @@ def scheme_bids(bids: pl.DataFrame, scheme: str) -> pl.DataFrame:
 
 def test_same_seed_gives_equal_frames_and_other_seeds_differ() -> None:
     a, b, c = (synth.generate(300, seed=s) for s in (5, 5, 6))
-    for name in ("tenders", "bids", "firms", "truth_tenders", "truth_firms"):
+    for name in ("tenders", "bids", "firms", "truth_tenders", "truth_firms", "truth_buyers"):
         assert getattr(a, name).equals(getattr(b, name)), name
     assert not a.bids.equals(c.bids)
     assert not a.firms.equals(c.firms)
@@ -68,12 +69,16 @@ def test_write_lays_out_tables_and_truth(tmp_path: Path, data: synth.SynthData) 
         "bids.parquet",
         "firms.parquet",
         "tenders.parquet",
+        "truth/buyers.csv",
         "truth/firms.csv",
         "truth/tenders.csv",
     ]
     truth = pl.read_csv(tmp_path / "truth" / "tenders.csv", infer_schema=False)
     assert truth.columns == ["tender_id", "collusive", "scheme", "group"]
     assert truth.height == TENDERS
+    buyers = pl.read_csv(tmp_path / "truth" / "buyers.csv", infer_schema=False)
+    assert buyers.columns == ["buyer_id", "scheme", "group", "bidder_id"]
+    assert buyers.height == data.tenders.get_column("buyer_id").n_unique()
 
 
 def test_rejects_fewer_than_one_tender() -> None:
@@ -302,9 +307,10 @@ def test_credit_codes_are_valid_and_unique(data: synth.SynthData) -> None:
 def test_collusive_share_and_every_scheme_present(data: synth.SynthData) -> None:
     truth = data.truth_tenders
     share = truth.get_column("collusive").mean()
-    assert 0.09 < share < 0.15  # type: ignore[operator]
+    assert 0.12 < share < 0.18  # type: ignore[operator]
     rigged = truth.filter(pl.col("collusive") == 1)
-    assert set(rigged.get_column("scheme").unique()) == set(synth.SCHEMES)
+    assert set(rigged.get_column("scheme").unique()) == set(synth.ALL_SCHEMES)
+    assert synth.ALL_SCHEMES[: len(synth.SCHEMES)] == synth.SCHEMES
     assert (rigged.get_column("group") != "").all()
     clean = truth.filter(pl.col("collusive") == 0)
     assert (clean.get_column("scheme") == "").all()
@@ -317,17 +323,29 @@ def test_truth_firms_match_the_rings(data: synth.SynthData, bids: pl.DataFrame) 
     members = firms.filter(pl.col("group") != "")
     assert (members.get_column("role") != "honest").all()
     assert (firms.filter(pl.col("group") == "").get_column("role") == "honest").all()
-    ring_sizes = members.group_by("group").len().get_column("len")
-    assert ring_sizes.min() >= 3
-    assert ring_sizes.max() <= 6  # type: ignore[operator]
+    sizes = members.group_by("group").agg(
+        pl.len(), pl.col("group").str.extract(r"^(\w+)-").first().alias("scheme")
+    )
+    for scheme, (low, high) in synth.RING_SIZE.items():
+        of = sizes.filter(pl.col("scheme") == scheme).get_column("len")
+        assert of.len() > 0, scheme
+        assert low <= of.min(), scheme  # type: ignore[operator]
+        assert of.max() <= high, scheme  # type: ignore[operator]
     assert set(members.get_column("group").unique()) == set(
         data.truth_tenders.filter(pl.col("group") != "").get_column("group").unique()
     )
-    # Every rigged tender has ring members bidding, two or more of them.
-    per = bids.filter(pl.col("collusive") == 1).group_by("tender_id").agg(pl.col("in_ring").sum())
-    assert per.get_column("in_ring").min() >= 2  # type: ignore[operator]
-    roles = set(firms.get_column("role").unique())
-    assert roles == {"honest", "ring_member", "designated_winner", "cover", "preparer_shared"}
+    # Every rigged tender has members of its group bidding: two or more in a ring's tender
+    # or a sham tender, exactly one (the favoured firm, the buy-in, the buyer's allocated
+    # member) otherwise.
+    per = (
+        bids.filter(pl.col("collusive") == 1)
+        .group_by("tender_id", "scheme")
+        .agg(pl.col("in_ring").sum())
+    )
+    alone = pl.col("scheme").is_in(["favoured_bidder", "buy_in", "market_allocation"])
+    assert (per.filter(alone).get_column("in_ring") == 1).all()
+    assert per.filter(~alone).get_column("in_ring").min() >= 2  # type: ignore[operator]
+    assert set(firms.get_column("role").unique()) == set(synth.ROLES)
 
 
 def test_ring_members_also_bid_in_clean_tenders(bids: pl.DataFrame) -> None:
@@ -451,3 +469,235 @@ def test_steering_covers_widen_the_bids_under_benchmark_rules(
     clean = _per_tender(under.filter(pl.col("collusive") == 0))
     assert rigged.height > 5
     assert rigged.get_column("cv").median() > clean.get_column("cv").median()  # type: ignore[operator]
+
+
+def test_round_covers_are_round_and_their_winners_are_not(bids: pl.DataFrame) -> None:
+    def significant(amount: pl.Expr) -> pl.Expr:
+        cents = (amount * 100).round().cast(pl.Int64).cast(pl.String)
+        return cents.str.strip_chars_end("0").str.len_chars()
+
+    priced = bids.filter(pl.col("amount").is_not_null()).with_columns(
+        significant(pl.col("amount")).alias("digits")
+    )
+    ring = scheme_bids(priced, "round_covers").filter(pl.col("in_ring"))
+    covers = ring.filter(~pl.col("is_winner"))
+    assert covers.height > 10
+    # Each ring rounds 50-100% of its covers, so a sample of a few rings lands near there.
+    round_share = (covers.get_column("digits") <= 3).mean()
+    assert 0.3 < round_share < 1.0  # type: ignore[operator]
+    assert (ring.filter(pl.col("is_winner")).get_column("digits") > 3).all()
+    # Honest bids are round too, but rarely: the round-number habit of a few firms.
+    honest = (priced.filter(pl.col("scheme") == "").get_column("digits") <= 3).mean()
+    assert 0.0 < honest < 0.03  # type: ignore[operator]
+    assert round_share > 10 * honest  # type: ignore[operator]
+
+
+def test_allocated_firms_never_bid_for_each_others_buyers(
+    data: synth.SynthData, bids: pl.DataFrame
+) -> None:
+    owners = data.truth_buyers.filter(pl.col("scheme") == "market_allocation").select(
+        "buyer_id", "group", pl.col("bidder_id").alias("owner")
+    )
+    assert owners.height >= 3
+    members = data.truth_firms.filter(pl.col("role") == "allocated")
+    # The ring's buyers are shared out among its members.
+    assert set(owners.get_column("owner")) == set(members.get_column("bidder_id"))
+    tenders = data.tenders.join(data.truth_tenders, on="tender_id")
+    rigged = tenders.filter(pl.col("scheme") == "market_allocation")
+    assert rigged.height > 5
+    # The ring's market: one category of works in its county.
+    market = rigged.select("region", "category").unique()
+    assert market.height == 1
+    in_market = (
+        bids.drop("group")
+        .join(tenders.join(market, on=["region", "category"]), on="tender_id")
+        .join(owners.drop("group"), on="buyer_id", how="left")
+        .filter(pl.col("bidder_id").is_in(members.get_column("bidder_id").implode()))
+    )
+    # Over the six years a member bids in its market only for its own buyers, and in all of
+    # the ring's tenders, one member each: the owner of the tender's buyer.
+    assert (in_market.get_column("bidder_id") == in_market.get_column("owner")).all()
+    assert set(in_market.get_column("tender_id")) == set(rigged.get_column("tender_id"))
+    assert in_market.get_column("tender_id").is_unique().all()
+    # Prices are honest: the member wins some, not all.
+    wins = in_market.get_column("is_winner").mean()
+    assert 0.0 < wins < 0.9  # type: ignore[operator]
+    # Members stay active outside their market.
+    elsewhere = bids.filter(
+        pl.col("bidder_id").is_in(members.get_column("bidder_id").implode())
+        & (pl.col("scheme") == "")
+    )
+    assert elsewhere.get_column("bidder_id").n_unique() == members.height
+
+
+def _per_tender_timing(frame: pl.DataFrame, tenders: pl.DataFrame) -> pl.DataFrame:
+    timed = frame.join(tenders.select("tender_id", "published_at", "bid_deadline"), on="tender_id")
+    return (
+        timed.sort("tender_id", "submitted_at")
+        .group_by("tender_id")
+        .agg(
+            (
+                (pl.col("bid_deadline").first() - pl.col("published_at").first()).dt.total_days()
+                < 19
+            ).alias("short"),
+            pl.col("is_winner").last().alias("winner_last"),
+            ((pl.col("status") == "valid").sum() == 1).alias("single_valid"),
+            (
+                pl.col("status").sort_by(pl.col("amount").fill_null(float("inf"))).first()
+                == "disqualified"
+            ).alias("lowest_out"),
+        )
+    )
+
+
+def test_favoured_bidders_win_their_buyers_tenders(
+    data: synth.SynthData, bids: pl.DataFrame
+) -> None:
+    favours = data.truth_buyers.filter(pl.col("scheme") == "favoured_bidder").select(
+        "buyer_id", pl.col("bidder_id").alias("favoured")
+    )
+    assert favours.height >= 1
+    assert set(favours.get_column("favoured")) == set(
+        data.truth_firms.filter(pl.col("role") == "favoured").get_column("bidder_id")
+    )
+    winners = (
+        bids.filter(pl.col("is_winner"))
+        .join(data.tenders.select("tender_id", "buyer_id"), on="tender_id")
+        .join(favours, on="buyer_id")
+    )
+    # Every tender of the favour goes to the firm: about half of the buyer's tenders over
+    # the six years, more than any other firm takes.
+    favoured = winners.filter(pl.col("scheme") == "favoured_bidder")
+    assert favoured.height > 5
+    assert (favoured.get_column("bidder_id") == favoured.get_column("favoured")).all()
+    share = (winners.get_column("bidder_id") == winners.get_column("favoured")).mean()
+    assert share > 0.4  # type: ignore[operator]
+    tally = winners.group_by("buyer_id", "bidder_id").len().sort("len", descending=True)
+    top = tally.group_by("buyer_id", maintain_order=True).agg(pl.col("len").head(2))
+    for first, second in top.get_column("len").to_list():
+        assert first > second
+    # How: short periods, the firm uploading last, the lowest rival or every rival thrown out.
+    steered = _per_tender_timing(scheme_bids(bids, "favoured_bidder"), data.tenders).mean()
+    clean = _per_tender_timing(bids.filter(pl.col("collusive") == 0), data.tenders).mean()
+    for signal, ratio in (("short", 3), ("winner_last", 2), ("lowest_out", 2), ("single_valid", 5)):
+        assert steered[signal][0] > ratio * clean[signal][0], signal
+        assert steered[signal][0] < 1, signal  # not every time
+    assert 0 < clean["single_valid"][0] < 0.01
+
+
+@pytest.fixture(scope="module")
+def larger() -> synth.SynthData:
+    """A market with several fabricated_bids groups: digit tests need a few hundred amounts."""
+    return synth.generate(6000, seed=11)
+
+
+def test_fabricated_amounts_have_deviant_second_digits(larger: synth.SynthData) -> None:
+    amount = pl.col("amount").cast(pl.Int64).cast(pl.String)
+    priced = (
+        larger.bids.filter(pl.col("amount").is_not_null())
+        .join(larger.truth_tenders, on="tender_id")
+        .join(
+            larger.truth_firms.select("bidder_id", "role", pl.col("group").alias("firm_group")),
+            on="bidder_id",
+        )
+        .with_columns(
+            amount.str.slice(0, 1).cast(pl.Int64).alias("first"),
+            amount.str.slice(1, 1).cast(pl.Int64).alias("second"),
+        )
+    )
+    # Invented amounts are whole yuan: every bid of a shell, every bid of a sham tender.
+    invented = priced.filter(
+        (pl.col("role") == "fabricator") | (pl.col("scheme") == "fabricated_bids")
+    ).with_columns(
+        pl.when(pl.col("role") == "fabricator")
+        .then("firm_group")
+        .otherwise("group")
+        .alias("fabricator")
+    )
+    assert (invented.get_column("amount") % 1 == 0).all()
+    sham = priced.filter(pl.col("scheme") == "fabricated_bids")
+    assert (sham.filter(~pl.col("is_winner")).get_column("role") == "fabricator").all()
+
+    # Second digits given the first, as honest bids write them.
+    honest = priced.filter((pl.col("role") == "honest") & (pl.col("scheme") == ""))
+    reference = np.zeros((10, 10))
+    np.add.at(reference, (honest["first"].to_numpy(), honest["second"].to_numpy()), 1)
+    reference /= np.maximum(reference.sum(axis=1, keepdims=True), 1)
+
+    def chi_square(frame: pl.DataFrame) -> float:
+        expected = reference[frame["first"].to_numpy()].sum(axis=0)
+        observed = np.bincount(frame["second"].to_numpy(), minlength=10)
+        return float(((observed - expected) ** 2 / np.maximum(expected, 1e-9)).sum())
+
+    # Each fabricator's amounts stray from them beyond chance (chi-square, 9 degrees of
+    # freedom, 99.9%: 27.9); so do most shells' (95%: 16.9), far more often than honest
+    # firms' with as many bids.
+    groups = [chi_square(g) for _, g in invented.group_by("fabricator")]
+    assert len(groups) >= 3
+    assert min(groups) > 27.9
+    shells = [
+        chi_square(g)
+        for _, g in priced.filter(pl.col("role") == "fabricator").group_by("bidder_id")
+    ]
+    firms = [chi_square(g) for _, g in honest.group_by("bidder_id") if g.height >= 30]
+    assert np.mean(np.array(shells) > 16.9) > 0.5
+    assert np.mean(np.array(firms) > 16.9) < 0.1
+
+    # The buyer of the sham tenders is in the truth, with the winner it chose.
+    buyers = larger.truth_buyers.filter(pl.col("scheme") == "fabricated_bids")
+    winners = (
+        sham.filter(pl.col("is_winner"))
+        .join(larger.tenders.select("tender_id", "buyer_id"), on="tender_id")
+        .join(buyers, on="buyer_id")
+    )
+    assert winners.height == sham.get_column("tender_id").n_unique()
+    assert (winners.get_column("bidder_id") == winners.get_column("bidder_id_right")).all()
+
+
+def test_buy_ins_win_far_below_the_estimate(bids: pl.DataFrame) -> None:
+    ratio = (pl.col("amount") / pl.col("estimate")).alias("ratio")
+    buy_in = scheme_bids(bids, "buy_in").filter(pl.col("in_ring")).with_columns(ratio)
+    clean = bids.filter((pl.col("collusive") == 0) & pl.col("is_winner")).with_columns(ratio)
+    assert buy_in.height > 5
+    assert (buy_in.get_column("award_method") != "average_bid").all()
+    # A buy-in mostly wins; one that is not deep enough, or meets a better offer, loses.
+    assert buy_in.get_column("is_winner").mean() > 0.6  # type: ignore[operator]
+    low = clean.get_column("ratio").quantile(0.1)
+    assert buy_in.get_column("ratio").median() < low  # type: ignore[operator]
+    # ... overlapping the cheapest honest winners, not a separate cluster.
+    assert buy_in.get_column("ratio").max() > clean.get_column("ratio").quantile(0.02)  # type: ignore[operator]
+
+
+def test_buyer_truth_names_the_firm_each_buyer_deals_with(data: synth.SynthData) -> None:
+    buyers = data.truth_buyers
+    assert buyers.get_column("buyer_id").is_unique().all()
+    assert set(buyers.get_column("buyer_id")) == set(data.tenders.get_column("buyer_id"))
+    held = buyers.filter(pl.col("scheme") != "")
+    assert set(held.get_column("scheme")) == {
+        "market_allocation",
+        "favoured_bidder",
+        "fabricated_bids",
+        "buy_in",
+    }
+    firms = held.join(data.truth_firms.rename({"group": "firm_group"}), on="bidder_id", how="left")
+    assert (firms.get_column("firm_group") == firms.get_column("group")).all()
+    clean = buyers.filter(pl.col("scheme") == "")
+    assert (clean.get_column("group") == "").all()
+    assert (clean.get_column("bidder_id") == "").all()
+    # A buyer's held tenders are its own.
+    tenders = data.tenders.join(data.truth_tenders, on="tender_id").join(
+        held.select("buyer_id", pl.col("group").alias("buyer_group")), on="buyer_id", how="left"
+    )
+    by_buyer = tenders.filter(
+        pl.col("scheme").is_in(
+            ["market_allocation", "favoured_bidder", "fabricated_bids", "buy_in"]
+        )
+    )
+    assert (by_buyer.get_column("group") == by_buyer.get_column("buyer_group")).all()
+
+
+def test_every_scheme_recurs_in_the_conformance_market() -> None:
+    truth = synth.generate(1500, seed=5).truth_tenders
+    counts = dict(truth.group_by("scheme").len().iter_rows())
+    assert all(counts.get(scheme, 0) >= 8 for scheme in synth.ALL_SCHEMES), counts
+    assert 0.12 < truth.get_column("collusive").mean() < 0.18  # type: ignore[operator]

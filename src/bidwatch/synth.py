@@ -2,14 +2,16 @@
 
 ``generate(tenders, seed)`` returns bidwatch's canonical tables (tenders, bids, firms; see
 ``bidwatch.schema``) and the ground truth: which tenders were rigged, by which scheme and
-ring, and the part each firm played. ``bidwatch synth`` writes them to a folder that
-``bidwatch scan`` reads with no mapping. The same seed gives byte-identical files.
+group, the part each firm played and the buyers party to a scheme. ``bidwatch synth``
+writes them to a folder that ``bidwatch scan`` reads with no mapping. The same seed gives
+byte-identical files.
 
 ## The market
 
 - Counties (阳新县) in provinces, each with 8-20 townships (白沙镇). Buyers are township
   governments (白沙镇人民政府) and county bureaus (交通运输局, 公路事业发展中心, 水利局,
-  住房和城乡建设局, 教育局, 卫生健康局, 农业农村局).
+  住房和城乡建设局, 教育局, 卫生健康局, 农业农村局); a township publishes about 15 tenders in
+  the six years, a bureau more.
 - Tenders: category road, bridge, building or water; a title from the category's templates
   (阳新县白沙镇石湾村道路硬化工程); procedure mostly open, some invited; award rule scoring
   (综合评分法), lowest_price (经评审的最低投标价法) or average_bid (基准价法); an estimate
@@ -27,13 +29,15 @@ ring, and the part each firm played. ``bidwatch synth`` writes them to a folder 
 
 cost = the tender's true cost (a share of the estimate, common to its bidders) x firm
 efficiency x noise; bid = cost x a 1-10% markup, rounded by the firm's habit (to the cent,
-the yuan or the hundred yuan). A bid above the estimate is usually pulled just under it
-(firms know the ceiling) and otherwise disqualified; a few more bids are disqualified
-(document faults) or withdrawn (no amount). Every tender keeps two or more valid bids and has
-exactly one winner: the lowest valid bid under lowest_price; the bid closest to the benchmark
-(mean of the valid bids x (1 - K), K drawn in 0-5%) under average_bid; under scoring the best
-technical score minus 2 points per 1% above the lowest valid bid, often not the lowest bid.
-Bids are uploaded mostly in the last days before the deadline, in waking hours.
+the yuan, the hundred or, for a few firms, the thousand yuan). A bid above the estimate is
+usually pulled just under it (firms know the ceiling) and otherwise disqualified; a few more
+bids are disqualified (document faults) or withdrawn (no amount). A tender keeps two or more
+valid bids, except a few clean ones (``SOLE_VALID_CLEAN``) where every bid but one fails the
+qualification review; it has exactly one winner: the lowest valid bid under lowest_price; the
+bid closest to the benchmark (mean of the valid bids x (1 - K), K drawn in 0-5%) under
+average_bid; under scoring the best technical score minus 2 points per 1% above the lowest
+valid bid, often not the lowest bid. Bids are uploaded mostly in the last days before the
+deadline, in waking hours.
 
 Each honest firm leaves its own traces on its bids: IP address (its own /24; the host
 varies), MAC address, machine code (机器码), document author, deposit account and phone, all
@@ -47,56 +51,133 @@ and the same 字号 recurs in other counties: look-alikes that are different fir
 
 ## Planted schemes
 
-About ``COLLUSIVE_SHARE`` of tenders are rigged, split between the schemes by
-``SCHEME_MIX``. Each rigged tender belongs to a ring of 3-6 firms registered in its county,
-which rigs about ``TENDERS_PER_RING`` tenders. The designated winner and most members bid
-(the covers), sometimes beside honest outsiders, who may beat the ring: the ring then shades
-its price but does not always win. Covers never win: under scoring and average-bid rules they
-carry weak technical offers or stay away from the benchmark. Ring members also bid honestly
-in the other tenders of their counties.
+About ``COLLUSIVE_SHARE`` of tenders are rigged (one scheme per tender), split between the
+schemes by ``SCHEME_MIX``. Each belongs to a group of firms registered in its county: a ring
+of 3-6 firms that rigs about ``TENDERS_PER_GROUP`` tenders of its county; or, for the buyer
+schemes, one or a few firms dealing with one buyer (a busy township for favours and sham
+tenders, any buyer for buy-ins) over a run of its tenders; or an allocation ring of 2-3 firms
+holding a market. Members of a group also bid honestly elsewhere. A group that ended up with
+no tender of its own is not a group: its firms are honest. ``SCHEMES`` lists the five ring
+schemes the price and trace screens of the first detectors measure; ``ALL_SCHEMES`` all ten.
 
-Price patterns follow the award rule. Under lowest-price awards the covers (陪标) price just
-above the designated winner, which narrows the bids. Under scoring and average-bid awards the
-price score or the benchmark depends on the other bids, so the covers of rotation and
-cover-bidding rings bid far from the winner instead (``WIDE_COVERS``): well above it under
-scoring, where the lowest valid bid sets every price score, and on both sides under
-average-bid rules, where they steer the mean (Conley & Decarolis 2016). Rigging widens the
-bids there. The other schemes keep their patterns under every rule.
+In a ring's tender the designated winner and most members bid (the covers), sometimes beside
+honest outsiders, who may beat the ring: the ring then shades its price but does not always
+win. Covers never win: under scoring and average-bid rules they carry weak technical offers
+or stay away from the benchmark. Price patterns follow the award rule. Under lowest-price
+awards the covers (陪标) price just above the designated winner, which narrows the bids.
+Under scoring and average-bid awards the price score or the benchmark depends on the other
+bids, so the covers of schemes whose covers exist to make the winner win (``STEERING``:
+rotation, cover bidding, round covers, sham tenders) bid far from the winner instead
+(``WIDE_COVERS``): well above it under scoring, where the lowest valid bid sets every price
+score, and on both sides under average-bid rules, where they steer the mean (Conley &
+Decarolis 2016). Rigging widens the bids there. The one-hand schemes keep their patterns
+under every rule.
 
 - ``rotation``: the designated winner takes turns round the ring in publication order, with
   some disorder; it bids high (median 94% of the estimate) and the covers 0.3-6% above it.
 - ``cover_bidding``: one leader wins most of the ring's tenders, near the estimate (median
   96.5%); the covers sit in a tight, noisy band 0.6-3% above it (low CV, large relative
-  distance, high winning bid / estimate).
+  distance, high winning bid / estimate). The covers are the leader's satellites: they enter
+  other tenders at ``COVER_ACTIVITY`` of their activity, so they bid often, rarely win and
+  lose mostly to the leader (persistent losers), their prices tied to the leader's rather
+  than to costs.
 - ``shared_traces``: one hand prepares the ring's bids on the leader's computer: every ring
   bid of the tender carries the leader's machine code, most its MAC, IP and document author,
   some its deposit account and phone (``SHARED_TRACE_RATES``); they are uploaded minutes
-  apart. Prices are only mildly rigged.
+  apart. The leader's traces link the ring across its tenders. Prices are only mildly
+  rigged.
 - ``identical_bids``: two (sometimes three) covers bid exactly the same odd amount.
 - ``arithmetic_bids``: the ring's bids form an arithmetic progression from the winner's bid
   (a fixed odd offset, exact to the cent) or a geometric one (a fixed ratio, rounded to the
   cent).
+- ``round_covers``: a leader ring (as cover bidding, leader median 94.5%) whose covers do not
+  price the works: each ring writes a share of its covers (``ROUND_COVER_RATE``, drawn per
+  ring) to ``ROUND_DIGITS`` significant digits (1,240,000), the nearer round amount on the
+  cover's side of the winner; the winner's bid is priced. Honest firms that bid to the
+  thousand yuan write round amounts too, rarely.
+- ``market_allocation`` (划分市场): a ring of 2-3 firms takes one market of its county (a
+  category of works, the one whose size fits the ring) and splits its buyers among its
+  members. For the six years no member bids for another member's buyers in that market, nor
+  for buyers left out of the split; each bids for most of its own buyers' tenders
+  (``ALLOCATION_TURNOUT``, sized to give about ``TENDERS_PER_GROUP`` of them, at least
+  ``ALLOCATION_PER_MEMBER`` per member whatever the sample's size), at honest prices,
+  against an ordinary field of outsiders: it wins some, loses others. Those are the ring's
+  tenders. The members are specialists of that market: they enter tenders of other
+  categories at ``ALLOCATION_FOCUS`` of their activity.
+- ``favoured_bidder`` (招标人与投标人串通): a township government steers a run of its tenders
+  (an official's tenure, ``TENURE`` of a busy township's tenders) to one firm, which wins
+  every one of them: about two thirds of the buyer's tenders over the six years (from under
+  half to all). The firm meets an ordinary field; the buyer sets short bidding periods
+  (``SHORT_DEADLINE``) and gets the firm its win one of three ways (``FAVOUR_MIX``): every
+  rival disqualified (the favoured bid is the only valid one, priced near the estimate,
+  median 95%); the lowest rival disqualified and the firm just under the next one; or the
+  firm, told the others' prices, just under the lowest (``FAVOUR_UNDERCUT``; under
+  average-bid awards just under the benchmark the bids imply; under scoring the evaluators'
+  technical marks do the rest). The firm mostly uploads last, minutes before the deadline
+  (``FAVOURED_LATE``, ``LATE_MINUTES``).
+- ``fabricated_bids`` (明招暗定, 虚假招标): a township government stages a run of its tenders:
+  the winner (a county firm) is chosen beforehand, and the only other bids are the paperwork
+  of 2-4 shell firms (陪标专业户). One hand invents every amount of these tenders, the
+  winner's (around 90% of the estimate) included: whole yuan that keep the first digit of the
+  intended amount, a second digit near it (``INVENTED_SD``) and the others as the
+  fabricator's digit habit has them (a Dirichlet draw around ``DIGIT_TASTE``: 8, 6 and 9
+  favoured, 4 avoided), so second digits deviate from priced bids' and later ones more. The
+  shells live off bidding: they enter other tenders at ``SHELL_ACTIVITY`` times their
+  activity, inventing their amounts there too. No outsider bids; the covers steer as above.
+- ``buy_in`` (低价中标、高价结算): one firm wins some of one buyer's tenders not awarded by
+  average bid (where a low bid cannot win) with bids far below the estimate (median 71%, in
+  the low tail of honest winners, which overlaps it), expecting the buyer to let it recover
+  the loss after the award (change orders, cheaper materials). It mostly wins; one not deep
+  enough, or beaten by a better offer, loses.
 
-Rigged tenders also get a short bidding period more often (``SHORT_DEADLINE``), and some
-rings share a shareholder (their organiser) between two members. Price screens can see
-``identical_bids``, ``cover_bidding`` and, less sharply, ``rotation`` and ``arithmetic_bids``;
-``shared_traces`` and the turn-taking of ``rotation`` need detectors of bid traces and of
-winners over time.
+Ring tenders also get a short bidding period more often (``SHORT_DEADLINE``), and some rings
+share a shareholder (their organiser) between two members.
+
+## What each detector should find
+
+The schemes are planted for the detectors of the catalogue; where a tender carries several
+signals, they belong to its one scheme:
+
+- round-bids: ``round_covers``. cover-band, cover-bid-gap: ``cover_bidding`` (and rotation,
+  round covers, sham tenders) under lowest-price awards; cover-bid-gap also the
+  ``favoured_bidder`` told the prices. deep-discount-win: ``buy_in``.
+- single-valid-bid, sole-survivor: ``favoured_bidder`` with every rival disqualified (and a
+  few clean tenders). lowest-disqualified: ``favoured_bidder`` with the lowest rival
+  disqualified (and clean tenders whose lowest bid failed). late-winner: ``favoured_bidder``.
+  short-period: ``favoured_bidder``, ``fabricated_bids``, less so the rings.
+- submission-cluster and trace-network: ``shared_traces``. identical-bids:
+  ``identical_bids``. regular-differences: ``arithmetic_bids``.
+- cobid-pairs, suspected-groups: every ring and the sham tenders' winner and shells.
+  bid-rotation: ``rotation``. persistent-loser, group-price-correlation (Porter-Zona): the
+  covers of ``cover_bidding`` and ``round_covers``. benchmark-influence (Conley-Decarolis):
+  the ``STEERING`` schemes under average-bid awards (and scoring).
+- market-allocation: ``market_allocation``. buyer-concentration: ``favoured_bidder``
+  (strongly), ``fabricated_bids`` and ``buy_in`` buyers (less).
+- benford-firm: the shells of ``fabricated_bids``; benford-buyer: its buyers.
 
 ## Ground truth
 
-``truth_tenders``: tender_id, collusive (0/1), scheme ("" when clean), group (the ring, ""
-when clean). ``truth_firms``: bidder_id, group ("rotation-0001", "" if none), role
-(``ring_member``; ``designated_winner`` and ``cover`` in cover-bidding rings;
-``preparer_shared``; ``honest``). A ring that ended up with no tender of its own is not a
-ring: its firms are honest.
+- ``truth_tenders`` (truth/tenders.csv): tender_id, collusive (0/1), scheme ("" when clean),
+  group (the ring or group, "" when clean).
+- ``truth_firms`` (truth/firms.csv): bidder_id, group ("rotation-0001", "" if none), role:
+  ``ring_member`` (rotation, identical and arithmetic rings), ``designated_winner`` (the
+  leader of a cover-bidding or round-covers ring, a sham tender's winner), ``cover`` (the
+  other members of those leader rings), ``preparer_shared`` (members of a shared-traces
+  ring; the leader's traces are the shared ones), ``allocated`` (a market-allocation
+  member), ``favoured`` (the firm a buyer favours), ``fabricator`` (a shell whose amounts
+  are invented), ``buy_in``, or ``honest``.
+- ``truth_buyers`` (truth/buyers.csv): every buyer, with scheme, group and bidder_id (the
+  firm it deals with) when it is held: party to ``favoured_bidder``, ``fabricated_bids`` or
+  ``buy_in``, or split off to a member (bidder_id) of a ``market_allocation`` ring, in the
+  ring's market only (not party); "" otherwise.
 
 ## Scale
 
 Everything is vectorised with numpy and polars (no Python loop over tenders, bids or firms);
-per-bid text columns are gathered from per-firm values, so they share memory. 1M tenders
-(about 6M bids, 200k firms) take about 13 s and 2.7 GB at peak on two cores; writing them
-adds about 6 s (1.5 GB of CSV or 0.5 GB of Parquet).
+per-bid text columns are gathered from per-firm values, so they share memory; the loops
+that remain run over digit places or a few passes. 1M tenders (about 6M bids, 200k firms)
+take about 13 s and 2.7 GB at peak on two cores; writing them adds about 6 s (1.5 GB of CSV
+or 0.5 GB of Parquet).
 """
 
 from __future__ import annotations
@@ -110,44 +191,91 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-__all__ = ["COLLUSIVE_SHARE", "SCHEMES", "SCHEME_MIX", "SynthData", "generate"]
+__all__ = ["ALL_SCHEMES", "COLLUSIVE_SHARE", "SCHEMES", "SCHEME_MIX", "SynthData", "generate"]
 
 Arr = npt.NDArray[Any]
 
 # ----------------------------------------------------------------------- planted schemes
 
-# Share of tenders rigged: enough rigged tenders to measure recall per scheme, few enough that
-# clean tenders dominate, as in a market that is not wholly cartelised.
-COLLUSIVE_SHARE = 0.12
-# Share of the rigged tenders per scheme. Cover bidding and rotation are the classic cartel
-# forms; the other three are evidence that 招标投标法实施条例 art. 40 deems collusion: bid
-# files made by one hand and deposits paid from one account, "abnormally consistent" bids,
-# prices that differ by a regular pattern (报价呈规律性差异). Careless forms are rarer.
+# Share of tenders rigged, all schemes together: enough rigged tenders to measure recall per
+# scheme, few enough that clean tenders dominate, as in a market that is not wholly cartelised.
+COLLUSIVE_SHARE = 0.15
+# Share of the rigged tenders per scheme (one scheme per tender).
 SCHEME_MIX: dict[str, float] = {
-    "rotation": 0.25,
-    "cover_bidding": 0.25,
-    "shared_traces": 0.20,
-    "identical_bids": 0.15,
-    "arithmetic_bids": 0.15,
+    # The classic cartel forms (招标投标法实施条例 art. 39: bidders agree who wins; the others
+    # bid to lose): turns round the ring, and one leader with standing covers.
+    "rotation": 0.18,
+    "cover_bidding": 0.18,
+    # Evidence that art. 40 deems collusion: bid files made by one hand and deposits paid from
+    # one account, "abnormally consistent" bids, prices that differ by a regular pattern
+    # (报价呈规律性差异). Careless forms are rarer.
+    "shared_traces": 0.14,
+    "identical_bids": 0.11,
+    "arithmetic_bids": 0.11,
+    # A leader ring whose covers do not price the works at all and write round numbers (124万).
+    "round_covers": 0.05,
+    # 划分市场 (反垄断法 art. 17): a ring splits a county's buyers; each member bids for its own
+    # buyers' tenders and keeps away from the others', with honest prices.
+    "market_allocation": 0.06,
+    # 招标人与投标人串通 (art. 41): a buyer steers its tenders to one firm with short bidding
+    # periods, leaked prices (the firm bids last) and rivals disqualified on pretexts.
+    "favoured_bidder": 0.07,
+    # 明招暗定 / 虚假招标: a buyer's sham tenders, the winner chosen beforehand, the losing bids
+    # paperwork of shell firms (陪标专业户) with invented amounts.
+    "fabricated_bids": 0.05,
+    # 低价中标、高价结算: a firm wins a buyer's tenders far below the estimate, expecting the buyer
+    # to let it recover through change orders or cheaper materials.
+    "buy_in": 0.05,
 }
-SCHEMES: tuple[str, ...] = tuple(SCHEME_MIX)
-# Firms per ring (inclusive). Identical and progression schemes need two covers besides the
-# winner to show their pattern.
+ALL_SCHEMES: tuple[str, ...] = tuple(SCHEME_MIX)
+# The ring schemes that the price and trace screens of the first detectors see, each with a
+# measured recall floor in tests/test_synth_detection.py. The others are planted for the
+# detectors being written; they join this tuple when their floors are measured.
+SCHEMES: tuple[str, ...] = ALL_SCHEMES[:5]
+# Schemes whose group takes its tenders from a county at large; the others take the tenders
+# of the buyers the group holds.
+RING_SCHEMES: tuple[str, ...] = ALL_SCHEMES[:6]
+# Firms per group (inclusive). Identical and progression schemes need two covers besides the
+# winner to show their pattern; a favoured bidder or a buy-in firm acts alone; a sham tender
+# needs a winner and two or more shells.
 RING_SIZE: dict[str, tuple[int, int]] = {
     "rotation": (3, 6),
     "cover_bidding": (3, 5),
     "shared_traces": (3, 5),
     "identical_bids": (3, 5),
     "arithmetic_bids": (3, 5),
+    "round_covers": (3, 5),
+    "market_allocation": (2, 3),
+    "favoured_bidder": (1, 1),
+    "fabricated_bids": (3, 5),
+    "buy_in": (1, 1),
 }
-RING_SIZE_MAX = max(hi for _, hi in RING_SIZE.values())
-# Mean number of tenders a ring rigs over the six years: local cartels are long-lived, and a
-# rotation needs several tenders to show turns.
-TENDERS_PER_RING = 16
+# Firms a county sets aside per group slot: about the mean size of a group.
+SLOT_FIRMS = 3
+# Mean number of tenders a group rigs over the six years: local cartels are long-lived, and a
+# rotation needs several tenders to show turns; a firm's buy-ins are counted at one buyer,
+# which publishes about 15 tenders in six years. Favours and sham tenders last a TENURE
+# instead.
+TENDERS_PER_GROUP: dict[str, int] = {
+    "rotation": 16,
+    "cover_bidding": 16,
+    "shared_traces": 16,
+    "identical_bids": 16,
+    "arithmetic_bids": 16,
+    "round_covers": 16,
+    "market_allocation": 25,
+    "favoured_bidder": 0,  # TENURE
+    "fabricated_bids": 0,  # TENURE
+    "buy_in": 4,
+}
+# favoured_bidder, fabricated_bids: the mean share of a busy township's tenders, in
+# publication order, that the official who favours the firm or stages the sham tenders is
+# in post for (a busy township: one of the quarter with the most tenders).
+TENURE = 0.6
 # Chance that a member beyond the winner and the covers a scheme needs bids in a rigged
 # tender: rings rarely field every member every time.
 MEMBER_TURNOUT = 0.8
-# Chance that 1-3 honest outsiders also bid in a rigged tender: rings do not control every
+# Chance that 1-3 honest outsiders also bid in a ring's tender: rings do not control every
 # entrant, and an outsider may win.
 OUTSIDER_SHARE = 0.2
 # Factor on the designated winner's price when outsiders bid: the ring shades its price.
@@ -155,16 +283,30 @@ OUTSIDER_SHADING = (0.88, 0.97)
 # Rotation: chance that a turn is skipped (a member who needs the work, a tender that suits
 # another); pure round robin would be cartoonish.
 ROTATION_DISORDER = 0.15
-# Cover bidding: chance that the leader wins; the others get the odd tender to stay in.
+# Cover bidding and round covers: chance that the leader wins; the others get the odd tender.
 LEADER_WINS = 0.85
+# A leader ring's covers are satellites of the leader (挂靠 firms, affiliates) with little
+# business of their own: they enter other tenders at this share of their activity, and so
+# lose mostly to the one winner.
+COVER_ACTIVITY = 0.3
+# A sham tender's shells (陪标专业户) live off bidding: they enter other tenders at this
+# multiple of their activity, inventing their amounts there too.
+SHELL_ACTIVITY = 2.5
 # Designated winner's bid / estimate per scheme: median and log-sd. Honest winners sit around
-# 0.80-0.90 with a tail up to the ceiling, so the schemes overlap the honest distribution.
+# 0.80-0.90 with a tail up to the ceiling, so the schemes overlap the honest distribution. A
+# favoured bidder who finds every rival disqualified prices like a sham tender's winner; a
+# buy-in sits far below, in the honest winners' low tail.
 WINNER_RATIO: dict[str, tuple[float, float]] = {
     "rotation": (0.94, 0.03),
     "cover_bidding": (0.965, 0.02),
     "shared_traces": (0.92, 0.035),
     "identical_bids": (0.93, 0.03),
     "arithmetic_bids": (0.93, 0.03),
+    "round_covers": (0.945, 0.025),
+    "market_allocation": (0.9, 0.03),  # unused: the member prices honestly
+    "favoured_bidder": (0.95, 0.025),
+    "fabricated_bids": (0.9, 0.03),
+    "buy_in": (0.71, 0.05),
 }
 # The highest cover stays this share under the estimate: a cover above the ceiling would be
 # void, and a tender with fewer than three valid bids fails.
@@ -182,22 +324,67 @@ SHARED_TRACE_RATES: dict[str, float] = {
 # and average-bid awards (log-normal sd, both sides of the winner), where covers steer the
 # price score or the benchmark rather than hug the winner.
 WIDE_COVERS: dict[str, tuple[float, float]] = {"scoring": (1.05, 1.25), "average_bid": (0.0, 0.12)}
+# The schemes whose covers do so: those whose covers exist to make the designated winner win.
+# The one-hand schemes keep their patterns (copied, progressive or uploaded together) under
+# every rule.
+STEERING = ("rotation", "cover_bidding", "round_covers", "fabricated_bids")
 # identical_bids: chance of three identical covers instead of two, when there are three.
 IDENTICAL_TRIPLE = 0.3
 # arithmetic_bids: share of progressions that are geometric (a fixed ratio).
 GEOMETRIC_SHARE = 0.3
+# round_covers: chance, drawn per ring in this range, that a cover is written round (three
+# significant digits: 1,240,000), else it is priced like a loose cover. Honest firms that bid
+# to the thousand yuan make round amounts too (ROUNDING_MIX).
+ROUND_COVER_RATE = (0.5, 1.0)
+ROUND_DIGITS = 3
 # Chance that two members of a ring share a shareholder, the ring's organiser.
 SHARED_SHAREHOLDER = 0.3
-# Chance of a bidding period under the 20 days of 招标投标法 art. 24, clean and rigged:
-# a buyer who favours a ring leaves outsiders little time.
-SHORT_DEADLINE: dict[str, float] = {"clean": 0.04, "rigged": 0.12}
+# Chance of a bidding period under the 20 days of 招标投标法 art. 24, per kind of tender: a buyer
+# who favours a ring leaves outsiders little time, one who favours a firm more so, and a sham
+# tender needs no time at all.
+SHORT_DEADLINE: dict[str, float] = {
+    "clean": 0.04,
+    "rigged": 0.12,
+    "favoured_bidder": 0.45,
+    "fabricated_bids": 0.3,
+}
+# market_allocation: the least and most share of its own buyers' tenders in its market that
+# a member bids for (the ring's tenders): most of them, as the split exists to give each
+# member its territory's work. The ring takes the market of its county whose size fits.
+ALLOCATION_TURNOUT = (0.25, 0.9)
+# market_allocation: the fewest tenders a ring rigs per member, even in a small sample: a
+# split shows only across many tenders.
+ALLOCATION_PER_MEMBER = 24
+# market_allocation: members are specialists of the market they split: they enter tenders of
+# other categories at this share of their activity.
+ALLOCATION_FOCUS = 0.25
+# favoured_bidder: how the buyer gets the firm its win (shares, in order): every rival
+# disqualified (the favoured bid is the only valid one); the lowest rival disqualified and
+# the firm just under the next one; the firm, told the others' prices, just under the lowest
+# (under average-bid awards: just under the benchmark the bids imply).
+FAVOUR_MIX = (0.15, 0.4, 0.45)
+FAVOUR_UNDERCUT = (0.001, 0.012)  # how far under the rival's price the firm bids
+# favoured_bidder: chance that the firm uploads last, minutes before the deadline.
+FAVOURED_LATE = 0.75
+LATE_MINUTES = (1, 30)
+# fabricated_bids: invented amounts are whole yuan whose digits after the first follow the
+# fabricator's habit, the second digit staying within a few percent (log-sd INVENTED_SD) of
+# the amount the fabricator had in mind. A habit is a Dirichlet draw around DIGIT_TASTE, the
+# digits people who make up Chinese amounts favour (8, 6, 9: lucky) and avoid (4: 死), with
+# this concentration: low = habits that stray far from it, towards a few favourite digits.
+DIGIT_TASTE = (1.0, 0.9, 0.9, 0.9, 0.35, 1.0, 1.5, 0.9, 1.8, 1.25)
+DIGIT_HABIT_CONCENTRATION = 8.0
+INVENTED_SD = 0.08
+# Clean tenders in which every bid but one fails the qualification review: honest noise for
+# the single-valid-bid and sole-survivor screens.
+SOLE_VALID_CLEAN = 0.004
 
 # ------------------------------------------------------------------------ honest market
 
 TENDERS_PER_FIRM = 5  # 1M tenders -> 200k firms
 TENDERS_PER_REGION = 400  # 1M tenders -> 2,500 counties (China has about 2,800)
 MIN_REGIONS, MAX_REGIONS = 4, 2800
-MIN_HOME_FIRMS = 30  # enough firms in every county for a 15-bid tender and its rings
+MIN_HOME_FIRMS = 40  # enough firms in every county for a 15-bid tender and its groups
 RING_FIRM_SHARE = 0.5  # at most this share of a county's firms are in rings
 RIGGED_TENDER_SHARE = 0.5  # at most this share of a county's tenders are rigged
 CATEGORIES = ("road", "bridge", "building", "water")
@@ -222,7 +409,8 @@ VARIANT_NAME_SHARE = 0.15  # bids that spell the bidder's name unlike the regist
 # Which spelling a variant bid uses: suffix swap, region dropped, region in full-width
 # brackets, in half-width brackets, trailing space, a typo in the 字号, English.
 VARIANT_MIX = (0.2, 0.2, 0.12, 0.12, 0.14, 0.12, 0.1)
-ROUNDING_MIX = (0.6, 0.3, 0.1)  # firms that bid to the cent, the yuan, the hundred yuan
+# Firms that bid to the cent, the yuan, the hundred yuan, the thousand yuan.
+ROUNDING_MIX = (0.6, 0.29, 0.085, 0.025)
 SPECIALTIES = ("road", "bridge", "building", "water", "general")
 SPECIALTY_MIX = (0.30, 0.12, 0.25, 0.13, 0.20)
 # How much a firm of each specialty (columns) bids in each category (rows).
@@ -349,7 +537,10 @@ USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = np.array([pow(3, i, 31) for i in range(17)])
 ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2])
 
-DESIGNATED, COVER = 1, 2  # bid roles; 0 is a competitive (honest) bid
+# Bid roles: an honest (competitive) bid; a ring's designated winner and its covers; a
+# favoured firm; a buy-in; an allocation member at its own buyer (priced honestly); a sham
+# tender's invented losing bid.
+HONEST, DESIGNATED, COVER, FAVOURED, BUY_IN, ALLOCATED, SHAM = range(7)
 VALID, DISQ, WITHDRAW = 0, 1, 2
 US_PER_S = 1_000_000
 US_PER_DAY = 86_400 * US_PER_S
@@ -377,6 +568,13 @@ class SynthData:
     firms: pl.DataFrame
     truth_tenders: pl.DataFrame
     truth_firms: pl.DataFrame
+    # Every buyer (buyer_id) with the scheme and group that hold it and the firm it deals with
+    # (bidder_id); "" when none. Written as truth/buyers.csv.
+    truth_buyers: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={n: pl.String for n in ("buyer_id", "scheme", "group", "bidder_id")}
+        )
+    )
     # Every spelling of every firm (firm_id, name), for measuring entity resolution; the
     # bids use some of them. Not written by ``write``.
     spellings: pl.DataFrame = field(
@@ -397,7 +595,11 @@ class SynthData:
             else:
                 frame.write_parquet(path)
             written.append(path)
-        for name, frame in (("tenders", self.truth_tenders), ("firms", self.truth_firms)):
+        for name, frame in (
+            ("tenders", self.truth_tenders),
+            ("firms", self.truth_firms),
+            ("buyers", self.truth_buyers),
+        ):
             path = out / "truth" / f"{name}.csv"
             _write_csv(frame, path)
             written.append(path)
@@ -420,9 +622,9 @@ def generate(tenders: int, seed: int = 0) -> SynthData:
     n_regions = int(np.clip(tenders // TENDERS_PER_REGION, MIN_REGIONS, MAX_REGIONS))
     places = _places(rng, n_regions)
     firms = _firm_traits(rng, places, max(tenders // TENDERS_PER_FIRM, MIN_HOME_FIRMS * n_regions))
-    market = _market(firms)
     ten = _tender_draws(rng, tenders, places)
     rings = _rings(rng, ten, firms, places)
+    market = _market(firms, activity=rings.activity(firms.n))
     bids = _bids(rng, ten, rings, firms, market)
     registry, names, traces = _firm_tables(rng, firms, places, rings)
     tender_frame = _tender_frame(rng, ten, bids, places)
@@ -436,6 +638,7 @@ def generate(tenders: int, seed: int = 0) -> SynthData:
         firms=registry,
         truth_tenders=_truth_tenders(tender_id, rings),
         truth_firms=_truth_firms(firm_id, rings),
+        truth_buyers=_truth_buyers(tender_frame.get_column("buyer_id"), ten.buyer, firm_id, rings),
         spellings=pl.DataFrame(
             {
                 "firm_id": firm_id.gather(np.repeat(np.arange(firm_id.len()), NAME_VARIANTS)),
@@ -458,6 +661,16 @@ class _Places:
     town_start: Arr  # first township of each county in ``town``
     town_count: Arr
     town: pl.Series  # 白沙镇
+
+    @property
+    def buyers(self) -> int:
+        """Buyers: each township's government, then each county's bureaus."""
+        return int(self.town.len() + self.code.size * len(BUREAUS))
+
+    def buyer_region(self) -> Arr:
+        towns = np.repeat(np.arange(self.code.size), self.town_count)
+        out: Arr = np.concatenate([towns, np.repeat(np.arange(self.code.size), len(BUREAUS))])
+        return out
 
 
 def _places(rng: np.random.Generator, n: int) -> _Places:
@@ -530,7 +743,7 @@ def _firm_traits(rng: np.random.Generator, places: _Places, n: int) -> _Firms:
         activity=activity,
         efficiency=np.exp(rng.normal(0.0, EFFICIENCY_SD, n)),
         quality=rng.normal(0.0, 1.0, n),
-        rounding=rng.choice(3, n, p=ROUNDING_MIX),
+        rounding=rng.choice(len(ROUNDING_MIX), n, p=ROUNDING_MIX),
         member_firm=firm[first],
         member_region=region[first],
         member_weight=weight[first],
@@ -557,10 +770,17 @@ class _Market:
         return firm
 
 
-def _market(firms: _Firms) -> _Market:
+def _market(firms: _Firms, activity: Arr) -> _Market:
+    """Draws weighted by activity (times a factor per firm and category, ``activity``) and
+    fit."""
     regions = int(firms.member_region.max()) + 1
     spec = firms.specialty[firms.member_firm]
-    weights = np.concatenate([firms.member_weight * AFFINITY[c, spec] for c in range(4)])
+    weights = np.concatenate(
+        [
+            firms.member_weight * activity[firms.member_firm, c] * AFFINITY[c, spec]
+            for c in range(len(CATEGORIES))
+        ]
+    )
     return _Market(
         firm=firms.member_firm,
         cum=np.cumsum(weights),
@@ -578,6 +798,7 @@ class _Tenders:
     category: Arr
     template: Arr
     town: Arr  # index into places.town
+    buyer: Arr  # the township (index into places.town) or, after them, the county's bureau
     invited: Arr
     award: Arr  # index into AWARD_METHODS
     estimate: Arr  # cents
@@ -597,6 +818,10 @@ def _tender_draws(rng: np.random.Generator, n: int, places: _Places) -> _Tenders
     count = np.bincount(by_category, minlength=4)
     template = first[category] + rng.integers(0, count[category])
     town = places.town_start[region] + rng.integers(0, places.town_count[region])
+    has_town = np.array(["T" in t[1] for t in TEMPLATES])[template]
+    bureau = np.array([t[3] for t in TEMPLATES])[template]
+    township_buys = has_town & (rng.random(n) < TOWNSHIP_BUYER)
+    buyer = np.where(township_buys, town, places.town.len() + region * len(BUREAUS) + bureau)
     invited = rng.random(n) < INVITED_SHARE
     median = np.array(ESTIMATE_MEDIAN)[category]
     estimate = np.clip(median * rng.lognormal(0.0, ESTIMATE_SIGMA, n), *ESTIMATE_RANGE)
@@ -610,6 +835,7 @@ def _tender_draws(rng: np.random.Generator, n: int, places: _Places) -> _Tenders
         category=category,
         template=template,
         town=town,
+        buyer=buyer,
         invited=invited,
         award=rng.choice(len(AWARD_METHODS), n, p=AWARD_MIX),
         estimate=np.round(estimate * 100).astype(np.int64),
@@ -623,50 +849,114 @@ def _tender_draws(rng: np.random.Generator, n: int, places: _Places) -> _Tenders
 
 @dataclass(frozen=True)
 class _Rings:
-    scheme: Arr  # index into SCHEMES
+    """The groups that rig tenders: rings of firms and, for the buyer schemes, a buyer (or the
+    buyers a ring splits) with its firms."""
+
+    scheme: Arr  # index into ALL_SCHEMES
     size: Arr
     start: Arr  # first member in ``members``
-    members: Arr  # firm indices, ring by ring, the leader first
+    members: Arr  # firm indices, group by group, the leader (or the buyer's firm) first
     offset: Arr  # rotation: whose turn comes first
     organiser: Arr  # the ring shares a shareholder between two members
-    active: Arr  # the ring rigged at least one tender
+    active: Arr  # the group rigged at least one tender
     label: pl.Series  # rotation-0001
-    tender_ring: Arr  # per tender: its ring, or -1 when clean
+    habit: Arr  # fabricated_bids: the fabricator's digit preferences, one row of 10 per group
+    tender_ring: Arr  # per tender: its group, or -1 when clean
+    tender_owner: Arr  # per tender: the member slot whose tender it is (market_allocation)
+    tender_market: Arr  # per tender: the allocation ring whose market it is in, or -1
+    category: Arr  # per group: the category of an allocation ring's market, or -1
+    buyer_group: Arr  # per buyer: the group that holds it, or -1
+    buyer_owner: Arr  # per buyer: the member slot it is allocated to, or the buyer's firm (0)
 
     def tender_scheme(self) -> Arr:
         return np.append(self.scheme, -1)[self.tender_ring]
 
+    def activity(self, n_firms: int) -> Arr:
+        """Per firm and category: the factor on its activity in tenders it enters on its own:
+        a leader ring's covers COVER_ACTIVITY, a shell SHELL_ACTIVITY, an allocation member
+        ALLOCATION_FOCUS outside its ring's category, everyone else 1."""
+        ring = np.repeat(np.arange(self.scheme.size), self.size)
+        slot = np.arange(ring.size) - self.start[ring]
+        scheme = self.scheme[ring]
+        factor = np.select(
+            [
+                _scheme_is(scheme, "cover_bidding", "round_covers") & (slot > 0),
+                _scheme_is(scheme, "fabricated_bids") & (slot > 0),
+            ],
+            [COVER_ACTIVITY, SHELL_ACTIVITY],
+            1.0,
+        )[:, None] * np.where(
+            (self.category[ring, None] >= 0)
+            & (self.category[ring, None] != np.arange(len(CATEGORIES))),
+            ALLOCATION_FOCUS,
+            1.0,
+        )
+        kept = self.active[ring]
+        out = np.ones((n_firms, len(CATEGORIES)))
+        out[self.members[kept]] = factor[kept]
+        return out
+
+    def shells(self, n_firms: int) -> Arr:
+        """Per firm: the fabricated_bids group whose shell it is, or -1."""
+        ring = np.repeat(np.arange(self.scheme.size), self.size)
+        slot = np.arange(ring.size) - self.start[ring]
+        keep = self.active[ring] & (slot > 0) & _scheme_is(self.scheme[ring], "fabricated_bids")
+        out = np.full(n_firms, -1, dtype=np.int64)
+        out[self.members[keep]] = ring[keep]
+        return out
+
+
+def _scheme_is(scheme: Arr, *names: str) -> Arr:
+    return np.isin(scheme, [ALL_SCHEMES.index(name) for name in names])
+
 
 def _rings(rng: np.random.Generator, ten: _Tenders, firms: _Firms, places: _Places) -> _Rings:
     regions = places.code.size
+    # A favour or sham tenders last a tenure at a busy township: size their groups by it.
+    towns = places.town.len()
+    town_count = np.bincount(ten.buyer[ten.buyer < towns], minlength=towns)
+    top = np.sort(town_count)[-max(1, towns // 4) :]
+    busy = float(top.mean()) if top.size else 1.0
+    per_group = TENDERS_PER_GROUP | {
+        name: max(2, round(busy * TENURE)) for name in ("favoured_bidder", "fabricated_bids")
+    }
     schemes, wants, sizes = [], [], []
-    for k, name in enumerate(SCHEMES):
+    for k, name in enumerate(ALL_SCHEMES):
         rigged = round(ten.n * COLLUSIVE_SHARE * SCHEME_MIX[name])
         if rigged < 2:
             continue
-        count = max(1, round(rigged / TENDERS_PER_RING))
+        count = max(1, round(rigged / per_group[name]))
         base = min(2, rigged // count)
-        want = base + rng.multinomial(rigged - base * count, rng.dirichlet(np.full(count, 3.0)))
+        spread = 3.0 if name in RING_SCHEMES else 20.0  # rings vary more than a buyer's deals
+        want = base + rng.multinomial(rigged - base * count, rng.dirichlet(np.full(count, spread)))
+        size = rng.integers(RING_SIZE[name][0], RING_SIZE[name][1] + 1, count)
+        if name == "market_allocation":  # a split needs volume, whatever the sample's size
+            want = np.maximum(want, ALLOCATION_PER_MEMBER * size)
         schemes.append(np.full(count, k))
         wants.append(want)
-        sizes.append(rng.integers(RING_SIZE[name][0], RING_SIZE[name][1] + 1, count))
+        sizes.append(size)
     scheme = np.concatenate(schemes) if schemes else np.zeros(0, dtype=np.int64)
     want = np.concatenate(wants) if wants else np.zeros(0, dtype=np.int64)
     size = np.concatenate(sizes) if sizes else np.zeros(0, dtype=np.int64)
-    # Shuffled, so that when counties run out of room the rings left out are of any scheme.
+    # Shuffled, so that when counties run out of room the groups left out are of any scheme.
     shuffle = rng.permutation(scheme.size)
     scheme, want, size = scheme[shuffle], want[shuffle], size[shuffle]
 
-    # Counties offer ring slots by their number of firms, drawn by their share of tenders.
+    # Counties offer group slots by their number of firms, drawn by their share of tenders;
+    # a group whose firms would exceed RING_FIRM_SHARE of its county's is left out.
     home_firms = np.bincount(firms.home, minlength=regions)
-    slots = np.maximum(1, (home_firms * RING_FIRM_SHARE).astype(np.int64) // RING_SIZE_MAX)
+    room = (home_firms * RING_FIRM_SHARE).astype(np.int64)
+    slots = np.maximum(1, room // SLOT_FIRMS)
     slot_region = np.repeat(np.arange(regions), slots)
     p = places.weight[slot_region]
     count = min(scheme.size, slot_region.size)
     region = slot_region[rng.choice(slot_region.size, count, replace=False, p=p / p.sum())]
     scheme, want, size = scheme[:count], want[:count], size[:count]
+    fits = _offset_in_group(region, size) + size <= room[region]
+    scheme, want, size, region = scheme[fits], want[fits], size[fits], region[fits]
+    count = scheme.size
 
-    # Members: the county's home firms in random order, each ring taking the next ones.
+    # Members: the county's home firms in random order, each group taking the next ones.
     by_home = np.lexsort((rng.random(firms.n), firms.home))
     home_start = np.searchsorted(firms.home[by_home], np.arange(regions))
     first_member = home_start[region] + _offset_in_group(region, size)
@@ -674,37 +964,164 @@ def _rings(rng: np.random.Generator, ten: _Tenders, firms: _Firms, places: _Plac
     ring_of = np.repeat(np.arange(count), size)
     members = by_home[first_member[ring_of] + np.arange(ring_of.size) - start[ring_of]]
 
-    # Tenders: the county's tenders in random order, each ring taking the next ones.
-    by_county = np.lexsort((rng.random(ten.n), ten.region))
-    county_start = np.searchsorted(ten.region[by_county], np.arange(regions))
-    cap = (np.bincount(ten.region, minlength=regions) * RIGGED_TENDER_SHARE).astype(np.int64)
-    slot_ring = np.repeat(np.arange(count), want)
-    pos = (_offset_in_group(region, want) - (np.cumsum(want) - want))[slot_ring] + np.arange(
-        slot_ring.size
-    )
+    # Buyers: a favoured firm or sham tenders at a township government, a buy-in at any of
+    # the county's other buyers.
+    n_buyers = places.buyers
+    buyer_count = np.bincount(ten.buyer, minlength=n_buyers)
+    allocation = _scheme_is(scheme, "market_allocation")
+    township = _scheme_is(scheme, "favoured_bidder", "fabricated_bids")
+    buy_in = _scheme_is(scheme, "buy_in")
+    buyer_group = np.full(n_buyers, -1, dtype=np.int64)
+    buyer_owner = np.zeros(n_buyers, dtype=np.int64)
+    towns_ = np.arange(n_buyers) < towns
+    # A tenure covers about TENURE of the township's tenders: townships of about ``busy``
+    # tenders first. A buy-in firm goes to busy buyers first.
+    noise = rng.uniform(0.5, 1.0, n_buyers)
+    near = -np.abs(buyer_count - busy) * noise
+    for groups, pool, prefer in (
+        (township, towns_, near),
+        (buy_in, np.ones(n_buyers, dtype=bool), buyer_count * noise),
+    ):
+        _hold_buyers(
+            held=groups.astype(np.int64),
+            region=region,
+            size=size,
+            pool=pool & (buyer_group < 0) & (buyer_count > 0),
+            prefer=prefer,
+            buyer_region=places.buyer_region(),
+            out=(buyer_group, buyer_owner),
+        )
+
+    # Their tenders. Favours and sham tenders: a run of ``want`` of the buyer's tenders in
+    # publication order (an official's tenure); buy-ins: ``want`` of the buyer's tenders not
+    # awarded by average bid (where a low bid cannot win).
+    n = ten.n
+    group = buyer_group[ten.buyer]
+    g = np.where(group >= 0, group, count)  # ``count``: a padding group for the others
+    held_count = np.bincount(
+        buyer_group[buyer_group >= 0],
+        weights=buyer_count[buyer_group >= 0],
+        minlength=count,
+    ).astype(np.int64)
+    first = (rng.random(count) * (np.maximum(held_count - want, 0) + 1)).astype(np.int64)
+    want_g = np.append(want, 0)[g]
+    in_turn = _rank_within(ten.buyer, np.arange(n))  # tenders are in publication order
+    run = (in_turn >= np.append(first, 0)[g]) & (in_turn < np.append(first, 0)[g] + want_g)
+    eligible = ten.award != AWARD_METHODS.index("average_bid")
+    picked = eligible & (_rank_within(ten.buyer, rng.random(n) + ~eligible) < want_g)
+    take = (group >= 0) & np.where(np.append(buy_in, False)[g], picked, run)
+    tender_ring = np.where(take, group, -1)
+    tender_owner = np.zeros(n, dtype=np.int64)
+
+    # Allocation rings: each takes a market of its county (one category of works, the one
+    # whose size fits ``want`` at the ring's turnout), splits the market's buyers among its
+    # members and keeps every member away from the others' buyers for the six years. The
+    # owner of a buyer bids for most of its tenders (ALLOCATION_TURNOUT, sized to give about
+    # ``want`` of them: the ring's tenders); no other member bids for it. Buyers held by a
+    # buyer group stay out of the split: no member bids there either.
+    market = ten.region * len(CATEGORIES) + ten.category
+    splittable = (tender_ring < 0) & (buyer_group[ten.buyer] < 0)
+    size_of = np.bincount(market[splittable], minlength=regions * len(CATEGORIES))
+    markets = size_of.reshape(regions, len(CATEGORIES))[region]
+    whole = np.bincount(market, minlength=regions * len(CATEGORIES)).reshape(
+        regions, len(CATEGORIES)
+    )[region]
+    fit = np.abs(np.log(np.maximum(markets, 1) * np.mean(ALLOCATION_TURNOUT) / want[:, None]))
+    # A ring splits a market it can hold: one where other schemes' buyers and tenders leave
+    # most of the work to share out.
+    fit += np.abs(np.log(np.maximum(markets, 1) / np.maximum(whole, 1)))
+    category = np.argmin(fit + 0.1 * rng.random(fit.shape), axis=1)
+    key = np.where(allocation, region * len(CATEGORIES) + category, -1)
+    kept = allocation & (_rank_within(key, np.arange(count)) == 0)  # one ring per market
+    market_ring = np.full(regions * len(CATEGORIES), -1, dtype=np.int64)
+    market_ring[key[kept]] = np.flatnonzero(kept)
+    tender_market = market_ring[market]
+    split = (tender_market >= 0) & splittable
+    pair = _sorted_unique(tender_market[split] * n_buyers + ten.buyer[split])
+    pair_ring, pair_buyer = pair // n_buyers, pair % n_buyers
+    # A fair split: the market's buyers, busiest first, dealt to the members in snake order.
+    in_split = np.bincount(ten.buyer[split], minlength=n_buyers)[pair_buyer]
+    turn = _rank_within(pair_ring, -in_split - rng.random(pair.size))
+    members_ = size[pair_ring]
+    lap, seat = turn // members_, turn % members_
+    buyer_group[pair_buyer] = pair_ring
+    buyer_owner[pair_buyer] = np.where(lap % 2 == 0, seat, members_ - 1 - seat)
+    share = np.clip(want / np.maximum(size_of[np.maximum(key, 0)], 1), *ALLOCATION_TURNOUT)
+    owned = split & (rng.random(n) < np.append(share, 0)[tender_market])
+    tender_ring[owned] = tender_market[owned]
+    tender_owner[owned] = buyer_owner[ten.buyer[owned]]
+
+    # The ring groups' tenders: the county's other tenders in random order, each ring taking
+    # the next ones, up to RIGGED_TENDER_SHARE of them.
+    free = tender_ring < 0
+    county = np.where(free, ten.region, regions)
+    by_county = np.lexsort((rng.random(n), county))
+    county_start = np.searchsorted(county[by_county], np.arange(regions))
+    cap = (np.bincount(ten.region[free], minlength=regions) * RIGGED_TENDER_SHARE).astype(np.int64)
+    ring_want = np.where(_scheme_is(scheme, *RING_SCHEMES), want, 0)
+    slot_ring = np.repeat(np.arange(count), ring_want)
+    pos = (_offset_in_group(region, ring_want) - (np.cumsum(ring_want) - ring_want))[
+        slot_ring
+    ] + np.arange(slot_ring.size)
     ok = pos < cap[region[slot_ring]]
-    tender_ring = np.full(ten.n, -1, dtype=np.int64)
     chosen = by_county[county_start[region[slot_ring[ok]]] + pos[ok]]
     tender_ring[chosen] = slot_ring[ok]
 
     active = np.bincount(tender_ring[tender_ring >= 0], minlength=count) > 0
     number = _rank_within(np.where(active, scheme, -1), np.arange(count)) + 1
     label = (
-        pl.Series(SCHEMES, dtype=pl.String).gather(scheme)
+        pl.Series(ALL_SCHEMES, dtype=pl.String).gather(scheme)
         + "-"
         + pl.Series(number).cast(pl.String).str.zfill(4)
     )
+    taste = np.array(DIGIT_TASTE) / sum(DIGIT_TASTE)
+    habit = rng.dirichlet(DIGIT_HABIT_CONCENTRATION * taste, count)
     return _Rings(
         scheme=scheme,
         size=size,
         start=start,
         members=members,
         offset=rng.integers(0, np.maximum(size, 1)),
-        organiser=(rng.random(count) < SHARED_SHAREHOLDER) & active,
+        organiser=(rng.random(count) < SHARED_SHAREHOLDER) & active & (size >= 2),
         active=active,
         label=label,
+        habit=habit.reshape(count, 10),
         tender_ring=tender_ring,
+        tender_owner=tender_owner,
+        tender_market=tender_market,
+        category=np.where(kept, category, -1),
+        buyer_group=buyer_group,
+        buyer_owner=buyer_owner,
     )
+
+
+def _hold_buyers(
+    *,
+    held: Arr,
+    region: Arr,
+    size: Arr,
+    pool: Arr,
+    prefer: Arr,
+    buyer_region: Arr,
+    out: tuple[Arr, Arr],
+) -> None:
+    """Give each group ``held`` buyers of its county from ``pool``: the county's buyers in
+    the order of ``prefer`` (highest first), each group taking the next ones. Writes the
+    group and the member slot each buyer goes to (in turn round the members) into ``out``."""
+    buyer_group, buyer_owner = out
+    regions = int(buyer_region.max(initial=-1)) + 1
+    candidates = np.flatnonzero(pool)
+    by_region = candidates[np.lexsort((-prefer[candidates], buyer_region[candidates]))]
+    sorted_region = buyer_region[by_region]
+    region_start = np.searchsorted(sorted_region, np.arange(regions), side="left")
+    region_end = np.searchsorted(sorted_region, np.arange(regions), side="right")
+    held_by = np.repeat(np.arange(held.size), held)
+    j = np.arange(held_by.size) - np.repeat(np.cumsum(held) - held, held)
+    pos = (region_start[region] + _offset_in_group(region, held))[held_by] + j
+    ok = pos < region_end[region[held_by]]
+    buyer = by_region[pos[ok]]
+    buyer_group[buyer] = held_by[ok]
+    buyer_owner[buyer] = j[ok] % size[held_by[ok]]
 
 
 # ------------------------------------------------------------------------------------- bids
@@ -735,33 +1152,88 @@ def _bids(
     size = rings.size[ring]
     sch = rings.scheme[ring]
 
-    # The designated winner of each rigged tender, as a slot of its ring.
+    # The designated winner of each rigged tender (or the member whose buyer it is), as a
+    # slot of its group.
     turn = (_rank_within(ring, rigged) + rings.offset[ring]) % size
     anyone = rng.integers(0, size)
     rotation = np.where(rng.random(rigged.size) < ROTATION_DISORDER, anyone, turn)
     leader = np.where(rng.random(rigged.size) < LEADER_WINS, 0, anyone)
     designated = np.select(
-        [sch == SCHEMES.index("rotation"), sch == SCHEMES.index("cover_bidding")],
-        [rotation, leader],
+        [
+            _scheme_is(sch, "rotation"),
+            _scheme_is(sch, "cover_bidding", "round_covers"),
+            _scheme_is(sch, "favoured_bidder", "fabricated_bids", "buy_in"),
+            _scheme_is(sch, "market_allocation"),
+        ],
+        [rotation, leader, 0, rings.tender_owner[rigged]],
         anyone,
     )
-    # Ring members who bid: the winner, the covers the scheme needs, the others by turnout.
-    needs_two = np.isin(sch, [SCHEMES.index("identical_bids"), SCHEMES.index("arithmetic_bids")])
-    covers_needed = np.repeat(np.where(needs_two, 2, 1), size)
+    # Members who bid: the winner, the covers the scheme needs, the others by turnout. An
+    # allocation member bids alone at its own buyers; the other members keep away.
+    covers_needed = np.select(
+        [
+            _scheme_is(sch, "identical_bids", "arithmetic_bids", "fabricated_bids"),
+            _scheme_is(sch, *RING_SCHEMES),
+        ],
+        [2, 1],
+        0,
+    )
+    extras = _scheme_is(sch, *RING_SCHEMES, "fabricated_bids")
     pair_tender = np.repeat(rigged, size)
     pair_ring = np.repeat(ring, size)
     slot = np.arange(pair_tender.size) - np.repeat(np.cumsum(size) - size, size)
     order = (slot - np.repeat(designated, size)) % np.repeat(size, size)
-    bids_ = (order <= covers_needed) | (rng.random(slot.size) < MEMBER_TURNOUT)
+    bids_ = (order <= np.repeat(covers_needed, size)) | (
+        np.repeat(extras, size) & (rng.random(slot.size) < MEMBER_TURNOUT)
+    )
+    pair_firm = rings.members[rings.start[pair_ring] + slot]
     ring_tender = pair_tender[bids_]
-    ring_firm = rings.members[rings.start[pair_ring[bids_]] + slot[bids_]]
-    ring_role = np.where(order[bids_] == 0, DESIGNATED, COVER)
+    ring_firm = pair_firm[bids_]
+    lead_role = np.select(
+        [
+            _scheme_is(sch, "favoured_bidder"),
+            _scheme_is(sch, "buy_in"),
+            _scheme_is(sch, "market_allocation"),
+        ],
+        [FAVOURED, BUY_IN, ALLOCATED],
+        DESIGNATED,
+    )
+    other_role = np.where(_scheme_is(sch, "fabricated_bids"), SHAM, COVER)
+    ring_role = np.where(
+        order[bids_] == 0, np.repeat(lead_role, size)[bids_], np.repeat(other_role, size)[bids_]
+    )
+    # An allocation ring's members bid in its market only for their own buyers' tenders.
+    in_market = np.flatnonzero(rings.tender_market >= 0)
+    m_ring = rings.tender_market[in_market]
+    m_size = rings.size[m_ring]
+    m_tender = np.repeat(in_market, m_size)
+    m_slot = np.arange(m_tender.size) - np.repeat(np.cumsum(m_size) - m_size, m_size)
+    m_firm = rings.members[np.repeat(rings.start[m_ring], m_size) + m_slot]
+    own = (rings.tender_ring[m_tender] == np.repeat(m_ring, m_size)) & (
+        m_slot == rings.tender_owner[m_tender]
+    )
 
+    # Everyone else: honest bidders. A ring's tenders get a few outsiders, a sham tender none;
+    # a favoured firm, a buy-in firm or an allocation member meets an ordinary field.
     on_ring = np.bincount(ring_tender, minlength=n)
     outsiders = np.where(rng.random(n) < OUTSIDER_SHARE, rng.integers(1, 4, n), 0)
-    need = np.where(sch_t >= 0, np.maximum(outsiders, 3 - on_ring), ten.bidders)
+    need = np.select(
+        [
+            sch_t < 0,
+            _scheme_is(sch_t, *RING_SCHEMES),
+            _scheme_is(sch_t, "fabricated_bids"),
+        ],
+        [ten.bidders, np.maximum(outsiders, 3 - on_ring), np.maximum(3 - on_ring, 0)],
+        np.maximum(ten.bidders - on_ring, 2),
+    )
     free_tender, free_firm = _draw_bidders(
-        rng, need=need, ten=ten, market=market, taken=(ring_tender, ring_firm), n_firms=firms.n
+        rng,
+        need=need,
+        ten=ten,
+        market=market,
+        taken=(ring_tender, ring_firm),
+        barred=(m_tender[~own], m_firm[~own]),
+        n_firms=firms.n,
     )
 
     tender = np.concatenate([ring_tender, free_tender])
@@ -770,7 +1242,14 @@ def _bids(
 
     # Dates: a deadline 20-35 days out (fewer for some, more often when rigged), bids mostly
     # in the last days, the award a few days after the opening.
-    short = rng.random(n) < np.where(sch_t >= 0, SHORT_DEADLINE["rigged"], SHORT_DEADLINE["clean"])
+    short_rate = np.array(
+        [
+            SHORT_DEADLINE.get(s, SHORT_DEADLINE["rigged" if s in RING_SCHEMES else "clean"])
+            for s in ALL_SCHEMES
+        ]
+        + [SHORT_DEADLINE["clean"]]
+    )
+    short = rng.random(n) < short_rate[sch_t]
     days = np.where(short, rng.integers(10, 20, n), rng.integers(20, 36, n))
     opening = rng.choice(np.array([9 * 3600, 9 * 3600 + 1800, 10 * 3600, 14 * 3600 + 1800]), n)
     deadline = _workday(ten.published // US_PER_DAY + days) * US_PER_DAY + opening * US_PER_S
@@ -779,10 +1258,26 @@ def _bids(
     submitted = _uploads(rng, deadline[tender], ten.published[tender], margin=300)
     # One preparer uploads the ring's bids in one sitting, minutes apart.
     session = _uploads(rng, deadline, ten.published, margin=1800)
-    one_hand = (role != 0) & (sch_t[tender] == SCHEMES.index("shared_traces"))
+    one_hand = (role != HONEST) & _scheme_is(sch_t[tender], "shared_traces")
     hand = np.flatnonzero(one_hand)
     k = _rank_within(tender[hand], rng.random(hand.size))
     submitted[hand] = session[tender[hand]] + (k * 240 + rng.integers(0, 200, hand.size)) * US_PER_S
+    # A favoured firm, told the others' prices, mostly uploads last, minutes before the
+    # deadline.
+    favoured = np.flatnonzero(role == FAVOURED)
+    if favoured.size:
+        rivals = np.flatnonzero(_scheme_is(sch_t[tender], "favoured_bidder") & (role == HONEST))
+        last = np.zeros(n, dtype=np.int64)
+        np.maximum.at(last, tender[rivals], submitted[rivals])
+        ft = tender[favoured]
+        minutes = rng.integers(LATE_MINUTES[0] * 60, LATE_MINUTES[1] * 60, favoured.size)
+        late = np.maximum(
+            deadline[ft] - minutes * US_PER_S,
+            last[ft] + rng.integers(20, 600, favoured.size) * US_PER_S,
+        )
+        late = np.minimum(late, deadline[ft] - 20 * US_PER_S)
+        use = rng.random(favoured.size) < FAVOURED_LATE
+        submitted[favoured[use]] = late[use]
     submitted = submitted // US_PER_S * US_PER_S
 
     order_ = _sort_bids(tender, submitted - ten.published[tender], firm)
@@ -791,7 +1286,10 @@ def _bids(
 
     cents = _prices(rng, ten=ten, rings=rings, firms=firms, tender=tender, firm=firm, role=role)
     cents, status = _statuses(
-        rng, ten=ten, firms=firms, tender=tender, firm=firm, role=role, cents=cents
+        rng, ten=ten, rings=rings, firms=firms, tender=tender, firm=firm, role=role, cents=cents
+    )
+    cents, status = _favour(
+        rng, ten=ten, firms=firms, tender=tender, firm=firm, role=role, cents=cents, status=status
     )
     winner = _award(
         rng, ten=ten, firms=firms, tender=tender, firm=firm, role=role, cents=cents, status=status
@@ -855,14 +1353,19 @@ def _draw_bidders(
     ten: _Tenders,
     market: _Market,
     taken: tuple[Arr, Arr],
+    barred: tuple[Arr, Arr],
     n_firms: int,
 ) -> tuple[Arr, Arr]:
-    """``need[t]`` more distinct bidders per tender, none already bidding in it.
+    """``need[t]`` more distinct bidders per tender, none already bidding in it and none
+    ``barred`` from it.
 
     Draws with replacement, drops repeats, and draws again for the shortfall: a few vectorised
     rounds instead of a loop over tenders.
     """
-    known = [np.sort(taken[0] * n_firms + taken[1]), np.zeros(0, dtype=np.int64)]
+    known = [
+        np.sort(np.concatenate([taken[0] * n_firms + taken[1], barred[0] * n_firms + barred[1]])),
+        np.zeros(0, dtype=np.int64),
+    ]
     found: list[Arr] = []
     pending = need.astype(np.int64)
     for _ in range(1000):
@@ -915,15 +1418,13 @@ def _prices(
 
     sch_t = rings.tender_scheme()
     sch = sch_t[tender]
-    cover = np.flatnonzero(role == COVER)
-    if cover.size == 0:
-        return cents
+    cover = np.flatnonzero((role == COVER) | (role == SHAM))
     ct = tender[cover]
     rank = _rank_within(ct, rng.random(cover.size)) + 1  # a cover's place in a progression
     covers = np.bincount(ct, minlength=n)
 
     def is_(name: str) -> Arr:
-        return np.equal(sch_t, SCHEMES.index(name))
+        return np.equal(sch_t, ALL_SCHEMES.index(name))
 
     # Cover price / winner price, per cover bid.
     band = rng.uniform(0.006, 0.03, n)
@@ -935,9 +1436,9 @@ def _prices(
     c_sch = sch[cover]
     mult = np.select(
         [
-            c_sch == SCHEMES.index("cover_bidding"),
-            c_sch == SCHEMES.index("shared_traces"),
-            c_sch == SCHEMES.index("arithmetic_bids"),
+            c_sch == ALL_SCHEMES.index("cover_bidding"),
+            c_sch == ALL_SCHEMES.index("shared_traces"),
+            c_sch == ALL_SCHEMES.index("arithmetic_bids"),
         ],
         [
             (1 + band[ct]) * (1 + np.abs(rng.normal(0.0, width[ct]))),
@@ -947,7 +1448,7 @@ def _prices(
         loose,
     )
     rule = ten.award[ct]
-    steering = is_("rotation")[ct] | is_("cover_bidding")[ct]
+    steering = np.isin(sch_t[ct], [ALL_SCHEMES.index(s) for s in STEERING])
     low_s, high_s = WIDE_COVERS["scoring"]
     scored = steering & (rule == AWARD_METHODS.index("scoring"))
     averaged = steering & (rule == AWARD_METHODS.index("average_bid"))
@@ -958,10 +1459,10 @@ def _prices(
     np.maximum.at(top, ct, mult)
 
     # The designated winner's price: high, shaded when outsiders bid, covers under the ceiling.
-    median = np.array([WINNER_RATIO[s][0] for s in SCHEMES])[np.maximum(sch_t, 0)]
-    spread = np.array([WINNER_RATIO[s][1] for s in SCHEMES])[np.maximum(sch_t, 0)]
+    median = np.array([WINNER_RATIO[s][0] for s in ALL_SCHEMES])[np.maximum(sch_t, 0)]
+    spread = np.array([WINNER_RATIO[s][1] for s in ALL_SCHEMES])[np.maximum(sch_t, 0)]
     target = np.exp(rng.normal(np.log(median), spread))
-    outsiders = np.bincount(tender, weights=(role == 0), minlength=n) > 0
+    outsiders = np.bincount(tender, weights=(role == HONEST), minlength=n) > 0
     target *= np.where(outsiders, rng.uniform(*OUTSIDER_SHADING, n), 1.0)
     won = np.minimum(target, COVER_CEILING / top) * estimate
     won_cents = _odd_cents(won * 100)
@@ -980,38 +1481,116 @@ def _prices(
     first_cover[ct[rank == 1]] = cover_cents[rank == 1]
     copy = is_("identical_bids")[ct] & (rank <= same[ct])
     cover_cents = np.where(copy, first_cover[ct], cover_cents)
+    # round_covers: covers written to three significant digits, the nearer round amount that
+    # stays on the cover's side of the winner and under the ceiling.
+    ceiling = np.floor(ten.estimate * COVER_CEILING).astype(np.int64)
+    unit = 10 ** np.maximum(_magnitude(cover_cents) - (ROUND_DIGITS - 1), 0)
+    up = -(-cover_cents // unit) * unit
+    down = cover_cents // unit * unit
+    above = cover_cents > won_cents[ct]
+    up_ok = (up <= ceiling[ct]) & (above | (up < won_cents[ct]))
+    down_ok = (down > 0) & (~above | (down > won_cents[ct]))
+    nearer_up = up - cover_cents < cover_cents - down
+    rounded = np.where(up_ok & (nearer_up | ~down_ok), up, np.where(down_ok, down, cover_cents))
+    habit = rng.uniform(*ROUND_COVER_RATE, rings.scheme.size + 1)[rings.tender_ring[ct]]
+    round_ = is_("round_covers")[ct] & (rng.random(cover.size) < habit)
+    cover_cents = np.where(round_, rounded, cover_cents)
 
     cents = cents.copy()
     cents[cover] = cover_cents
     designated = role == DESIGNATED
     cents[designated] = won_cents[tender[designated]]
+    # buy_in: far under the estimate, rounded by the firm's habit.
+    buy = np.flatnonzero(role == BUY_IN)
+    low, sd_buy = WINNER_RATIO["buy_in"]
+    deep = np.clip(np.exp(rng.normal(np.log(low), sd_buy, buy.size)), 0.5, 0.9)
+    cents[buy] = _round_habit(est[buy] * deep, firms.rounding[firm[buy]])
+
+    # fabricated_bids: every amount of a sham tender and every bid of a shell firm is
+    # invented; the sham winner's first, since the others are written around it.
+    shell = rings.shells(firms.n)
+    staged = np.flatnonzero(designated & is_("fabricated_bids")[tender])
+    st = tender[staged]
+    cents[staged] = _invent(
+        rng, cents[staged] / 100.0, rings.habit[rings.tender_ring[st]], 0 * st, ceiling[st] / 100.0
+    )
+    planned = won_cents.copy()
+    won_cents[st] = cents[staged]
+    invented = np.flatnonzero((role == SHAM) | (shell[firm] >= 0))
+    it = tender[invented]
+    group = np.where(role[invented] == SHAM, rings.tender_ring[it], shell[firm[invented]])
+    sham = role[invented] == SHAM
+    below = sham & (cents[invented] < planned[it])
+    floor = np.where(sham & ~below, won_cents[it] / 100.0, 0.0)
+    top = np.where(below, (won_cents[it] - 100) / 100.0, ceiling[it] / 100.0)
+    cents[invented] = _invent(rng, cents[invented] / 100.0, rings.habit[group], floor, top)
     return cents
+
+
+def _magnitude(values: Arr) -> Arr:
+    """Number of digits minus one of positive integers (exactly, without float rounding)."""
+    v = np.asarray(values, dtype=np.int64)
+    k = np.floor(np.log10(np.maximum(v, 1))).astype(np.int64)
+    k = k - (10**k > v)
+    out: Arr = k + (10 ** (k + 1) <= v)
+    return out
+
+
+def _invent(rng: np.random.Generator, intended: Arr, habit: Arr, floor: Arr, ceiling: Arr) -> Arr:
+    """Invented amounts, as cents: whole yuan that keep the first digit of ``intended`` (yuan),
+    a second digit near it and the others as the writer's ``habit`` (one row of 10 digit
+    weights per amount) has them, digit by digit, above ``floor`` and at most ``ceiling``
+    while any digit allows."""
+    m = intended.size
+    yuan = np.maximum(np.floor(intended), 100).astype(np.int64)
+    k = _magnitude(yuan)
+    prefix = yuan // 10**k
+    low = np.floor(floor).astype(np.int64) + 1
+    high = np.floor(np.minimum(ceiling, 1e15)).astype(np.int64)
+    digit = np.arange(10)
+    for r in range(1, int(k.max(initial=0)) + 1):
+        place = 10 ** np.maximum(k - r, 0)[:, None]
+        start = (prefix[:, None] * 10 + digit) * place
+        fits = (start + place - 1 >= low[:, None]) & (start <= high[:, None])
+        weight = habit
+        if r == 1:
+            middle = (start + place / 2) / intended[:, None]
+            weight = weight * np.exp(-0.5 * (np.log(middle) / INVENTED_SD) ** 2)
+        bounded = weight * fits
+        weight = np.where((bounded.sum(axis=1) > 0)[:, None], bounded, weight)
+        cum = np.cumsum(weight, axis=1)
+        pick = np.minimum((cum < (rng.random(m) * cum[:, -1])[:, None]).sum(axis=1), 9)
+        prefix = np.where(r <= k, prefix * 10 + pick, prefix)
+    out: Arr = prefix * 100
+    return out
 
 
 def _statuses(
     rng: np.random.Generator,
     *,
     ten: _Tenders,
+    rings: _Rings,
     firms: _Firms,
     tender: Arr,
     firm: Arr,
     role: Arr,
     cents: Arr,
 ) -> tuple[Arr, Arr]:
-    """Honest bids over the ceiling are pulled under it or disqualified; a few other honest
-    bids are disqualified or withdrawn; every tender keeps two valid bids."""
+    """Competitive bids over the ceiling are pulled under it or disqualified; a few other
+    competitive bids are disqualified or withdrawn; every tender keeps two valid bids, but a
+    few clean tenders keep only one."""
     size = tender.size
     ceiling = ten.estimate[tender]
-    honest = role == 0
+    competitive = (role == HONEST) | (role == ALLOCATED)
     u = rng.random(size)
     status = np.where(
         u < DISQUALIFIED, DISQ, np.where(u < DISQUALIFIED + WITHDRAWN, WITHDRAW, VALID)
     )
-    status = np.where(honest, status, VALID)
-    under = _round_habit(
-        ceiling / 100.0 * (1 - rng.uniform(0.001, 0.03, size)), firms.rounding[firm], floor=True
-    )
-    over = honest & (cents > ceiling)
+    status = np.where(competitive, status, VALID)
+    # Shells write whole yuan even when they pull a bid under the ceiling.
+    habit = np.maximum(firms.rounding[firm], rings.shells(firms.n)[firm] >= 0)
+    under = _round_habit(ceiling / 100.0 * (1 - rng.uniform(0.001, 0.03, size)), habit, floor=True)
+    over = competitive & (cents > ceiling)
     pull = over & (rng.random(size) < PULL_UNDER_CEILING)
     cents = np.where(pull, under, cents)
     status = np.where(over & ~pull, DISQ, status)
@@ -1020,6 +1599,81 @@ def _statuses(
     rescue = (valid[tender] < 2) & first_two
     cents = np.where(rescue & (cents > ceiling), under, cents)
     status = np.where(rescue, VALID, status)
+    # Every bid but one of a few clean tenders fails the qualification review.
+    sole = (rings.tender_ring < 0) & (rng.random(ten.n) < SOLE_VALID_CLEAN)
+    bids = np.flatnonzero(sole[tender])
+    keep = _rank_within(tender[bids], rng.random(bids.size)) == 0
+    survivor = bids[keep]
+    cents[survivor] = np.where(
+        cents[survivor] > ceiling[survivor], under[survivor], cents[survivor]
+    )
+    status[survivor] = VALID
+    failed = bids[~keep]
+    status[failed] = np.where(status[failed] == WITHDRAW, WITHDRAW, DISQ)
+    return cents, status
+
+
+def _favour(
+    rng: np.random.Generator,
+    *,
+    ten: _Tenders,
+    firms: _Firms,
+    tender: Arr,
+    firm: Arr,
+    role: Arr,
+    cents: Arr,
+    status: Arr,
+) -> tuple[Arr, Arr]:
+    """The favoured firm's price and its rivals' disqualifications (FAVOUR_MIX)."""
+    favoured = np.flatnonzero(role == FAVOURED)
+    m = favoured.size
+    if m == 0:
+        return cents, status
+    ft = tender[favoured]  # in order, one favoured bid per tender
+    mine = np.zeros(ten.n, dtype=bool)
+    mine[ft] = True
+    bids = np.flatnonzero(mine[tender] & (role != FAVOURED))
+    if bids.size == 0:  # pragma: no cover - a favoured firm meets two or more rivals
+        return cents, status
+    which = np.searchsorted(ft, tender[bids])
+    rival = status[bids] == VALID
+    amount = np.where(rival, cents[bids].astype(np.float64), np.inf)
+    starts = np.searchsorted(which, np.arange(m))
+    has = np.bincount(which, minlength=m) > 0
+    low1 = np.where(has, np.minimum.reduceat(amount, np.minimum(starts, bids.size - 1)), np.inf)
+    at_low = np.flatnonzero(amount == low1[which])
+    lowest = at_low[np.r_[True, which[at_low][1:] != which[at_low][:-1]]] if at_low.size else at_low
+    amount2 = amount.copy()
+    amount2[lowest] = np.inf
+    low2 = np.where(has, np.minimum.reduceat(amount2, np.minimum(starts, bids.size - 1)), np.inf)
+    total = np.bincount(which, weights=np.where(rival, cents[bids], 0), minlength=m)
+    count = np.bincount(which, weights=rival, minlength=m)
+
+    mode = rng.choice(3, m, p=FAVOUR_MIX)  # 0 sole survivor, 1 lowest out, 2 told the prices
+    mode = np.where(np.isfinite(low1), mode, 0)
+    mean = np.where(
+        mode == 1, (total - low1) / np.maximum(count - 1, 1), total / np.maximum(count, 1)
+    )
+    reference = np.where(mode == 1, low2, low1)
+    averaged = ten.award[ft] == AWARD_METHODS.index("average_bid")
+    reference = np.where(averaged, mean * (1 - np.mean(AVERAGE_BID_K)), reference)
+    reference = np.where(averaged & (mode == 1) & (count < 2), np.inf, reference)
+    median, spread = WINNER_RATIO["favoured_bidder"]
+    high = ten.estimate[ft] * np.exp(rng.normal(np.log(median), spread, m))
+    price = np.where(
+        (mode != 0) & np.isfinite(reference),
+        reference * (1 - rng.uniform(*FAVOUR_UNDERCUT, m)),
+        high,
+    )
+    price = np.minimum(price, ten.estimate[ft] * COVER_CEILING)
+    cents = cents.copy()
+    cents[favoured] = _round_habit(price / 100.0, firms.rounding[firm[favoured]], floor=True)
+
+    status = status.copy()
+    out = np.zeros(bids.size, dtype=bool)
+    out[lowest] = mode[which[lowest]] == 1
+    out |= rival & (mode[which] == 0)
+    status[bids[out]] = DISQ
     return cents, status
 
 
@@ -1034,7 +1688,8 @@ def _award(
     cents: Arr,
     status: Arr,
 ) -> Arr:
-    """Exactly one winner per tender, by its award rule; covers never win."""
+    """Exactly one winner per tender, by its award rule; covers and sham bids never win, and
+    a favoured firm always does."""
     n, size = ten.n, tender.size
     amount = cents / 100.0
     valid = status == VALID
@@ -1052,7 +1707,8 @@ def _award(
         [-amount, -np.abs(amount - benchmark[tender])],
         scoring,
     )
-    score = np.where(valid & (role != COVER), score, -np.inf)
+    score = np.where(valid & (role != COVER) & (role != SHAM), score, -np.inf)
+    score = np.where(role == FAVOURED, np.inf, score)
     best = np.maximum.reduceat(score, starts)[tender]
     top = np.flatnonzero(score == best)
     first = top[np.r_[True, tender[top][1:] != tender[top][:-1]]]
@@ -1316,7 +1972,7 @@ def _tender_frame(
             "has_town": has_town,
             "has_village": has_village,
             "has_year": has_year,
-            "township_buys": has_town & (rng.random(n) < TOWNSHIP_BUYER),
+            "township_buys": ten.buyer < places.town.len(),
             "code": pl.Series(places.code[ten.region]).cast(pl.String),
             "town_no": ten.town - places.town_start[ten.region] + 1,
             "bureau_no": np.array([t[3] for t in TEMPLATES])[template] + 1,
@@ -1392,7 +2048,7 @@ def _bid_frame(
 def _truth_tenders(tender_id: pl.Series, rings: _Rings) -> pl.DataFrame:
     ring = rings.tender_ring
     rigged = ring >= 0
-    scheme = pl.Series(("", *SCHEMES), dtype=pl.String).gather(rings.tender_scheme() + 1)
+    scheme = pl.Series(("", *ALL_SCHEMES), dtype=pl.String).gather(rings.tender_scheme() + 1)
     label = pl.concat([pl.Series([""], dtype=pl.String), rings.label])
     return pl.DataFrame(
         {
@@ -1404,6 +2060,32 @@ def _truth_tenders(tender_id: pl.Series, rings: _Rings) -> pl.DataFrame:
     )
 
 
+ROLES = (
+    "honest",
+    "ring_member",
+    "designated_winner",
+    "cover",
+    "preparer_shared",
+    "allocated",
+    "favoured",
+    "fabricator",
+    "buy_in",
+)
+# Each member's role by scheme, and the first member's (the leader, the sham tenders' winner).
+ROLE_OF_SCHEME = {
+    "rotation": ("ring_member", "ring_member"),
+    "cover_bidding": ("cover", "designated_winner"),
+    "shared_traces": ("preparer_shared", "preparer_shared"),
+    "identical_bids": ("ring_member", "ring_member"),
+    "arithmetic_bids": ("ring_member", "ring_member"),
+    "round_covers": ("cover", "designated_winner"),
+    "market_allocation": ("allocated", "allocated"),
+    "favoured_bidder": ("favoured", "favoured"),
+    "fabricated_bids": ("fabricator", "designated_winner"),
+    "buy_in": ("buy_in", "buy_in"),
+}
+
+
 def _truth_firms(firm_id: pl.Series, rings: _Rings) -> pl.DataFrame:
     n = firm_id.len()
     ring = np.repeat(np.arange(rings.scheme.size), rings.size)
@@ -1411,17 +2093,8 @@ def _truth_firms(firm_id: pl.Series, rings: _Rings) -> pl.DataFrame:
     keep = rings.active[ring]
     ring, slot = ring[keep], slot[keep]
     members = rings.members[keep]
-    roles = ("honest", "ring_member", "designated_winner", "cover", "preparer_shared")
-    by_scheme = {
-        "rotation": 1,
-        "cover_bidding": 3,
-        "shared_traces": 4,
-        "identical_bids": 1,
-        "arithmetic_bids": 1,
-    }
-    role_of_scheme = np.array([by_scheme[s] for s in SCHEMES])
-    role = role_of_scheme[rings.scheme[ring]]
-    role = np.where((rings.scheme[ring] == SCHEMES.index("cover_bidding")) & (slot == 0), 2, role)
+    role_of = np.array([[ROLES.index(r) for r in ROLE_OF_SCHEME[s]] for s in ALL_SCHEMES])
+    role = role_of[rings.scheme[ring], (slot == 0).astype(np.int64)]
     firm_role = np.zeros(n, dtype=np.int64)
     firm_role[members] = role
     firm_group = np.zeros(n, dtype=np.int64)
@@ -1431,9 +2104,39 @@ def _truth_firms(firm_id: pl.Series, rings: _Rings) -> pl.DataFrame:
         {
             "bidder_id": firm_id,
             "group": label.gather(firm_group),
-            "role": pl.Series(roles).gather(firm_role),
+            "role": pl.Series(ROLES).gather(firm_role),
         }
     )
+
+
+def _truth_buyers(
+    buyer_id: pl.Series, buyer: Arr, firm_id: pl.Series, rings: _Rings
+) -> pl.DataFrame:
+    """Every buyer with the group that holds it: the buyer a favoured firm, a sham tender's
+    winner or a buy-in firm deals with (the buyer is party), or a buyer that a market-
+    allocation ring split off to a member (the buyer is not party); the firm is bidder_id."""
+    first = np.unique(buyer, return_index=True)[1]
+    index = buyer[first]
+    group = rings.buyer_group[index]
+    held = group >= 0
+    held[held] = rings.active[group[held]]
+    g = np.where(held, group, 0)
+    scheme = np.full(index.size, -1)
+    firm = np.zeros(index.size, dtype=np.int64)
+    if held.any():
+        scheme[held] = rings.scheme[g[held]]
+        firm[held] = rings.members[rings.start[g[held]] + rings.buyer_owner[index[held]]]
+    schemes = pl.Series(("", *ALL_SCHEMES), dtype=pl.String).gather(scheme + 1)
+    label = pl.concat([pl.Series([""], dtype=pl.String), rings.label])
+    empty = pl.Series([""] * index.size, dtype=pl.String)
+    return pl.DataFrame(
+        {
+            "buyer_id": buyer_id.gather(first),
+            "scheme": schemes,
+            "group": label.gather(np.where(held, g + 1, 0)),
+            "bidder_id": firm_id.gather(firm).zip_with(pl.Series(held), empty),
+        }
+    ).sort("buyer_id")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -1565,8 +2268,9 @@ def _digits(values: Arr, width: int, base: int = 10) -> Arr:
 
 
 def _round_habit(yuan: Arr, habit: Arr, *, floor: bool = False) -> Arr:
-    """Yuan -> cents, rounded to the cent, the yuan or the hundred yuan by the firm's habit."""
-    unit = np.array([1, 100, 10_000])[habit]
+    """Yuan -> cents, rounded to the cent, the yuan, the hundred or the thousand yuan by the
+    firm's habit."""
+    unit = np.array([1, 100, 10_000, 100_000])[habit]
     cents = yuan * 100 / unit
     cents = np.floor(cents) if floor else np.round(cents)
     out: Arr = (cents * unit).astype(np.int64)

@@ -1,0 +1,490 @@
+"""Candidate groups of firms, shared by the group detectors.
+
+A candidate group is a community of the graph whose edges are pairs of firms that bid in the
+same tenders more often than chance within their markets. Raw co-bid counts mostly measure
+that two firms work in the same county; the expected count below removes that, so that the
+communities are rings rather than whole local markets.
+
+- Market of a tender: its region x category ("unstated" where missing).
+- Null: bidders independent within a market. A firm i with d_im bids in market m (S_m bids
+  over all its tenders, Q_m = sum of n_t(n_t - 1) over its tenders of n_t bidders) meets
+  firm j there E_ij = sum_m d_im d_jm Q_m / S_m^2 times on average: the expectation when
+  each tender's bidders are drawn in proportion to how much each firm bids in the market.
+- Edge: a pair that co-bid at least ``min_pair_tenders`` times whose Poisson upper tail
+  P(X >= observed | E_ij) is at most ``edge_p``. Edge weight: log(observed / expected).
+- Communities: Leiden (modularity, resolution 1) through ``bidwatch.graph.communities``;
+  those of at least ``min_members`` firms, with their strength: -log10 of the Poisson tail
+  of the members' co-bids (summed over member pairs) given their sum of E_ij.
+- Chance: the same search runs on copies of the data with firms shuffled among the bids of
+  each market (``null_runs``: 1 to 10 copies, seeded). The groups found there are what
+  chance and the search make together; a real group's q is the number of shuffled groups
+  at least as strong per copy over the number of real groups at least as strong (an
+  empirical false discovery rate, made monotone). Groups with q <= ``group_fdr`` are the
+  candidates. Testing pairs one by one with a correction for the millions of pairs would
+  lose the rings of small, dense markets; judging whole groups against the same search
+  on shuffled data keeps them, with the choice of the group paid for.
+
+Everything is a polars join or group-by over the tender-firm incidence; the one Python loop
+is inside igraph. The result is cached per dataset and settings, so that the detectors
+share it (and the group ids they give are the same).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from scipy import stats
+
+from bidwatch.detectors._base import NotComputable, priced_bids
+from bidwatch.findings import with_group_ids
+from bidwatch.graph import communities
+
+if TYPE_CHECKING:
+    from bidwatch.dataset import Dataset
+
+UNSTATED = "unstated"
+Array = npt.NDArray[Any]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The co-bid null model and the candidate groups of one dataset.
+
+    Integer codes: ``_t`` tenders, ``_f`` firms, ``_m`` markets, ``_g`` groups (each in the
+    sorted order of its id, so that codes do not depend on row order).
+    """
+
+    incidence: pl.DataFrame  # _t, _f, _m, n: distinct (tender, firm), bidders in the tender
+    tenders: pl.DataFrame  # _t, tender_id, market, _m
+    firms: pl.DataFrame  # _f, firm_id
+    weights: pl.DataFrame  # _f, _m, d (bids in the market), w (d sqrt(Q_m) / S_m)
+    markets: pl.DataFrame  # _m, S, Q
+    # _f, _f_b, obs, expected, p, edge: pairs with obs >= min_pair_tenders
+    pairs: pl.DataFrame
+    edges: int
+    null_runs: int  # shuffled copies searched for chance groups
+    # _g, group_id, members (sorted firm ids), size, strength (-log10 of the Poisson tail
+    # of the members' co-bids), chance_groups (groups as strong per shuffled copy), q
+    groups: pl.DataFrame
+    membership: pl.DataFrame  # _g, _f
+    together: pl.DataFrame  # _g, _t, present: tenders where two or more members bid
+
+
+_CACHE: weakref.WeakKeyDictionary[Dataset, dict[tuple[object, ...], Candidates]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def validate_candidate_settings(
+    min_pair_tenders: int, edge_p: float, min_members: int, group_fdr: float
+) -> None:
+    if min_pair_tenders < 2:
+        raise ValueError(f"min_pair_tenders must be >= 2, got {min_pair_tenders}")
+    if not 0 < edge_p < 1:
+        raise ValueError(f"edge_p must be in (0, 1), got {edge_p}")
+    if min_members < 3:
+        raise ValueError(f"min_members must be >= 3, got {min_members}")
+    if not 0 < group_fdr <= 1:
+        raise ValueError(f"group_fdr must be in (0, 1], got {group_fdr}")
+
+
+def validate_permutations(permutations: int) -> None:
+    if not 19 <= permutations <= 9999:
+        raise ValueError(f"permutations must be in 19..9999, got {permutations}")
+
+
+def candidates(
+    data: Dataset, *, min_pair_tenders: int, edge_p: float, min_members: int, group_fdr: float
+) -> Candidates:
+    """Candidate groups of ``data`` (cached per dataset and settings)."""
+    cache = _CACHE.setdefault(data, {})
+    key = (min_pair_tenders, edge_p, min_members, group_fdr)
+    if key not in cache:
+        cache[key] = _candidates(data, min_pair_tenders, edge_p, min_members, group_fdr)
+    return cache[key]
+
+
+def _markets(data: Dataset) -> pl.DataFrame:
+    tenders = data.tenders
+    region = pl.col("region").fill_null(UNSTATED) if "region" in tenders.columns else pl.lit("")
+    category = (
+        pl.col("category").fill_null(UNSTATED) if "category" in tenders.columns else pl.lit("")
+    )
+    return tenders.select("tender_id", pl.format("{}/{}", region, category).alias("market"))
+
+
+def _candidates(
+    data: Dataset, min_pair_tenders: int, edge_p: float, min_members: int, group_fdr: float
+) -> Candidates:
+    if "firm_id" not in data.bids.columns or not data.has("bids.firm_id"):
+        raise NotComputable("needs resolved bidders (a bidder_id or bidder_name column)")
+    pairs_of = data.bids.select("tender_id", "firm_id").drop_nulls().unique()
+    tenders = (
+        pairs_of.select("tender_id")
+        .unique()
+        .join(_markets(data), on="tender_id", how="left")
+        .with_columns(pl.col("market").fill_null(f"{UNSTATED}/{UNSTATED}"))
+        .sort("tender_id")
+        .with_columns(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_t"),
+            pl.col("market").rank("dense").cast(pl.UInt32).alias("_m"),
+        )
+    )
+    firms = (
+        pairs_of.select("firm_id")
+        .unique()
+        .sort("firm_id")
+        .with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_f"))
+    )
+    incidence = _with_sizes(
+        pairs_of.join(tenders.select("tender_id", "_t", "_m"), on="tender_id")
+        .join(firms, on="firm_id")
+        .select("_t", "_f", "_m")
+    )
+    real = _search(incidence, min_pair_tenders, edge_p, min_members)
+    # The whole search again on copies of the data with bidders shuffled among the bids of
+    # each market: the groups it finds there are what chance and the search make together.
+    runs = null_runs(incidence.height)
+    rng = np.random.default_rng(0)
+    chance = [
+        _search(_shuffled(incidence, rng), min_pair_tenders, edge_p, min_members)
+        .groups.get_column("strength")
+        .to_numpy()
+        for _ in range(runs)
+    ]
+    strength = real.groups.get_column("strength").to_numpy()
+    expected, q = group_qvalues(strength, np.concatenate(chance), runs)
+    found = real.groups.with_columns(
+        pl.Series("chance_groups", expected, dtype=pl.Float64),
+        pl.Series("q", q, dtype=pl.Float64),
+    ).filter(pl.col("q") <= group_fdr)
+    members = found.select("_c", pl.col("_members").alias("_f")).explode("_f")
+    groups = with_group_ids(
+        found.join(
+            members.join(firms, on="_f")
+            .sort("_c", "firm_id")
+            .group_by("_c", maintain_order=True)
+            .agg(pl.col("firm_id").alias("members")),
+            on="_c",
+        )
+    )
+    groups = groups.sort("group_id").select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_g"),
+        "group_id",
+        "members",
+        pl.col("size").cast(pl.Int64),
+        "strength",
+        "chance_groups",
+        "q",
+        "_c",
+    )
+    membership = (
+        groups.select("_g", "_c").join(members, on="_c").select("_g", "_f").sort("_g", "_f")
+    )
+    together = (
+        membership.join(incidence.select("_t", "_f"), on="_f")
+        .group_by("_g", "_t")
+        .agg(pl.len().cast(pl.Int64).alias("present"))
+        .filter(pl.col("present") >= 2)
+        .sort("_g", "_t")
+    )
+    return Candidates(
+        incidence=incidence,
+        tenders=tenders.select("_t", "tender_id", "market", "_m"),
+        firms=firms.select("_f", "firm_id"),
+        weights=real.weights,
+        markets=real.markets,
+        pairs=real.pairs,
+        edges=real.edges,
+        null_runs=runs,
+        groups=groups.drop("_c"),
+        membership=membership,
+        together=together,
+    )
+
+
+def null_runs(rows: int) -> int:
+    """Shuffled copies searched for chance groups: more for small data, where they are
+    cheap and each finds few groups; one from 100,000 tender-firm rows up."""
+    return int(min(10, max(1, math.ceil(100_000 / max(rows, 1)))))
+
+
+def _with_sizes(incidence: pl.DataFrame) -> pl.DataFrame:
+    return incidence.with_columns(pl.len().over("_t").cast(pl.Int64).alias("n")).sort("_t", "_f")
+
+
+def _shuffled(incidence: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """Firms shuffled among the bids of each market (a firm drawn twice into one tender
+    keeps one place): every firm keeps its number of bids per market, every tender its
+    market and about its number of bidders."""
+    ordered = incidence.sort("_m", "_t", "_f")
+    market = ordered.get_column("_m").to_numpy()
+    firm = ordered.get_column("_f").to_numpy()
+    order = np.lexsort((rng.random(market.size), market))
+    return _with_sizes(
+        ordered.select("_t", "_m")
+        .with_columns(pl.Series("_f", firm[order], dtype=pl.UInt32))
+        .unique(["_t", "_f"])
+        .select("_t", "_f", "_m")
+    )
+
+
+@dataclass(frozen=True)
+class _Search:
+    markets: pl.DataFrame
+    weights: pl.DataFrame
+    pairs: pl.DataFrame
+    edges: int
+    groups: pl.DataFrame  # _c, _members (firm codes), size, observed, expected, strength
+
+
+def _search(
+    incidence: pl.DataFrame, min_pair_tenders: int, edge_p: float, min_members: int
+) -> _Search:
+    """Pairs against the market null, the graph of pairs beyond ``edge_p``, its communities
+    of ``min_members`` or more, and how far each community's co-bids exceed chance."""
+    markets = (
+        incidence.group_by("_m")
+        .agg(pl.len().cast(pl.Int64).alias("S"), (pl.col("n") - 1).sum().alias("Q"))
+        .sort("_m")
+    )
+    weights = (
+        incidence.group_by("_f", "_m")
+        .agg(pl.len().cast(pl.Int64).alias("d"))
+        .join(markets, on="_m")
+        .with_columns((pl.col("d") * pl.col("Q").cast(pl.Float64).sqrt() / pl.col("S")).alias("w"))
+        .select("_f", "_m", "d", "w")
+        .sort("_f", "_m")
+    )
+    slim = incidence.select("_t", "_f")
+    pairs = (
+        slim.join(slim, on="_t", suffix="_b")
+        .filter(pl.col("_f") < pl.col("_f_b"))
+        .group_by("_f", "_f_b")
+        .agg(pl.len().cast(pl.Int64).alias("obs"))
+        .filter(pl.col("obs") >= min_pair_tenders)
+    )
+    expected = (
+        pairs.select("_f", "_f_b")
+        .join(weights.select("_f", "_m", "w"), on="_f")
+        .join(
+            weights.select(pl.col("_f").alias("_f_b"), "_m", pl.col("w").alias("w_b")),
+            on=["_f_b", "_m"],
+        )
+        .sort("_f", "_f_b", "_m")
+        .group_by("_f", "_f_b", maintain_order=True)
+        .agg((pl.col("w") * pl.col("w_b")).sum().alias("expected"))
+    )
+    pairs = pairs.join(expected, on=["_f", "_f_b"]).sort("_f", "_f_b")
+    obs = pairs.get_column("obs").to_numpy()
+    exp = pairs.get_column("expected").to_numpy()
+    p = stats.poisson.sf(obs - 1, exp) if obs.size else np.zeros(0)
+    pairs = pairs.with_columns(pl.Series("p", p, dtype=pl.Float64)).with_columns(
+        (pl.col("p") <= edge_p).alias("edge")
+    )
+    edges = pairs.filter("edge")
+    # Nodes named by their zero-padded codes, so that their sorted order is the codes'.
+    graph_edges = edges.select(
+        pl.col("_f").cast(pl.String).str.zfill(10).alias("firm_a"),
+        pl.col("_f_b").cast(pl.String).str.zfill(10).alias("firm_b"),
+        (pl.col("obs") / pl.col("expected")).log().clip(lower_bound=1e-6).alias("lift"),
+    ).sort("firm_a", "firm_b")
+    found = communities(graph_edges, weight="lift").select(
+        pl.col("community").alias("_c"), pl.col("firm_id").cast(pl.UInt32).alias("_f")
+    )
+    found = found.filter(pl.len().over("_c") >= min_members)
+    together = (
+        found.join(slim, on="_f")
+        .group_by("_c", "_t")
+        .agg(pl.len().cast(pl.Int64).alias("present"))
+        .filter(pl.col("present") >= 2)
+        .group_by("_c")
+        .agg((pl.col("present") * (pl.col("present") - 1) // 2).sum().alias("observed"))
+    )
+    by_market = (
+        found.join(weights.select("_f", "_m", "w"), on="_f")
+        .sort("_c", "_m", "_f")
+        .group_by("_c", "_m", maintain_order=True)
+        .agg(pl.col("w").sum().alias("s1"), (pl.col("w") ** 2).sum().alias("s2"))
+    )
+    chance = by_market.group_by("_c", maintain_order=True).agg(
+        ((pl.col("s1") ** 2 - pl.col("s2")) / 2).sum().alias("expected")
+    )
+    groups = (
+        found.sort("_c", "_f")
+        .group_by("_c", maintain_order=True)
+        .agg(pl.col("_f").alias("_members"), pl.len().cast(pl.Int64).alias("size"))
+        .join(together, on="_c", how="left")
+        .join(chance, on="_c", how="left")
+        .with_columns(pl.col("observed").fill_null(0), pl.col("expected").fill_null(0.0))
+        .sort("_c")
+    )
+    o = groups.get_column("observed").to_numpy()
+    e = groups.get_column("expected").to_numpy()
+    with np.errstate(divide="ignore"):
+        strength = -stats.poisson.logsf(o - 1, np.maximum(e, 1e-12)) / math.log(10)
+    groups = groups.with_columns(pl.Series("strength", strength, dtype=pl.Float64))
+    return _Search(markets, weights, pairs, edges.height, groups)
+
+
+def group_qvalues(strength: Array, chance: Array, runs: int) -> tuple[Array, Array]:
+    """Per group: the number of groups at least as strong found per shuffled copy, and
+    the empirical false discovery rate of keeping every group at least as strong (made
+    monotone, as Benjamini-Hochberg q-values are)."""
+    if strength.size == 0:
+        return np.zeros(0), np.zeros(0)
+    ranked = np.sort(chance)
+    expected = (ranked.size - np.searchsorted(ranked, strength, side="left")) / runs
+    order = np.argsort(-strength, kind="stable")
+    # Groups at least as strong as each (ties share the largest count).
+    sorted_strength = np.sort(strength)
+    at_least = strength.size - np.searchsorted(sorted_strength, strength, side="left")
+    fdr = np.minimum(expected / at_least, 1.0)
+    q_sorted = np.minimum.accumulate(fdr[order][::-1])[::-1]
+    q = np.empty(strength.size)
+    q[order] = q_sorted
+    return expected, q
+
+
+def group_cohesion(c: Candidates) -> pl.DataFrame:
+    """Per group: observed co-bids over member pairs, and expected under the market null.
+
+    _g, observed (sum over member pairs of tenders both bid in), expected, pairs (member
+    pairs), linked (member pairs that are edges of the graph).
+    """
+    observed = c.together.group_by("_g").agg(
+        (pl.col("present") * (pl.col("present") - 1) // 2).sum().alias("observed"),
+    )
+    by_market = (
+        c.membership.join(c.weights.select("_f", "_m", "w"), on="_f")
+        .sort("_g", "_m", "_f")
+        .group_by("_g", "_m", maintain_order=True)
+        .agg(pl.col("w").sum().alias("s1"), (pl.col("w") ** 2).sum().alias("s2"))
+    )
+    expected = by_market.group_by("_g", maintain_order=True).agg(
+        ((pl.col("s1") ** 2 - pl.col("s2")) / 2).sum().alias("expected")
+    )
+    linked = (
+        c.pairs.filter("edge")
+        .join(c.membership, on="_f")
+        .join(c.membership.rename({"_f": "_f_b"}), on=["_f_b", "_g"])
+        .group_by("_g")
+        .agg(pl.len().cast(pl.Int64).alias("linked"))
+    )
+    return (
+        c.groups.select("_g", "size")
+        .join(observed, on="_g", how="left")
+        .join(expected, on="_g", how="left")
+        .join(linked, on="_g", how="left")
+        .with_columns(
+            pl.col("observed").fill_null(0),
+            pl.col("expected").fill_null(0.0),
+            pl.col("linked").fill_null(0),
+            (pl.col("size") * (pl.col("size") - 1) // 2).alias("pairs"),
+        )
+        .sort("_g")
+    )
+
+
+def permutation_p(observed: Array, null: Array) -> Array:
+    """One-sided permutation p-values: (1 + replicates at least as large) / (1 + replicates).
+
+    ``observed`` has one value per subject, ``null`` one row per replicate. A replicate
+    equal to the observed value up to rounding counts as at least as large. NaN observed
+    values give NaN.
+    """
+    replicates = null.shape[0]
+    slack = 1e-9 * (1.0 + np.abs(observed))
+    extreme = (null >= (observed - slack)[None, :]).sum(axis=0)
+    out: Array = (1.0 + extreme) / (1.0 + replicates)
+    return np.where(np.isnan(observed), np.nan, out)
+
+
+def joint_tenders(data: Dataset, c: Candidates) -> pl.DataFrame:
+    """Per group: the tenders where two or more members bid (ids, sorted) and how many of
+    them a member won. _g, joint, tenders, wins."""
+    won = (
+        data.bids.filter(pl.col("is_winner").fill_null(False))
+        .select("tender_id", "firm_id")
+        .drop_nulls()
+        .unique()
+        .join(c.firms, on="firm_id")
+        .join(c.tenders.select("_t", "tender_id"), on="tender_id")
+        .select("_t", "_f")
+    )
+    member_wins = won.join(c.membership, on="_f").select("_g", "_t").unique()
+    return (
+        c.together.join(c.tenders.select("_t", "tender_id"), on="_t")
+        .join(member_wins.with_columns(pl.lit(True).alias("_won")), on=["_g", "_t"], how="left")
+        .sort("_g", "tender_id")
+        .group_by("_g", maintain_order=True)
+        .agg(
+            pl.len().cast(pl.Int64).alias("joint"),
+            pl.col("tender_id").alias("tenders"),
+            pl.col("_won").fill_null(False).sum().cast(pl.Int64).alias("wins"),
+        )
+    )
+
+
+def relative_prices(data: Dataset) -> pl.DataFrame:
+    """Priced valid bids of tenders with an estimate: tender_id, firm_id, r = log(bid /
+    estimate) minus its mean over all such bids of tenders with the same award rule and
+    category (the usual price level of comparable work)."""
+    tenders = data.tenders.select(
+        "tender_id",
+        "estimate",
+        pl.col("award_method").fill_null(UNSTATED).alias("_rule"),
+        pl.col("category").fill_null(UNSTATED).alias("_category"),
+    ).filter(pl.col("estimate") > 0)
+    bids = (
+        priced_bids(data)
+        .select("tender_id", "firm_id", "amount")
+        .filter(pl.col("amount") > 0)
+        .join(tenders, on="tender_id")
+        .with_columns((pl.col("amount") / pl.col("estimate")).log().alias("_lr"))
+        # Sorted, so that the means below add up in one order whatever the input order
+        # (bids with equal values add the same whatever their order).
+        .sort("_lr")
+    )
+    return bids.select(
+        "tender_id",
+        "firm_id",
+        (pl.col("_lr") - pl.col("_lr").mean().over("_rule", "_category")).alias("r"),
+    )
+
+
+def label_permutation(
+    group: Array, value: Array, inside: Array, replicates: int, rng: np.random.Generator
+) -> tuple[Array, Array]:
+    """Mean of ``value`` over the inside units minus the mean over the others, per group:
+    observed, and under ``replicates`` random relabellings that keep each group's number of
+    inside units. Units sorted by ``group`` (coded 0..G-1, contiguous). Returns (observed
+    per group, replicates x groups)."""
+    groups = int(group.max()) + 1 if group.size else 0
+    n_in = np.bincount(group, weights=inside, minlength=groups)
+    n_all = np.bincount(group, minlength=groups).astype(float)
+    total = np.bincount(group, weights=value, minlength=groups)
+    starts = np.searchsorted(group, group, side="left")
+    slot_inside = (np.arange(group.size) - starts) < n_in[group]
+
+    def difference(inside_sum: Array) -> Array:
+        out: Array = inside_sum / n_in - (total - inside_sum) / (n_all - n_in)
+        return out
+
+    observed = difference(np.bincount(group, weights=value * inside, minlength=groups))
+    null = np.empty((replicates, groups))
+    chunk = max(1, 2_000_000 // max(group.size, 1))
+    for first in range(0, replicates, chunk):  # blocks of replicates bound the memory
+        size = min(chunk, replicates - first)
+        order = np.argsort(group[None, :] + rng.random((size, group.size)), axis=1)
+        picked = value[order] * slot_inside[None, :]
+        keys = (np.arange(size)[:, None] * groups + group[None, :]).ravel()
+        sums = np.bincount(keys, weights=picked.ravel(), minlength=size * groups)
+        null[first : first + size] = difference(sums.reshape(size, groups))
+    return observed, null

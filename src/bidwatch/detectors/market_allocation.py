@@ -1,0 +1,333 @@
+"""Two firms active in the same market that keep to different buyers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import polars as pl
+
+from bidwatch.detectors._base import NotComputable, sig
+from bidwatch.detectors._pairs import fdr, hypergeom_law, pair_id, sum_tails, tender_markets
+from bidwatch.findings import Findings, SubjectKind, build
+
+if TYPE_CHECKING:
+    from bidwatch.dataset import Dataset
+
+
+@dataclass(frozen=True)
+class MarketAllocation:
+    """Two firms both active in a market each keep away from the other's buyers: far
+    fewer of their tenders fall at the other's buyers than if each chose its tenders
+    independently of the other.
+
+    ## What it flags
+    Pairs of firms that each bid in at least `min_tenders` tenders of a market (region and
+    category) and that, both ways, bid at the other's buyers less than chance allows, at a
+    false discovery rate of `max_q` across all pairs assessed.
+
+    ## Why it is a risk
+    Market allocation (划分市场) splits buyers or territories among cartel members: each
+    keeps to its own buyers and stays away from the others', so no member ever has to bid
+    against another. It needs no cover bids and leaves no trace inside any one tender; it
+    shows only across tenders, as firms of one market that never meet at the same buyer
+    (OECD 2009 describes market allocation among the forms of bid rigging). Bidders who
+    agree that some of them stay out collude under 招标投标法实施条例 art. 39(3); the
+    Anti-Monopoly Law art. 17(3) forbids competitors to divide a market.
+
+    ## Method
+    A market is the tenders of one region and category (of one region, or one category, when
+    only one is given; the whole input when neither is). A buyer is the tender's buyer_id,
+    else its buyer_name. For a pair A, B and each market c where both have at least
+    `min_tenders` tenders (bids of any status): N_c tenders of the market have a bid from a
+    known firm, K_c(A) of them are at A's buyers (the buyers A bid for in c), and B bid in
+    n_c(B) tenders of c. If B chose its tenders independently of A, the number of B's tenders
+    at A's buyers would be hypergeometric (n_c(B) draws from N_c with K_c(A) marked); over
+    the pair's markets, the total X(B->A) has the exact law of the convolution of these
+    counts, and p(B->A) = P(X <= x) for the x observed. The same with A and B swapped gives
+    p(A->B). An allocation keeps both apart, so the pair's p is the larger of the two: a
+    firm that keeps to one small buyer is far from everyone else's buyers, but the others'
+    tenders seldom fall at its one buyer by chance either, and only both ways together say
+    that the two keep out of each other's way. Pairs at or above the expected number either
+    way get p = 1. Benjamini-Hochberg across every pair assessed gives q; a pair is flagged
+    when q <= `max_q`. Score = 1 - q. Counting tenders rather than buyers gives the test its
+    power: a split of 15 buyers between two firms leaves no sign at buyer level (no overlap
+    among 5 and 5 of 15 buyers happens 8% of the time), but 20 tenders that all avoid a
+    third of the market's tenders do (under 0.1%).
+
+    ## Evidence
+    The tenders each firm bid at the other's buyers and the number expected, the buyers
+    they share, p both ways, the pair's p and q; per market its tenders, each firm's
+    tenders and buyers (ids), the shared buyers and the tenders both bid in.
+
+    ## Parameters
+    - `min_tenders`: fewest tenders each firm needs in a market for the pair to be
+      assessed there.
+    - `max_q`: the false discovery rate: flag pairs whose Benjamini-Hochberg adjusted
+      p-value is at most this.
+
+    ## Known false positives
+    Firms that work near home: the null takes every tender of the market as open to both,
+    so two firms from opposite ends of a county, each keeping to its own townships, look
+    like a split. Markets coarser than where firms really work, buyers that prequalify or
+    keep lists of approved firms, specialists of different kinds of works within one
+    category, and firms active in different years (time is not a market) do the same.
+    Allocation by region rather than by buyer is out of reach: firms of different regions
+    are never compared. Check the members' home towns and years of activity before
+    reading a finding as an agreement.
+
+    ## References
+    - OECD (2009). Guidelines for fighting bid rigging in public procurement.
+    - 中华人民共和国招标投标法实施条例 (2011), art. 39; 中华人民共和国反垄断法 (2022),
+      art. 17(3).
+    - Benjamini, Y. & Hochberg, Y. (1995). Controlling the false discovery rate. JRSS B 57.
+    """
+
+    min_tenders: int = 10
+    max_q: float = 0.01
+
+    name: ClassVar[str] = "market-allocation"
+    subject: ClassVar[SubjectKind] = "pair"
+    requires: ClassVar[frozenset[str]] = frozenset({"bids.firm_id"})
+    # Keeping apart is circumstantial: firms have home towns and specialties.
+    default_weight: ClassVar[float] = 0.5
+
+    def __post_init__(self) -> None:
+        if self.min_tenders < 1:
+            raise ValueError(f"min_tenders must be >= 1, got {self.min_tenders}")
+        if not 0 < self.max_q <= 1:
+            raise ValueError(f"max_q must be in (0, 1], got {self.max_q}")
+
+    def detect(self, data: Dataset) -> Findings:
+        buyer = next((c for c in ("buyer_id", "buyer_name") if data.has(f"tenders.{c}")), None)
+        if buyer is None:
+            raise NotComputable("needs the tenders' buyer (buyer_id or buyer_name)")
+        tenders = tender_markets(data).join(
+            data.tenders.select("tender_id", pl.col(buyer).alias("buyer")).unique("tender_id"),
+            on="tender_id",
+        )
+        # Integer codes for firms, markets and buyers: the pairs of firms active in one
+        # market, and the buyers they share, are joins over codes, not strings. A code's
+        # order is its name's order, so that sorting by codes is sorting by names.
+        incidence = (
+            data.bids.filter(pl.col("firm_id").is_not_null())
+            .select("tender_id", "firm_id")
+            .unique()
+            .join(tenders, on="tender_id")
+            .with_columns(
+                pl.col("firm_id").rank("dense").cast(pl.UInt32).alias("_f"),
+                pl.col("market").rank("dense").cast(pl.UInt32).alias("_m"),
+                pl.col("buyer").rank("dense").cast(pl.UInt32).alias("_b"),
+            )
+        )
+        sizes = incidence.group_by("_m").agg(pl.col("tender_id").n_unique().alias("N"))
+        load = (
+            incidence.drop_nulls("_b")
+            .group_by("_m", "_b")
+            .agg(pl.col("tender_id").n_unique().alias("load"))
+        )
+        active = (
+            incidence.group_by("_f", "_m")
+            .agg(pl.len().alias("n"), pl.col("_b").drop_nulls().n_unique().alias("a"))
+            .filter((pl.col("n") >= self.min_tenders) & (pl.col("a") > 0))
+        )
+        # A firm's buyers in a market, with its tenders at each and the market's.
+        spread = (
+            incidence.drop_nulls("_b")
+            .join(active.select("_f", "_m"), on=["_f", "_m"], how="semi")
+            .group_by("_f", "_m", "_b")
+            .agg(pl.len().alias("k"))
+            .join(load, on=["_m", "_b"])
+        )
+        active = active.join(
+            spread.group_by("_f", "_m").agg(pl.col("load").sum().alias("K")), on=["_f", "_m"]
+        )
+        cells = (
+            active.join(active, on="_m", suffix="_b")
+            .filter(pl.col("_f") < pl.col("_f_b"))
+            .join(sizes, on="_m")
+            .rename({"a_b": "b"})
+        )
+        if cells.height == 0:
+            return Findings.empty()
+        # At the buyers both bid for: how many, B's tenders there (all at A's buyers) and
+        # A's (all at B's).
+        shared = (
+            spread.join(spread, on=["_m", "_b"], suffix="_b")
+            .filter(pl.col("_f") < pl.col("_f_b"))
+            .group_by("_f", "_f_b", "_m")
+            .agg(
+                pl.len().alias("x"),
+                pl.col("k_b").sum().alias("b_at_a"),
+                pl.col("k").sum().alias("a_at_b"),
+            )
+        )
+        cells = (
+            cells.join(shared, on=["_f", "_f_b", "_m"], how="left")
+            .with_columns(pl.col("x", "b_at_a", "a_at_b").fill_null(0))
+            .sort("_f", "_f_b", "_m")
+            .with_columns(
+                (
+                    (pl.col("_f") != pl.col("_f").shift())
+                    | (pl.col("_f_b") != pl.col("_f_b").shift())
+                )
+                .fill_null(True)
+                .cum_sum()
+                .cast(pl.Int64)
+                .sub(1)
+                .alias("_s"),
+                (pl.col("n_b") * pl.col("K") / pl.col("N")).alias("e_b_at_a"),
+                (pl.col("n") * pl.col("K_b") / pl.col("N")).alias("e_a_at_b"),
+            )
+        )
+        names = incidence.select("_f", "firm_id").unique("_f")
+        pairs = (
+            cells.group_by("_s", maintain_order=True)
+            .agg(
+                pl.col("_f", "_f_b").first(),
+                pl.col("x", "b_at_a", "a_at_b", "e_b_at_a", "e_a_at_b").sum(),
+            )
+            .join(names, on="_f")
+            .join(names.rename({"_f": "_f_b", "firm_id": "firm_b"}), on="_f_b")
+            .rename({"firm_id": "firm_a"})
+            .sort("_s")
+        )
+        subject = cells.get_column("_s").to_numpy()
+        total = cells.get_column("N").cast(pl.Int64).to_numpy()
+        # Only pairs below expectation both ways can be kept apart; the rest keep p = 1.
+        apart = np.flatnonzero(
+            (pairs.get_column("b_at_a") < pairs.get_column("e_b_at_a")).to_numpy()
+            & (pairs.get_column("a_at_b") < pairs.get_column("e_a_at_b")).to_numpy()
+        )
+        one_way = []
+        for observed, marked, draws in (("b_at_a", "K", "n_b"), ("a_at_b", "K_b", "n")):
+            k, d = (cells.get_column(c).cast(pl.Int64).to_numpy() for c in (marked, draws))
+            x = pairs.get_column(observed).cast(pl.Int64).to_numpy()
+            p = np.ones(x.shape[0])
+            rows = np.isin(subject, apart)
+            remap = np.full(x.shape[0], -1, dtype=np.int64)
+            remap[apart] = np.arange(apart.shape[0])
+            ((low, _),) = sum_tails(
+                remap[subject[rows]],
+                np.minimum(k, d)[rows],
+                hypergeom_law(total[rows], k[rows], d[rows]),
+                cap=x[apart] + 1,
+                thresholds=[x[apart] + 1],
+            )
+            p[apart] = low
+            one_way.append(p)
+        p_b_at_a, p_a_at_b = one_way
+        p = np.maximum(p_b_at_a, p_a_at_b)
+        assessed = pairs.with_columns(
+            pl.Series("p_b_at_a", p_b_at_a),
+            pl.Series("p_a_at_b", p_a_at_b),
+            pl.Series("p", p),
+            pl.Series("q", fdr(p)),
+            pair_id().alias("pair"),
+        )
+        flagged = assessed.filter(pl.col("q") <= self.max_q)
+        flagged = flagged.join(self._details(flagged, cells, incidence), on="_s")
+        return build(
+            flagged,
+            detector=self.name,
+            kind="pair",
+            subject_id=pl.col("pair"),
+            score=1 - pl.col("q"),
+            value=pl.col("q"),
+            threshold=pl.lit(self.max_q),
+            message=pl.format(
+                "{} and {} keep to their own buyers in {}: {} bid {} times at {}'s buyers "
+                "({} expected), {} {} times at {}'s ({} expected); they share {} of their {} "
+                "and {} buyers; q = {} <= {}",
+                "firm_a",
+                "firm_b",
+                "where",
+                "firm_b",
+                "b_at_a",
+                "firm_a",
+                sig(pl.col("e_b_at_a"), 2),
+                "firm_a",
+                "a_at_b",
+                "firm_b",
+                sig(pl.col("e_a_at_b"), 2),
+                "x",
+                "buyers_a",
+                "buyers_b",
+                sig(pl.col("q"), 2),
+                pl.lit(self.max_q),
+            ),
+            evidence={
+                "b_at_a": pl.col("b_at_a"),
+                "expected_b_at_a": pl.col("e_b_at_a"),
+                "a_at_b": pl.col("a_at_b"),
+                "expected_a_at_b": pl.col("e_a_at_b"),
+                "shared_buyers": pl.col("x"),
+                "p_b_at_a": pl.col("p_b_at_a"),
+                "p_a_at_b": pl.col("p_a_at_b"),
+                "p": pl.col("p"),
+                "q": pl.col("q"),
+                "markets": pl.col("markets"),
+            },
+            firms=pl.concat_list("firm_a", "firm_b"),
+            assessed=assessed.get_column("pair"),
+        )
+
+    @staticmethod
+    def _details(
+        flagged: pl.DataFrame, cells: pl.DataFrame, incidence: pl.DataFrame
+    ) -> pl.DataFrame:
+        """Per flagged pair: each market with the firms' buyers and the tenders both bid in."""
+        rows = cells.join(flagged.select("_s"), on="_s")
+        where = incidence.select("_m", "market").unique("_m")
+        bought = (
+            incidence.drop_nulls("_b")
+            .join(
+                rows.select(pl.concat_list("_f", "_f_b").alias("_f"), "_m").explode("_f"),
+                on=["_f", "_m"],
+                how="semi",
+            )
+            .group_by("_f", "_m")
+            .agg(pl.col("buyer").unique().sort().alias("buyers"))
+        )
+        together = (
+            rows.select("_s", "_f", "_f_b", "_m")
+            .join(incidence.select("_f", "_m", "tender_id"), on=["_f", "_m"])
+            .join(
+                incidence.select("_f", "tender_id"),
+                left_on=["_f_b", "tender_id"],
+                right_on=["_f", "tender_id"],
+                how="semi",
+            )
+            .group_by("_s", "_m")
+            .agg(pl.col("tender_id").sort().alias("together"))
+        )
+        return (
+            rows.join(together, on=["_s", "_m"], how="left")
+            .join(where, on="_m")
+            .join(bought, on=["_f", "_m"])
+            .join(bought.rename({"_f": "_f_b", "buyers": "buyers_b"}), on=["_f_b", "_m"])
+            .sort("_s", "_m")
+            .group_by("_s", maintain_order=True)
+            .agg(
+                pl.struct(
+                    "market",
+                    pl.col("N").alias("tenders"),
+                    pl.col("n").alias("tenders_a"),
+                    pl.col("n_b").alias("tenders_b"),
+                    pl.col("buyers").alias("buyers_a"),
+                    pl.col("buyers_b"),
+                    pl.col("x").alias("shared"),
+                    pl.col("K").alias("tenders_at_a_buyers"),
+                    pl.col("K_b").alias("tenders_at_b_buyers"),
+                    pl.col("b_at_a"),
+                    pl.col("e_b_at_a").alias("expected_b_at_a"),
+                    pl.col("a_at_b"),
+                    pl.col("e_a_at_b").alias("expected_a_at_b"),
+                    pl.col("together").fill_null([]),
+                ).alias("markets"),
+                pl.col("a").sum().alias("buyers_a"),
+                pl.col("b").sum().alias("buyers_b"),
+                pl.col("market").str.join(", ").alias("where"),
+            )
+        )

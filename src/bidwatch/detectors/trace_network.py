@@ -1,0 +1,347 @@
+"""Firms linked across tenders by one hand: the same trace on different firms' bids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import polars as pl
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from bidwatch.detectors._base import NotComputable
+from bidwatch.detectors.shared_traces import TRACES
+from bidwatch.findings import FINDING_SCHEMA, Findings, SubjectKind, build, with_group_ids
+from bidwatch.identifiers import PLACEHOLDERS, trace_key
+from bidwatch.schema import TRACE_COLUMNS
+
+if TYPE_CHECKING:
+    from bidwatch.dataset import Dataset
+
+# Across tenders an IP address is weaker than inside one: dynamic addresses are handed to
+# another line after hours or days. The other strengths are those of shared-traces.
+STRENGTH: dict[str, float] = {t: s for t, (s, _, _) in TRACES.items()} | {"ip_address": 0.5}
+# Person names are not identifiers: across a whole country many people share one. They
+# link firms only within one region.
+NAMES = ("legal_representative", "project_manager", "agent", "document_author")
+# Tender ids listed per carrier of a value in the evidence.
+LISTED = 20
+
+
+@dataclass(frozen=True)
+class TraceNetwork:
+    """Different firms carry the same trace of one hand (a machine code, deposit account,
+    phone, project manager ...) across tenders: the group behind them.
+
+    ## What it flags
+    Groups of two or more firms linked by trace values (machine code, MAC address, IP
+    address, document author or hash, deposit account, phone, email, address, project
+    manager, agent, legal representative) that each appear on bids of two or more of the
+    firms and in at least `min_tenders` different tenders. Firms joined by any chain of
+    such values form one group.
+
+    ## Why it is a risk
+    The PRC Bidding Law implementing regulations (招标投标法实施条例) art. 40 deem bids
+    collusive when their files were made by the same unit or person, their bidding was
+    handled by one person, they name the same project manager or their deposits came from
+    one account; art. 34 bars bidders under one legal representative from one tender.
+    shared-traces finds this inside one tender. Across tenders the same trace on several
+    firms shows who prepares whose bids (a ring's organiser, a 代理 shop that bids in
+    several names, firms under one owner), even where they never met in one tender: the
+    network a ring is made of.
+
+    ## Method
+    Trace values of bids of every status are normalised as in shared-traces (Unicode NFKC,
+    case, spaces; phone digits; MAC hex digits; punctuation dropped from names and
+    addresses); placeholders are ignored, and so is a value that more than `max_firms`
+    different firms carry (a default such as "Administrator", a platform's gateway).
+    Person names (legal representative, project manager, agent, document author) count as
+    the same value only within one region, where regions are given. A value links the
+    firms carrying it when two or more firms carry it and it appears in at least
+    `min_tenders` different tenders (a value seen in one tender only is left to
+    shared-traces). Groups are the connected components of the firms linked by any value.
+    Score: each value's firm that carries it in most tenders (ties: the smaller id) is its
+    main carrier; t = the number of tenders in which another firm carried it. A value
+    scores s x (1 - 2^-t), s the trace's strength (as in shared-traces: 0.99 machine code,
+    document hash, deposit account; 0.97 MAC, project manager; 0.95 agent, legal
+    representative; 0.9 email; 0.85 phone; 0.8 document author; 0.6 address; but 0.5 for an
+    IP address, which is reassigned over time), so that a single use by another firm
+    counts half and each further tender halves what remains; the group scores
+    1 - prod(1 - best value of each trace type).
+
+    ## Evidence
+    The members and each linking value: its trace type, the value as written, the
+    provision it falls under, its carriers with the tenders each carried it in (up to 20
+    listed per carrier, with their number), and t.
+
+    ## Parameters
+    - `max_firms`: a value carried by more different firms than this in the whole input is
+      treated as a default, not a trace.
+    - `min_tenders`: fewest different tenders a value must appear in to link firms.
+
+    ## Known false positives
+    One firm under two ids that entity resolution did not merge (every trace is then
+    shared); firms of one group that bid honestly in different tenders (art. 34 still bars
+    them from the same one); a bid-preparation shop or an agent that serves several
+    clients honestly (its author name, phone or address); an office building or a shared
+    broadband line (address, IP address); two people of one name in one region.
+
+    ## References
+    - 中华人民共和国招标投标法实施条例 (2011, rev. 2019), arts. 34, 39, 40.
+    - OECD (2009). Guidelines for fighting bid rigging in public procurement.
+    - Wachs, J. & Kertész, J. (2019). A network approach to cartel detection in public
+      auction markets. Scientific Reports 9, 10818.
+    """
+
+    max_firms: int = 20
+    min_tenders: int = 2
+
+    name: ClassVar[str] = "trace-network"
+    subject: ClassVar[SubjectKind] = "group"
+    requires: ClassVar[frozenset[str]] = frozenset({"bids.firm_id"})
+    # One hand behind several firms, as strong as a shared trace in one tender, but a link
+    # between firms is not yet a rigged tender.
+    default_weight: ClassVar[float] = 1.5
+
+    def __post_init__(self) -> None:
+        if self.max_firms < 2:
+            raise ValueError(f"max_firms must be >= 2, got {self.max_firms}")
+        if self.min_tenders < 2:
+            raise ValueError(f"min_tenders must be >= 2, got {self.min_tenders}")
+
+    def detect(self, data: Dataset) -> Findings:
+        present = [t for t in TRACE_COLUMNS if data.has(f"bids.{t}")]
+        if not present:
+            raise NotComputable("no trace column in the bids (" + ", ".join(TRACE_COLUMNS) + ")")
+        # Integer codes for tenders, firms and regions: the group-bys below run over every
+        # (bid, trace) pair, where string keys would cost most of the time.
+        region = pl.col("region") if data.has("tenders.region") else pl.lit(None, pl.String)
+        regions = data.tenders.select("tender_id", region.fill_null("").alias("_region")).unique(
+            "tender_id"
+        )
+        bids = (
+            data.bids.filter(pl.col("firm_id").is_not_null())
+            .select("tender_id", "firm_id", *present)
+            .join(regions, on="tender_id", how="left")
+            .with_columns(
+                pl.col("tender_id").rank("dense").cast(pl.UInt32).alias("_t"),
+                pl.col("firm_id").rank("dense").cast(pl.UInt32).alias("_f"),
+                pl.col("_region").fill_null("").rank("dense").cast(pl.UInt64).alias("_r"),
+            )
+        )
+        # Each distinct value is normalised once; _kk codes a (trace, normalised value).
+        keys = pl.concat(
+            [
+                bids.select(pl.col(trace).alias("value"))
+                .drop_nulls()
+                .unique()
+                .with_columns(
+                    pl.lit(trace).alias("trace"), trace_key(trace, pl.col("value")).alias("key")
+                )
+                for trace in present
+            ]
+        ).filter(~pl.col("key").is_in(PLACEHOLDERS))
+        names = (
+            keys.select("trace", "key")
+            .unique()
+            .sort("trace", "key")
+            .with_row_index("_kk")
+            .with_columns(pl.col("_kk").cast(pl.UInt64))
+        )
+        keys = keys.join(names, on=["trace", "key"])
+        written = keys.group_by("_kk").agg(
+            pl.col("value").min(), pl.col("trace").first(), pl.col("key").first()
+        )
+        long = pl.concat(
+            [
+                bids.select(
+                    "_t",
+                    "_f",
+                    (pl.col("_r") if trace in NAMES else pl.lit(0, pl.UInt64)).alias("_r"),
+                    pl.col(trace).alias("value"),
+                )
+                .join(keys.filter(pl.col("trace") == trace).select("value", "_kk"), on="value")
+                .drop("value")
+                for trace in present
+            ]
+        )
+        # Defaults are judged over the whole input, whatever the region: "Administrator"
+        # in every county is still a default.
+        widespread = (
+            long.group_by("_kk")
+            .agg(pl.col("_f").n_unique().alias("_firms"))
+            .filter(pl.col("_firms") > self.max_firms)
+            .join(names, on="_kk")
+            .sort("trace", "key")
+        )
+        notes = tuple(
+            f"{trace} {key!r} is carried by {firms} firms: treated as a default, not a trace"
+            for trace, key, firms in widespread.select("trace", "key", "_firms")
+            .head(20)
+            .iter_rows()
+        )
+        # A value is linked within its region for person names, everywhere for the others.
+        scale = regions.get_column("_region").n_unique() + 1  # above every region code
+        long = long.join(widespread, on="_kk", how="anti").with_columns(
+            (pl.col("_kk") * scale + pl.col("_r")).alias("_k")
+        )
+        spread = long.group_by("_k").agg(
+            pl.col("_f").n_unique().alias("_firms"), pl.col("_t").n_unique().alias("_tenders")
+        )
+        shared = spread.filter(pl.col("_firms") >= 2)
+        linking = shared.filter(pl.col("_tenders") >= self.min_tenders)
+        firms = bids.select("_f", "firm_id").unique("_f").sort("_f")
+        candidates = self._groups(long.join(shared, on="_k", how="semi"), firms)
+        if linking.height == 0:
+            return Findings(pl.DataFrame(schema=FINDING_SCHEMA), assessed=candidates, notes=notes)
+        links = long.join(linking.select("_k"), on="_k")
+        members = self._members(links, firms)
+        tenders = bids.select("_t", "tender_id").unique("_t")
+        found = self._values(links, members, firms, tenders, written)
+        groups = (
+            found.sort(
+                "group_id",
+                "_score",
+                "trace",
+                "key",
+                "_k",
+                descending=[False, True, False, False, False],
+            )
+            .group_by("group_id", maintain_order=True)
+            .agg(
+                pl.col("members").first(),
+                pl.struct(
+                    "trace", "value", "clause", "carriers", pl.col("_borrowed").alias("t")
+                ).alias("links"),
+                pl.format(
+                    "{} {} on {} firms' bids in {} tenders ({})",
+                    "trace",
+                    "value",
+                    pl.col("carriers").list.len(),
+                    "_tenders",
+                    "_art",
+                )
+                .head(3)
+                .str.join("; ")
+                .alias("_what"),
+                pl.len().alias("_values"),
+            )
+        )
+        best = (
+            found.group_by("group_id", "trace")
+            .agg(pl.col("_score").max())
+            .sort("group_id", "trace")
+            .group_by("group_id", maintain_order=True)
+            .agg((1 - (1 - pl.col("_score")).product()).alias("_group_score"))
+        )
+        groups = groups.join(best, on="group_id").sort("group_id")
+        assessed = pl.concat([candidates, groups.get_column("group_id")])
+        return build(
+            groups,
+            detector=self.name,
+            kind="group",
+            subject_id=pl.col("group_id"),
+            score=pl.col("_group_score"),
+            value=pl.col("_values").cast(pl.Float64),
+            threshold=pl.lit(None, dtype=pl.Float64),
+            message=pl.format(
+                "{} firms linked by {}{}",
+                pl.col("members").list.len(),
+                "_what",
+                pl.when(pl.col("_values") > 3)
+                .then(pl.format("; {} more", pl.col("_values") - 3))
+                .otherwise(pl.lit("")),
+            ),
+            evidence={"members": pl.col("members"), "links": pl.col("links")},
+            firms=pl.col("members"),
+            assessed=assessed,
+            notes=notes,
+        )
+
+    @staticmethod
+    def _members(links: pl.DataFrame, firms: pl.DataFrame) -> pl.DataFrame:
+        """_f and group members (sorted firm ids) of the firms the links join."""
+        star = links.group_by("_k").agg(pl.col("_f").unique())
+        heads = star.select(pl.col("_f").list.min().alias("_a"), pl.col("_f").alias("_b")).explode(
+            "_b"
+        )
+        a = heads.get_column("_a").cast(pl.Int64).to_numpy()
+        b = heads.get_column("_b").cast(pl.Int64).to_numpy()
+        size = firms.height + 1  # codes are dense ranks 1..height
+        adjacency = sparse.coo_matrix((np.ones(a.shape[0]), (a, b)), shape=(size, size))
+        _, label = csgraph.connected_components(adjacency, directed=False)
+        touched = np.unique(np.concatenate([a, b]))
+        frame = pl.DataFrame(
+            {"_f": touched.astype(np.uint32), "_c": label[touched].astype(np.int64)}
+        ).join(firms, on="_f")
+        per_group = (
+            frame.group_by("_c").agg(pl.col("firm_id").sort().alias("members")).pipe(with_group_ids)
+        )
+        return frame.join(per_group, on="_c").select("_f", "members", "group_id")
+
+    def _groups(self, shared: pl.DataFrame, firms: pl.DataFrame) -> pl.Series:
+        """Group ids of the components of every value shared by two or more firms."""
+        if shared.height == 0:
+            return pl.Series("group_id", [], dtype=pl.String)
+        return self._members(shared, firms).get_column("group_id").unique()
+
+    @staticmethod
+    def _values(
+        links: pl.DataFrame,
+        members: pl.DataFrame,
+        firms: pl.DataFrame,
+        tenders: pl.DataFrame,
+        written: pl.DataFrame,
+    ) -> pl.DataFrame:
+        """One row per linking value: its group, carriers with their tenders, t and score."""
+        carried = (
+            links.join(tenders, on="_t")
+            .join(firms, on="_f")
+            .group_by("_k", "firm_id")
+            .agg(pl.col("tender_id").unique().sort().alias("tenders"))
+            .with_columns(pl.col("tenders").list.len().alias("count"))
+            .sort(["_k", "count", "firm_id"], descending=[False, True, False])
+        )
+        main = carried.group_by("_k", maintain_order=True).agg(
+            pl.col("firm_id").first().alias("_main")
+        )
+        borrowed = (
+            links.join(firms, on="_f")
+            .join(main, on="_k")
+            .filter(pl.col("firm_id") != pl.col("_main"))
+            .group_by("_k")
+            .agg(pl.col("_t").n_unique().alias("_borrowed"))
+        )
+        seen = (
+            (
+                links.group_by("_k").agg(
+                    pl.col("_kk").first(),
+                    pl.col("_t").n_unique().alias("_tenders"),
+                    pl.col("_f").first(),
+                )
+            )
+            .join(members.select("_f", "members", "group_id"), on="_f")
+            .join(written, on="_kk")
+        )
+        carriers = carried.group_by("_k", maintain_order=True).agg(
+            pl.struct(
+                pl.col("firm_id").alias("firm"),
+                pl.col("tenders").list.head(LISTED),
+                pl.col("count").alias("tender_count"),
+            ).alias("carriers")
+        )
+        strength = pl.col("trace").replace_strict(STRENGTH, return_dtype=pl.Float64)
+        article = {t: a for t, (_, a, _) in TRACES.items()}
+        clause = {t: f"{a}: {c}" for t, (_, a, c) in TRACES.items()}
+        return (
+            seen.join(carriers, on="_k")
+            .join(borrowed, on="_k")
+            .with_columns(
+                (strength * (1 - pl.lit(2.0).pow(-pl.col("_borrowed").cast(pl.Float64)))).alias(
+                    "_score"
+                ),
+                pl.col("trace").replace_strict(clause, return_dtype=pl.String).alias("clause"),
+                pl.col("trace").replace_strict(article, return_dtype=pl.String).alias("_art"),
+            )
+        )

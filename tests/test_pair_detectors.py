@@ -1,0 +1,495 @@
+"""Detectors across tenders: cobid-pairs, persistent-loser, market-allocation, trace-network.
+
+Each statistic is checked against an independent computation (scipy.stats laws, numpy
+convolutions) on hand-built markets.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+import bidwatch
+from bidwatch import entities
+from bidwatch.config import Config
+from bidwatch.dataset import Dataset
+from bidwatch.detectors._base import NotComputable
+from bidwatch.detectors._pairs import binom_law, fdr, hypergeom_law, sum_tails
+from bidwatch.detectors.cobid_pairs import CobidPairs
+from bidwatch.detectors.market_allocation import MarketAllocation
+from bidwatch.detectors.persistent_loser import PersistentLoser
+from bidwatch.detectors.trace_network import TraceNetwork
+from bidwatch.findings import Findings, group_id
+
+from .conftest import FIXTURES
+
+
+def dataset(bids: list[dict[str, Any]], tenders: list[dict[str, Any]] | None = None) -> Dataset:
+    frame = pl.DataFrame(bids)
+    if "amount" not in frame.columns:
+        frame = frame.with_columns(pl.lit(1000.0).alias("amount"))
+    return entities.resolve(
+        bidwatch.load(bids=frame, tenders=pl.DataFrame(tenders) if tenders else None)
+    )
+
+
+def evidence(found: Findings, subject: str) -> dict[str, Any]:
+    row = found.frame.filter(pl.col("subject_id") == subject)
+    assert row.height == 1, f"{subject} not flagged"
+    parsed: dict[str, Any] = json.loads(row.get_column("evidence")[0])
+    return parsed
+
+
+# ----------------------------------------------------------------------------- sum_tails
+
+
+def convolved(laws: list[np.ndarray]) -> np.ndarray:
+    pmf = np.array([1.0])
+    for law in laws:
+        pmf = np.convolve(pmf, law)
+    return pmf
+
+
+def test_sum_tails_matches_a_direct_convolution_of_hypergeometric_laws() -> None:
+    rng = np.random.default_rng(1)
+    # Three subjects with 1, 3 and 2 markets; caps below, at and far above the support.
+    subject = np.array([0, 1, 1, 1, 2, 2])
+    total = rng.integers(10, 40, subject.size)
+    good = np.minimum(rng.integers(2, 15, subject.size), total)
+    draws = np.minimum(rng.integers(2, 15, subject.size), total)
+    cap = np.array([3, 9, 200])
+    thresholds = [np.array([3, 9, 5]), np.array([0, 2, 200])]
+    out = sum_tails(
+        subject, np.minimum(good, draws), hypergeom_law(total, good, draws), cap, thresholds
+    )
+    for s in range(3):
+        rows = np.flatnonzero(subject == s)
+        laws = [
+            stats.hypergeom.pmf(np.arange(min(good[r], draws[r]) + 1), total[r], good[r], draws[r])
+            for r in rows
+        ]
+        pmf = convolved(laws)
+        for (below, above), t in zip(out, thresholds, strict=True):
+            assert below[s] == pytest.approx(pmf[: t[s]].sum(), rel=1e-9, abs=1e-300)
+            assert above[s] == pytest.approx(pmf[t[s] :].sum(), rel=1e-9, abs=1e-300)
+
+
+def test_sum_tails_keeps_the_digits_of_tiny_tails() -> None:
+    # 60 trials at 1/2 each, over two slots: P(S = 0) = 2^-60, far below 1 - P(S >= 1)'s reach.
+    subject = np.array([0, 0])
+    trials = np.array([20, 40])
+    chance = np.array([0.5, 0.5])
+    ((below, above),) = sum_tails(
+        subject, trials, binom_law(trials, chance), np.array([1]), [np.array([1])]
+    )
+    assert below[0] == pytest.approx(2.0**-60, rel=1e-9)
+    assert above[0] == pytest.approx(1.0)
+    ((below, above),) = sum_tails(
+        subject, trials, binom_law(trials, chance), np.array([60]), [np.array([60])]
+    )
+    assert above[0] == pytest.approx(2.0**-60, rel=1e-9)
+
+
+def test_sum_tails_of_no_subject_is_empty() -> None:
+    empty = np.zeros(0, dtype=np.int64)
+    ((below, above),) = sum_tails(empty, empty, binom_law(empty, np.zeros(0)), empty, [empty])
+    assert below.size == above.size == 0
+
+
+def test_fdr_is_benjamini_hochberg_and_ignores_order() -> None:
+    p = np.array([0.01, 0.04, 0.03, 0.2, 0.01])
+    q = fdr(p)
+    assert q == pytest.approx(stats.false_discovery_control(p))
+    order = np.array([3, 1, 4, 0, 2])
+    assert fdr(p[order]) == pytest.approx(q[order])
+    assert q[0] == q[4]
+
+
+# --------------------------------------------------------------------------- cobid-pairs
+
+
+def cobid_market() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Market R1 / road, 20 tenders: A and B each bid in 7 and meet in 6; C bids in all 20.
+    Market R2 / road, 10 tenders: A and B each in 3, meeting in 2."""
+    bids, tenders = [], []
+    for i in range(20):
+        t = f"R1-{i:02d}"
+        tenders.append({"tender_id": t, "region": "R1", "category": "road"})
+        bids.append({"tender_id": t, "bidder_id": "C"})
+        if i < 7:
+            bids.append({"tender_id": t, "bidder_id": "A"})
+        if 1 <= i < 8:
+            bids.append({"tender_id": t, "bidder_id": "B"})
+    for i in range(10):
+        t = f"R2-{i:02d}"
+        tenders.append({"tender_id": t, "region": "R2", "category": "road"})
+        bids.append({"tender_id": t, "bidder_id": "D"})
+        if i < 3:
+            bids.append({"tender_id": t, "bidder_id": "A"})
+        if 1 <= i < 4:
+            bids.append({"tender_id": t, "bidder_id": "B"})
+    return bids, tenders
+
+
+def test_cobid_p_value_is_the_exact_stratified_hypergeometric_tail() -> None:
+    data = dataset(*cobid_market())
+    found = CobidPairs(max_q=1.0).detect(data)
+    got = evidence(found, "A|B")
+    # 8 co-bids: 6 in R1 (20 tenders, 7 and 7 bids), 2 in R2 (10 tenders, 3 and 3 bids).
+    r1 = stats.hypergeom.pmf(np.arange(8), 20, 7, 7)
+    r2 = stats.hypergeom.pmf(np.arange(4), 10, 3, 3)
+    pmf = np.convolve(r1, r2)
+    assert got["cobids"] == 8
+    assert got["p"] == pytest.approx(pmf[8:].sum(), rel=1e-9)
+    assert got["p_selected"] == pytest.approx(pmf[8:].sum() / pmf[3:].sum(), rel=1e-9)
+    assert got["expected"] == pytest.approx(7 * 7 / 20 + 3 * 3 / 10)
+    markets = {m["market"]: m for m in got["markets"]}
+    assert markets["R1 / road"]["together"] == 6
+    assert markets["R2 / road"] == {
+        "market": "R2 / road",
+        "tenders": 10,
+        "bids_a": 3,
+        "bids_b": 3,
+        "together": 2,
+        "expected": pytest.approx(0.9),
+    }
+    assert len(got["tenders"]) == 8
+
+
+def test_cobid_q_is_benjamini_hochberg_over_the_tested_pairs() -> None:
+    data = dataset(*cobid_market())
+    found = CobidPairs(max_q=1.0).detect(data)
+    tested = sorted(found.assessed.to_list())
+    # C meets A 7 times and B 7 times; D meets A and B 3 times each.
+    assert tested == ["A|B", "A|C", "A|D", "B|C", "B|D"]
+    selected = {s: evidence(found, s)["p_selected"] for s in tested}
+    q = fdr(np.array([selected[s] for s in tested]))
+    for s, expect in zip(tested, q, strict=True):
+        assert evidence(found, s)["q"] == pytest.approx(expect)
+    # C bids in every R1 tender: meeting it is certain, p = 1.
+    assert selected["A|C"] == pytest.approx(1.0)
+
+
+def test_cobid_pairs_below_min_cobids_are_not_tested() -> None:
+    data = dataset(*cobid_market())
+    found = CobidPairs(min_cobids=4, max_q=1.0).detect(data)
+    assert sorted(found.assessed.to_list()) == ["A|B", "A|C", "B|C"]
+
+
+def test_cobid_without_markets_uses_the_whole_input() -> None:
+    bids, _ = cobid_market()
+    found = CobidPairs(max_q=1.0).detect(dataset(bids))
+    got = evidence(found, "A|B")
+    assert [m["market"] for m in got["markets"]] == ["all tenders"]
+    assert got["p"] == pytest.approx(stats.hypergeom.sf(7, 30, 10, 10), rel=1e-9)
+
+
+def test_cobid_flags_only_below_max_q() -> None:
+    data = dataset(*cobid_market())
+    everything = CobidPairs(max_q=1.0).detect(data)
+    q = evidence(everything, "A|B")["q"]
+    assert len(CobidPairs(max_q=q).detect(data).frame.filter(pl.col("subject_id") == "A|B"))
+    assert not len(CobidPairs(max_q=q * 0.99).detect(data).frame)
+
+
+def test_cobid_finds_nothing_to_test_without_repeated_meetings() -> None:
+    bids = [{"tender_id": f"T{i}", "bidder_id": b} for i in range(3) for b in (f"A{i}", f"B{i}")]
+    found = CobidPairs().detect(dataset(bids))
+    assert len(found) == 0
+    assert found.scanned == 0
+
+
+@pytest.mark.parametrize(
+    ("detector", "kwargs", "parameter"),
+    [
+        (CobidPairs, {"min_cobids": 1}, "min_cobids"),
+        (CobidPairs, {"max_q": 0.0}, "max_q"),
+        (PersistentLoser, {"min_bids": 0}, "min_bids"),
+        (PersistentLoser, {"max_q": 1.5}, "max_q"),
+        (PersistentLoser, {"min_winner_share": 1.2}, "min_winner_share"),
+        (MarketAllocation, {"min_tenders": 0}, "min_tenders"),
+        (MarketAllocation, {"max_q": -0.1}, "max_q"),
+        (TraceNetwork, {"max_firms": 1}, "max_firms"),
+        (TraceNetwork, {"min_tenders": 1}, "min_tenders"),
+    ],
+)
+def test_bad_parameters_are_refused_by_name(
+    detector: type, kwargs: dict[str, Any], parameter: str
+) -> None:
+    with pytest.raises(ValueError, match=parameter):
+        detector(**kwargs)
+
+
+# ---------------------------------------------------------------------- persistent-loser
+
+
+def loser_market() -> list[dict[str, Any]]:
+    """L bids in 12 tenders: 6 with 2 valid bidders, 6 with 4; it wins one. W wins 9 of
+    L's losses. One more tender of L's is undecided and one bid of L's is disqualified."""
+    bids: list[dict[str, Any]] = []
+    for i in range(12):
+        t = f"T{i:02d}"
+        rivals = ["W"] if i < 6 else ["W", f"X{i}", f"Y{i}"]
+        winner = "L" if i == 0 else ("W" if i < 10 else rivals[-1])
+        for firm in ["L", *rivals]:
+            bids.append({"tender_id": t, "bidder_id": firm, "is_winner": firm == winner})
+    bids += [
+        {"tender_id": "U1", "bidder_id": "L", "is_winner": False},
+        {"tender_id": "U1", "bidder_id": "W", "is_winner": False},
+        {"tender_id": "U2", "bidder_id": "L", "is_winner": False, "status": "disqualified"},
+        {"tender_id": "U2", "bidder_id": "W", "is_winner": True, "status": "valid"},
+    ]
+    return bids
+
+
+def poisson_binomial_cdf(k: int, chances: list[float]) -> float:
+    pmf = convolved([np.array([1 - c, c]) for c in chances])
+    return float(pmf[: k + 1].sum())
+
+
+def test_loser_p_value_is_the_exact_poisson_binomial_tail() -> None:
+    found = PersistentLoser(min_bids=10, max_q=1.0).detect(dataset(loser_market()))
+    got = evidence(found, "L")
+    chances = [1 / 2] * 6 + [1 / 4] * 6
+    assert got["bids"] == 12  # the undecided and the disqualified bid do not count
+    assert got["wins"] == 1
+    assert got["expected_wins"] == pytest.approx(sum(chances))
+    assert got["p"] == pytest.approx(poisson_binomial_cdf(1, chances), rel=1e-9)
+    assert got["winner"] == "W"
+    assert got["lost_to_winner"] == 9
+    assert got["losses"] == 11
+    assert got["winner_share"] == pytest.approx(9 / 11)
+    assert got["tenders_lost_to_winner"] == [f"T{i:02d}" for i in range(1, 10)]
+    row = found.frame.filter(pl.col("subject_id") == "L")
+    assert row.get_column("firms").to_list() == [["L", "W"]]
+
+
+def test_loser_needs_a_dominant_winner() -> None:
+    data = dataset(loser_market())
+    assert len(PersistentLoser(min_bids=10, max_q=1.0, min_winner_share=9 / 11).detect(data))
+    share = PersistentLoser(min_bids=10, max_q=1.0, min_winner_share=0.82).detect(data)
+    assert "L" not in share.frame.get_column("subject_id").to_list()
+    assert "L" in share.assessed.to_list()
+
+
+def test_loser_with_its_expected_wins_has_p_one() -> None:
+    found = PersistentLoser(min_bids=10, max_q=1.0, min_winner_share=0.0).detect(
+        dataset(loser_market())
+    )
+    # W bids in 13 decided tenders and wins 10 of them, against 5.5 expected.
+    assert evidence(found, "W")["p"] == 1.0
+    assert sorted(found.assessed.to_list()) == ["L", "W"]
+
+
+def test_loser_dominant_winner_ties_go_to_the_smaller_id() -> None:
+    bids = []
+    for i in range(10):
+        winner = "B" if i % 2 else "A"
+        for firm in ("L", "A", "B"):
+            bids.append({"tender_id": f"T{i}", "bidder_id": firm, "is_winner": firm == winner})
+    found = PersistentLoser(min_bids=10, max_q=1.0).detect(dataset(bids))
+    got = evidence(found, "L")
+    assert got["winner"] == "A"
+    assert got["winner_share"] == 0.5
+    assert got["p"] == pytest.approx((2 / 3) ** 10)
+
+
+def test_loser_without_winners_recorded_assesses_no_one() -> None:
+    bids = [{"tender_id": f"T{i}", "bidder_id": b} for i in range(12) for b in ("L", "W")]
+    found = PersistentLoser().detect(dataset(bids))
+    assert len(found) == 0
+    assert found.scanned == 0
+
+
+# --------------------------------------------------------------------- market-allocation
+
+
+def allocation_market(shared: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """12 buyers of R / road with 3 tenders each; A bids at buyers 0-5, B at buyers
+    6-11 except that the first ``shared`` of B's buyers are A's; C bids everywhere."""
+    bids, tenders = [], []
+    b_buyers = list(range(shared)) + list(range(6 + shared, 12))
+    for j in range(12):
+        for k in range(3):
+            t = f"B{j:02d}-{k}"
+            tenders.append(
+                {"tender_id": t, "buyer_name": f"Buyer {j:02d}", "region": "R", "category": "road"}
+            )
+            bids.append({"tender_id": t, "bidder_id": "C"})
+            if j < 6 and k < 2:
+                bids.append({"tender_id": t, "bidder_id": "A"})
+            if j in b_buyers and k < 2:
+                bids.append({"tender_id": t, "bidder_id": "B"})
+    return bids, tenders
+
+
+@pytest.mark.parametrize("shared", [0, 1, 2])
+def test_allocation_p_value_is_the_hypergeometric_lower_tail(shared: int) -> None:
+    data = dataset(*allocation_market(shared))
+    found = MarketAllocation(min_tenders=10, max_q=1.0).detect(data)
+    got = evidence(found, "A|B")
+    assert got["shared_buyers"] == shared
+    # Each firm bid twice at each buyer it shares with the other: 2 x shared tenders at
+    # the other's buyers, which hold 18 of the 36 tenders; 12 tenders each.
+    assert got["b_at_a"] == got["a_at_b"] == 2 * shared
+    assert got["expected_b_at_a"] == got["expected_a_at_b"] == pytest.approx(6.0)
+    one_way = stats.hypergeom.cdf(2 * shared, 36, 18, 12)
+    assert got["p_b_at_a"] == pytest.approx(one_way, rel=1e-9)
+    assert got["p"] == pytest.approx(one_way, rel=1e-9)
+    (market,) = got["markets"]
+    assert market["buyers_a"] == [f"Buyer {j:02d}" for j in range(6)]
+    assert market["shared"] == shared
+    assert market["tenders"] == 36
+    assert market["tenders_at_a_buyers"] == 18
+    assert len(market["together"]) == 2 * shared
+
+
+def test_allocation_p_value_is_the_larger_of_the_two_ways() -> None:
+    """S keeps to one small buyer of 10 tenders, A to its 12 buyers of 3: S stays away
+    from A's 36 tenders far more surely than A stays away from S's 10."""
+    bids, tenders = allocation_market(0)
+    for k in range(10):
+        t = f"S-{k}"
+        tenders.append({"tender_id": t, "buyer_name": "Small", "region": "R", "category": "road"})
+        bids += [{"tender_id": t, "bidder_id": "S"}, {"tender_id": t, "bidder_id": "C"}]
+    found = MarketAllocation(min_tenders=10, max_q=1.0).detect(dataset(bids, tenders))
+    got = evidence(found, "A|S")
+    s_at_a = stats.hypergeom.cdf(0, 46, 18, 10)  # S's 10 tenders, none at A's 18
+    a_at_s = stats.hypergeom.cdf(0, 46, 10, 12)  # A's 12 tenders, none at S's 10
+    assert got["p_b_at_a"] == pytest.approx(s_at_a, rel=1e-9)
+    assert got["p_a_at_b"] == pytest.approx(a_at_s, rel=1e-9)
+    assert got["p"] == pytest.approx(max(s_at_a, a_at_s), rel=1e-9)
+
+
+def test_allocation_pairs_that_meet_at_their_buyers_get_p_one() -> None:
+    found = MarketAllocation(min_tenders=10, max_q=1.0).detect(dataset(*allocation_market(0)))
+    # C bids at every buyer: it shares all of A's and B's.
+    assert evidence(found, "A|C")["p"] == 1.0
+    assert sorted(found.assessed.to_list()) == ["A|B", "A|C", "B|C"]
+    flagged = MarketAllocation(min_tenders=10).detect(dataset(*allocation_market(0)))
+    assert flagged.frame.get_column("subject_id").to_list() == ["A|B"]
+
+
+def test_allocation_needs_enough_tenders_in_one_market() -> None:
+    found = MarketAllocation(min_tenders=13).detect(dataset(*allocation_market(0)))
+    assert sorted(found.assessed.to_list()) == []
+
+
+def test_allocation_needs_buyers() -> None:
+    bids, tenders = allocation_market(0)
+    for t in tenders:
+        del t["buyer_name"]
+    with pytest.raises(NotComputable, match="buyer"):
+        MarketAllocation().detect(dataset(bids, tenders))
+
+
+# ------------------------------------------------------------------------- trace-network
+
+
+def traced(rows: list[tuple[str, str, dict[str, str]]]) -> list[dict[str, Any]]:
+    """Bids (tender, firm, traces); every bid also carries a machine code of its own."""
+    return [
+        {"tender_id": t, "bidder_id": f, "machine_code": f"own-{f}-{t}", **extra}
+        for t, f, extra in rows
+    ]
+
+
+def test_trace_network_joins_chains_into_one_group() -> None:
+    bids = traced(
+        [
+            ("T1", "A", {"phone": "138 0000 1111"}),
+            ("T2", "B", {"phone": "13800001111", "deposit_account": "6222 1"}),
+            ("T3", "C", {"deposit_account": "6222 1"}),
+            ("T4", "C", {"deposit_account": "62221"}),
+            ("T4", "D", {}),
+        ]
+    )
+    found = TraceNetwork().detect(dataset(bids))
+    assert found.frame.get_column("subject_id").to_list() == [group_id(["A", "B", "C"])]
+    assert found.frame.get_column("firms").to_list() == [["A", "B", "C"]]
+    got = evidence(found, group_id(["A", "B", "C"]))
+    links = {link["trace"]: link for link in got["links"]}
+    # Deposit account: C carried it in two tenders, so it is C's; B used it once.
+    assert links["deposit_account"]["t"] == 1
+    assert [c["firm"] for c in links["deposit_account"]["carriers"]] == ["C", "B"]
+    # Scores: deposit 0.99 x (1 - 1/2), phone 0.85 x (1 - 1/2), combined over trace types.
+    score = found.frame.get_column("score")[0]
+    assert score == pytest.approx(1 - (1 - 0.99 / 2) * (1 - 0.85 / 2))
+
+
+def test_trace_network_score_grows_with_the_tenders_of_the_link() -> None:
+    rows = [("T0", "A", {"mac_address": "00:11:22:33:44:55"})]
+    rows += [(f"T{i}", "B", {"mac_address": "00-11-22-33-44-55"}) for i in range(1, 4)]
+    found = TraceNetwork().detect(dataset(traced(rows)))
+    # B carries the MAC in three tenders and is its main carrier; A used it in one.
+    assert found.frame.get_column("score")[0] == pytest.approx(0.97 * 0.5)
+    rows += [(f"U{i}", "A", {"mac_address": "001122334455"}) for i in range(1, 4)]
+    found = TraceNetwork().detect(dataset(traced(rows)))
+    # Now A carries it in four tenders: B's three uses are the link.
+    assert found.frame.get_column("score")[0] == pytest.approx(0.97 * (1 - 2.0**-3))
+
+
+def test_trace_network_leaves_one_tender_to_shared_traces() -> None:
+    bids = traced([("T1", "A", {"email": "x@y.cn"}), ("T1", "B", {"email": "X@Y.CN"})])
+    found = TraceNetwork().detect(dataset(bids))
+    assert len(found) == 0
+    assert found.assessed.to_list() == [group_id(["A", "B"])]
+
+
+def test_trace_network_ignores_defaults_and_placeholders() -> None:
+    rows = [(f"T{i}", f"F{i}", {"document_author": "Administrator"}) for i in range(4)]
+    rows += [("U1", "P", {"phone": "-"}), ("U2", "Q", {"phone": "-"})]
+    found = TraceNetwork(max_firms=3).detect(dataset(traced(rows)))
+    assert len(found) == 0
+    assert any("administrator" in note for note in found.notes)
+    assert len(TraceNetwork(max_firms=4).detect(dataset(traced(rows)))) == 1
+
+
+def test_trace_network_links_person_names_only_within_a_region() -> None:
+    bids = traced(
+        [("T1", "A", {"project_manager": "王伟"}), ("T2", "B", {"project_manager": "王 伟"})]
+    )
+    apart = [{"tender_id": "T1", "region": "阳新县"}, {"tender_id": "T2", "region": "大冶市"}]
+    together = [{"tender_id": "T1", "region": "阳新县"}, {"tender_id": "T2", "region": "阳新县"}]
+    assert len(TraceNetwork().detect(dataset(bids, apart))) == 0
+    assert len(TraceNetwork().detect(dataset(bids, together))) == 1
+    # A machine code is one machine wherever it is.
+    machines = traced([("T1", "A", {"mac_address": "AA"}), ("T2", "B", {"mac_address": "aa"})])
+    assert len(TraceNetwork().detect(dataset(machines, apart))) == 1
+
+
+def test_trace_network_needs_a_trace_column() -> None:
+    bids = [{"tender_id": "T1", "bidder_id": "A"}, {"tender_id": "T2", "bidder_id": "B"}]
+    with pytest.raises(NotComputable, match="trace"):
+        TraceNetwork().detect(dataset(bids))
+
+
+# ------------------------------------------------------------------ row order, fixtures
+
+
+@pytest.mark.parametrize(
+    "name", ["cobid-pairs", "persistent-loser", "market-allocation", "trace-network"]
+)
+def test_golden_cases_do_not_depend_on_row_order(name: str) -> None:
+    """The conformance market gives some of these detectors nothing to say: their golden
+    cases, shuffled, check that findings do not depend on the order of rows."""
+    folder: Path = FIXTURES / "detectors" / name
+    tenders = folder / "tenders.csv"
+    bids = pl.read_csv(folder / "bids.csv", infer_schema=False)
+    (detector,) = Config.load(folder / "config.toml").detectors()
+    frames = []
+    for seed in (None, 1, 2):
+        shuffled = bids if seed is None else bids.sample(fraction=1.0, shuffle=True, seed=seed)
+        table = pl.read_csv(tenders, infer_schema=False) if tenders.exists() else None
+        if table is not None and seed is not None:
+            table = table.sample(fraction=1.0, shuffle=True, seed=seed)
+        frames.append(detector.detect(entities.resolve(bidwatch.load(shuffled, table))).frame)
+    assert len(frames[0]) > 0
+    assert frames[0].equals(frames[1])
+    assert frames[0].equals(frames[2])
