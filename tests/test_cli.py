@@ -20,6 +20,7 @@ OUTPUTS = {
     "firms.csv",
     "groups.csv",
     "pairs.csv",
+    "buyers.csv",
     "findings.csv",
     "findings.parquet",
     "contributions.csv",

@@ -8,6 +8,7 @@ from pathlib import Path
 import polars as pl
 
 import bidwatch
+from bidwatch.dataset import Dataset
 
 from .conftest import random_market
 
@@ -47,7 +48,16 @@ def test_html_escapes_and_is_self_contained(tmp_path: Path) -> None:
 
 def test_csv_cells_never_start_a_formula(tmp_path: Path) -> None:
     out = evil_scan(tmp_path)
-    for name in ("tenders.csv", "firms.csv", "findings.csv", "entities.csv", "contributions.csv"):
+    for name in (
+        "tenders.csv",
+        "firms.csv",
+        "groups.csv",
+        "pairs.csv",
+        "buyers.csv",
+        "findings.csv",
+        "entities.csv",
+        "contributions.csv",
+    ):
         frame = pl.read_csv(out / name, infer_schema_length=None)
         # Numbers such as -1.5 are numbers to a spreadsheet; text is what could run.
         for column in (c for c, dtype in frame.schema.items() if dtype == pl.String):
@@ -56,3 +66,18 @@ def test_csv_cells_never_start_a_formula(tmp_path: Path) -> None:
     firms = pl.read_csv(out / "firms.csv", infer_schema_length=0)
     assert '\'=HYPERLINK("http://x")' in firms.get_column("name").to_list()
     assert "'-2+3" in firms.get_column("firm_id").to_list()
+
+
+def test_html_lists_groups_pairs_and_buyers(market: Dataset, tmp_path: Path) -> None:
+    result = bidwatch.scan(market)
+    result.write(tmp_path / "out")
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    groups, pairs = result.ranking("group"), result.ranking("pair")
+    buyers = result.ranking("buyer").filter(pl.col("findings") > 0)
+    assert groups.height
+    assert pairs.height
+    assert buyers.height
+    assert all(g in page for g in groups.get_column("group_id"))
+    top = pairs.row(0, named=True)
+    assert f"{top['firm_a']} &amp; {top['firm_b']}" in page
+    assert all(b in page for b in buyers.get_column("buyer"))

@@ -14,6 +14,7 @@ from bidwatch.dataset import Dataset
 from bidwatch.risk import (
     _group_details,
     _pair_details,
+    buyer_contributions,
     group_contributions,
     group_members,
     with_points,
@@ -108,10 +109,13 @@ def test_every_point_traces_to_a_finding(market: Dataset) -> None:
     )
     assert joined.height == 0
     inherited = tender_points.filter(pl.col("via") != "finding")
-    assert inherited.height > 0, "tenders where a suspected group meets inherit its risk"
-    group_ids = inherited.get_column("via").str.strip_prefix("group ")
-    groups = set(found.filter(pl.col("subject_kind") == "group").get_column("subject_id"))
-    assert set(group_ids) <= groups
+    via = inherited.get_column("via").str.split_exact(" ", 1).struct.unnest()
+    assert set(via.get_column("field_0")) == {"group", "buyer"}, (
+        "tenders inherit from the groups that meet in them and the buyers that favour them"
+    )
+    for kind in ("group", "buyer"):
+        subjects = set(found.filter(pl.col("subject_kind") == kind).get_column("subject_id"))
+        assert set(via.filter(pl.col("field_0") == kind).get_column("field_1")) <= subjects
     by_tender = tender_points.group_by("subject_id").agg(pl.col("points").sum())
     ranked = result.ranking("tender").join(by_tender, left_on="tender_id", right_on="subject_id")
     assert ((ranked["risk"] - ranked["points"].round(2)).abs() < 1e-9).all()
@@ -297,3 +301,51 @@ def test_group_and_pair_tables_count_tenders_together() -> None:
         2,
     )
     assert pairs["B|C"]["tenders"] == 1
+
+
+def test_tenders_inherit_buyer_risk_where_a_favoured_firm_won() -> None:
+    from bidwatch import entities
+
+    data = entities.resolve(
+        bidwatch.load(
+            bids=pl.DataFrame(
+                {
+                    "tender_id": ["T1", "T1", "T2", "T2", "T3", "T3"],
+                    "bidder_id": ["A", "B", "A", "B", "A", "B"],
+                    "amount": [100.0, 110.0, 120.0, 100.0, 100.0, 105.0],
+                    "is_winner": [True, False, False, True, True, False],
+                }
+            ),
+            tenders=pl.DataFrame({"tender_id": ["T1", "T2", "T3"], "buyer_id": ["X", "X", "Y"]}),
+        )
+    )
+    findings = pl.DataFrame(
+        {
+            "detector": ["buyer-concentration"],
+            "subject_kind": ["buyer"],
+            "subject_id": ["X"],
+            "score": [0.9],
+            "firms": [["A"]],
+        }
+    )
+    risk = pl.DataFrame({"subject_kind": ["buyer"], "subject_id": ["X"], "risk": [60.0]})
+    out = buyer_contributions(data, risk, findings, share=0.5)
+    # T2 went to B, whom X's finding does not name; T3 is at another buyer.
+    assert out.get_column("subject_id").to_list() == ["T1"]
+    row = out.row(0, named=True)
+    assert (row["via"], row["weight"], row["score"]) == ("buyer X", 0.5, 0.6)
+    assert row["reason"] == "won by A, a firm buyer X (risk 60.0) favours"
+    assert buyer_contributions(data, risk, findings, share=0.0).height == 0
+
+
+def test_buyers_are_ranked_with_their_tenders(market: Dataset) -> None:
+    result = bidwatch.scan(market)
+    buyers = result.ranking("buyer")
+    assert buyers.height == market.tenders.get_column("buyer_id").n_unique()
+    assert buyers.get_column("tenders").sum() == market.tenders.height
+    flagged = set(
+        result.findings.frame.filter(pl.col("subject_kind") == "buyer").get_column("subject_id")
+    )
+    top = set(buyers.head(len(flagged)).get_column("buyer"))
+    assert flagged
+    assert top == flagged, "buyers with findings rank first"

@@ -76,13 +76,16 @@ class ScanResult:
     assessed: dict[str, pl.Series] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
-    def ranking(self, kind: Literal["tender", "firm", "group", "pair"] = "tender") -> pl.DataFrame:
+    def ranking(
+        self, kind: Literal["tender", "firm", "group", "pair", "buyer"] = "tender"
+    ) -> pl.DataFrame:
         """Ranked subjects with risk (0-100), rank and top reasons."""
         rankings = {
             "tender": self.risk.tenders,
             "firm": self.risk.firms,
             "group": self.risk.groups,
             "pair": self.risk.pairs,
+            "buyer": self.risk.buyers,
         }
         if kind not in rankings:
             raise ValueError(f"no ranking of {kind!r}; rankings are {', '.join(rankings)}")

@@ -120,6 +120,7 @@ class RiskConfig:
     firm_sharpness: int = 4
     top_reasons: int = 3
     group_share: float = 0.5
+    buyer_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.scale <= 0:
@@ -132,6 +133,8 @@ class RiskConfig:
             raise ValueError(f"top_reasons must be >= 1, got {self.top_reasons}")
         if self.group_share < 0:
             raise ValueError(f"group_share must be >= 0, got {self.group_share}")
+        if self.buyer_share < 0:
+            raise ValueError(f"buyer_share must be >= 0, got {self.buyer_share}")
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class Risk:
     contributions: pl.DataFrame
     groups: pl.DataFrame
     pairs: pl.DataFrame
+    buyers: pl.DataFrame
 
 
 def _weights(findings: pl.DataFrame, weights: dict[str, float]) -> pl.Expr:
@@ -325,6 +326,66 @@ def group_contributions(
     )
 
 
+def buyer_contributions(
+    data: Dataset, buyer_risk: pl.DataFrame, findings: pl.DataFrame, share: float
+) -> pl.DataFrame:
+    """Tenders of a flagged buyer inherit its risk when a firm its findings name won them.
+
+    A buyer's findings name the firms it favours (buyer-concentration names the dominant
+    winners); the tenders those firms won there are where the favour shows. The score is
+    the buyer's risk / 100 and the weight ``share``, as for groups.
+    """
+    empty = pl.DataFrame(schema=CONTRIBUTION_SCHEMA)
+    named = (
+        findings.filter(pl.col("subject_kind") == "buyer")
+        .sort("subject_id", "score", "detector", descending=[False, True, False])
+        .explode("firms")
+        .drop_nulls("firms")
+        .group_by(pl.col("subject_id").alias("buyer"), pl.col("firms").alias("firm_id"))
+        .agg(pl.col("detector").first())
+    )
+    if named.height == 0 or share == 0 or "firm_id" not in data.bids.columns:
+        return empty
+    buyers = [c for c in ("buyer_id", "buyer_name") if c in data.tenders.columns]
+    if not buyers:
+        return empty
+    won = (
+        data.bids.filter(pl.col("is_winner").fill_null(False))
+        .select("tender_id", "firm_id")
+        .drop_nulls()
+        .unique()
+        .join(
+            data.tenders.select("tender_id", pl.coalesce(buyers).alias("buyer")).unique(
+                "tender_id"
+            ),
+            on="tender_id",
+        )
+        .join(named, on=["buyer", "firm_id"])
+        .join(buyer_risk, left_on="buyer", right_on="subject_id")
+    )
+    if won.height == 0:
+        return empty
+    return (
+        won.select(
+            pl.lit("tender").alias("subject_kind"),
+            pl.col("tender_id").alias("subject_id"),
+            "detector",
+            pl.format("buyer {}", "buyer").alias("via"),
+            pl.lit(share).alias("weight"),
+            (pl.col("risk") / 100).alias("score"),
+            pl.lit(0.0).alias("points"),
+            pl.format(
+                "won by {}, a firm buyer {} (risk {}) favours",
+                "firm_id",
+                "buyer",
+                pl.col("risk").round(1),
+            ).alias("reason"),
+        )
+        .cast(CONTRIBUTION_SCHEMA)  # type: ignore[arg-type]
+        .sort("subject_id", "via", "reason")
+    )
+
+
 def assess(
     data: Dataset, findings: pl.DataFrame, assessed: dict[str, pl.Series], config: Config
 ) -> Risk:
@@ -341,20 +402,21 @@ def assess(
         {name: ids for name, ids in assessed.items() if name in per_tender},
         config.risk,
     )
-    # Groups first: tenders inherit the risk they come to.
-    group_points, group_totals = with_points(
-        own.filter(pl.col("subject_kind") == "group"), config.risk.scale
-    )
+    # Groups and buyers first: tenders inherit the risk of the groups that meet in them and
+    # of the buyers that favour their winners.
+    context = pl.col("subject_kind").is_in(["group", "buyer"])
+    context_points, context_totals = with_points(own.filter(context), config.risk.scale)
+    group_totals = context_totals.filter(pl.col("subject_kind") == "group")
+    buyer_totals = context_totals.filter(pl.col("subject_kind") == "buyer")
     members = group_members(findings)
     from_groups = group_contributions(data.bids, group_totals, members, config.risk.group_share)
-    contributions = pl.concat(
-        [own.filter(pl.col("subject_kind") != "group"), firms_inherit, from_groups]
-    )
+    from_buyers = buyer_contributions(data, buyer_totals, findings, config.risk.buyer_share)
+    contributions = pl.concat([own.filter(~context), firms_inherit, from_groups, from_buyers])
     points, totals = with_points(contributions, config.risk.scale)
-    points = pl.concat([points, group_points]).sort(
+    points = pl.concat([points, context_points]).sort(
         ["subject_kind", "subject_id", "points", "detector"], descending=[False, False, True, False]
     )
-    totals = pl.concat([totals, group_totals])
+    totals = pl.concat([totals, context_totals])
     reasons = _top_reasons(points, config.risk.top_reasons)
 
     def risk_of(kind: str, key: str) -> pl.DataFrame:
@@ -438,7 +500,58 @@ def assess(
         pl.col("top_reasons").fill_null(""),
         "pair_id",
     )
-    return Risk(tenders=tenders, firms=firms, contributions=points, groups=groups, pairs=pairs)
+    buyers = _ranked(
+        _buyer_details(data, findings).join(risk_of("buyer", "buyer"), on="buyer", how="left"),
+        "buyer",
+    ).select(
+        "rank",
+        "buyer",
+        "buyer_name",
+        "risk",
+        pl.col("top_reasons").fill_null(""),
+        "tenders",
+        "findings",
+    )
+    return Risk(
+        tenders=tenders,
+        firms=firms,
+        contributions=points,
+        groups=groups,
+        pairs=pairs,
+        buyers=buyers,
+    )
+
+
+def _buyer_details(data: Dataset, findings: pl.DataFrame) -> pl.DataFrame:
+    """buyer (buyer_id, else buyer_name), a name, tenders and findings, for every buyer."""
+    tenders = data.tenders
+    buyers = [c for c in ("buyer_id", "buyer_name") if c in tenders.columns]
+    if not buyers:
+        return pl.DataFrame(
+            schema={
+                "buyer": pl.String,
+                "buyer_name": pl.String,
+                "tenders": pl.UInt32,
+                "findings": pl.UInt32,
+            }
+        )
+    name = pl.col("buyer_name") if "buyer_name" in tenders.columns else pl.lit(None, pl.String)
+    counts = (
+        findings.filter(pl.col("subject_kind") == "buyer")
+        .group_by(pl.col("subject_id").alias("buyer"))
+        .agg(pl.len().cast(pl.UInt32).alias("findings"))
+    )
+    return (
+        tenders.select(pl.coalesce(buyers).alias("buyer"), name.alias("buyer_name"))
+        .drop_nulls("buyer")
+        .group_by("buyer")
+        .agg(
+            pl.col("buyer_name").drop_nulls().mode().sort().first(),
+            pl.len().cast(pl.UInt32).alias("tenders"),
+        )
+        .join(counts, on="buyer", how="left")
+        .with_columns(pl.col("findings").fill_null(0))
+    )
 
 
 def group_members(findings: pl.DataFrame) -> pl.DataFrame:

@@ -57,8 +57,10 @@ of 3-6 firms that rigs about ``TENDERS_PER_GROUP`` tenders of its county; or, fo
 schemes, one or a few firms dealing with one buyer (a busy township for favours and sham
 tenders, any buyer for buy-ins) over a run of its tenders; or an allocation ring of 2-3 firms
 holding a market. Members of a group also bid honestly elsewhere. A group that ended up with
-no tender of its own is not a group: its firms are honest. ``SCHEMES`` lists the five ring
-schemes the price and trace screens of the first detectors measure; ``ALL_SCHEMES`` all ten.
+no tender of its own is not a group: its firms are honest. ``ALL_SCHEMES`` lists the ten
+schemes; ``SCHEMES`` those whose tenders a scan can rank first, every one but
+market_allocation, which leaves nothing in its tenders and shows only across them (between
+the members, as a pair).
 
 In a ring's tender the designated winner and most members bid (the covers), sometimes beside
 honest outsiders, who may beat the ring: the ring then shades its price but does not always
@@ -228,10 +230,9 @@ SCHEME_MIX: dict[str, float] = {
     "buy_in": 0.05,
 }
 ALL_SCHEMES: tuple[str, ...] = tuple(SCHEME_MIX)
-# The ring schemes that the price and trace screens of the first detectors see, each with a
-# measured recall floor in tests/test_synth_detection.py. The others are planted for the
-# detectors being written; they join this tuple when their floors are measured.
-SCHEMES: tuple[str, ...] = ALL_SCHEMES[:5]
+# The schemes whose tenders a scan ranks above clean ones, each with a measured floor in
+# tests/test_synth_detection.py; market_allocation is found between its members instead.
+SCHEMES: tuple[str, ...] = tuple(s for s in ALL_SCHEMES if s != "market_allocation")
 # Schemes whose group takes its tenders from a county at large; the others take the tenders
 # of the buyers the group holds.
 RING_SCHEMES: tuple[str, ...] = ALL_SCHEMES[:6]

@@ -13,6 +13,7 @@ OUTPUTS = (
     "firms.csv",
     "groups.csv",
     "pairs.csv",
+    "buyers.csv",
     "findings.csv",
     "findings.parquet",
     "contributions.csv",

@@ -26,6 +26,8 @@ def environment() -> Environment:
 def render(result: ScanResult, summary: dict[str, Any]) -> str:
     tenders = result.ranking("tender")
     firms = result.ranking("firm")
+    pairs = result.ranking("pair")
+    buyers = result.ranking("buyer").filter(pl.col("findings") > 0)
     entities = result.data.entities
     merged = (
         entities.filter(pl.col("method") != "self").sort("firm_id", "bidder_name", nulls_last=True)
@@ -41,6 +43,10 @@ def render(result: ScanResult, summary: dict[str, Any]) -> str:
             tender_total=tenders.height,
             firms=firms.head(MAX_ROWS).to_dicts(),
             firm_total=firms.height,
+            groups=result.ranking("group").to_dicts(),
+            pairs=pairs.head(MAX_ROWS).to_dicts(),
+            pair_total=pairs.height,
+            buyers=buyers.to_dicts(),
             rejected=result.data.rejected.head(MAX_ROWS).to_dicts(),
             rejected_total=result.data.rejected.height,
             merged=merged.head(MAX_ROWS).to_dicts(),

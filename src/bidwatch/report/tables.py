@@ -52,6 +52,7 @@ def export_tables(result: ScanResult) -> dict[str, pl.DataFrame]:
         "firms": result.ranking("firm"),
         "groups": result.ranking("group"),
         "pairs": result.ranking("pair"),
+        "buyers": result.ranking("buyer"),
         "findings": findings,
         "contributions": result.contributions,
         "entities": entities,
