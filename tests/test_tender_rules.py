@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +37,52 @@ def assessed(name: str, data: bidwatch.Dataset, **params: Any) -> list[str]:
 # ------------------------------------------------------------------------------ round-bids
 
 
-def test_round_bid_chance_is_the_binomial_tail() -> None:
+def _tail(chances: list[float], k: int) -> float:
+    """P(at least k of independent events with these chances), by enumeration."""
+    total = 0.0
+    for outcome in itertools.product((0, 1), repeat=len(chances)):
+        if sum(outcome) >= k:
+            total += math.prod(c if o else 1 - c for c, o in zip(chances, outcome, strict=True))
+    return total
+
+
+def _unit(amount: float) -> int:
+    cents = round(amount * 100)
+    z = 0
+    while z < 12 and cents % 10 ** (z + 1) == 0:
+        z += 1
+    return z
+
+
+def _needed(amount: float, significant: int = 3) -> int:
+    return min(max(len(str(round(amount * 100))) - significant, 0), 12)
+
+
+def _habits(
+    rows: list[tuple[str, str, float]],
+    tender: str,
+    won: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+    prior: float = 10.0,
+) -> list[float]:
+    """Each bid of ``tender``: the mean of min(1, 10^(z - t)) over its firm's winning bids
+    in other tenders and ``prior`` pseudo-bids written like the input's."""
+    everyone = [_unit(a) for _, _, a in rows]
+    out = []
+    for t_id, firm, amount in rows:
+        if t_id != tender:
+            continue
+        t = _needed(amount)
+        reach = [
+            min(1.0, 10.0 ** (_unit(a) - t))
+            for o, f, a in rows
+            if f == firm and o != tender and (o, f) in won
+        ]
+        base = sum(min(1.0, 10.0 ** (z - t)) for z in everyone) / len(everyone)
+        out.append((sum(reach) + prior * base) / (len(reach) + prior))
+    return out
+
+
+def test_round_bid_chance_is_the_tail_of_the_bidders_habits() -> None:
     # 10 tenders of 4 priced bids; tender R has 3 round ones, tender Q one: 4 of 40 round.
     tenders, firms, amounts = [], [], []
     for t in range(10):
@@ -48,15 +94,49 @@ def test_round_bid_chance_is_the_binomial_tail() -> None:
     amounts[4] = 880_000.0
     tenders[0:4] = ["R"] * 4
     tenders[4:8] = ["Q"] * 4
-    data = resolved({"tender_id": tenders, "bidder_id": firms, "amount": amounts})
+    # f0 wins R, Q (with its round bid) and P2-P5; f1 wins P6-P9 with priced bids; f2 and
+    # f3 never win, so only the input's mix speaks for them.
+    won = {("R", "f0"), ("Q", "f0")} | {(f"P{t}", "f0") for t in range(2, 6)}
+    won |= {(f"P{t}", "f1") for t in range(6, 10)}
+    winner = [(t, f) in won for t, f in zip(tenders, firms, strict=True)]
+    data = resolved(
+        {"tender_id": tenders, "bidder_id": firms, "amount": amounts, "is_winner": winner}
+    )
     found = findings("round-bids", data, max_chance=0.05)
-    p = 4 / 40
-    tail = sum(math.comb(4, k) * p**k * (1 - p) ** (4 - k) for k in (3, 4))
+    habits = _habits(list(zip(tenders, firms, amounts, strict=True)), "R", won)
+    assert habits[0] > habits[2] == habits[3] > habits[1]
+    tail = _tail(habits, 3)
     assert set(found) == {"R"}
-    assert found["R"].value == pytest.approx(tail)
+    assert found["R"].value == pytest.approx(tail, rel=1e-9)
     assert found["R"].score == pytest.approx(1 - tail)
+    assert found["R"].evidence["expected_round"] == pytest.approx(sum(habits))
     assert found["R"].firms == ("f1", "f2", "f3")  # the round bids, not the priced winner
     assert found["R"].evidence["round_bids"] == [1_260_000.0, 1_270_000.0, 1_290_000.0]
+
+
+def test_firms_that_always_round_are_not_flagged_for_it() -> None:
+    # 48 tenders, each with two of r0-r2, who write every bid to a round figure and win the
+    # even tenders with one, and p0-p2, who price theirs and win the odd ones.
+    rows, winner = [], []
+    for t in range(48):
+        for b in (t % 3, (t + 1) % 3):
+            rows.append((f"T{t}", f"r{b}", 1_000_000.0 + 10_000 * (b + t)))
+            winner.append(t % 2 == 0 and b == t % 3)
+        for b in range(3):
+            rows.append((f"T{t}", f"p{b}", 1_003_456.78 + 1_001.01 * (b + t)))
+            winner.append(t % 2 == 1 and b == t % 3)
+    tenders, firms, amounts = (list(c) for c in zip(*rows, strict=True))
+
+    def scan() -> dict[str, Finding]:
+        bids = {"tender_id": tenders, "bidder_id": firms, "amount": amounts, "is_winner": winner}
+        return findings("round-bids", resolved(bids))
+
+    assert scan() == {}, "two round bids by firms that round even to win are expected"
+    # p0-p2, who price even their winning bids, round in T1 only: that breaks their habit.
+    for i, (t, f, _) in enumerate(rows):
+        if t == "T1" and f.startswith("p"):
+            amounts[i] = 2_000_000.0 + 100_000 * int(f[1])
+    assert set(scan()) == {"T1"}
 
 
 @pytest.mark.parametrize(
@@ -65,8 +145,8 @@ def test_round_bid_chance_is_the_binomial_tail() -> None:
         (1_230_000.0, 3, True),
         (1_234_000.0, 3, False),
         (1_234_000.0, 4, True),
-        (999_999.99, 8, True),
-        (999_999.99, 7, False),
+        (1_234_567.80, 8, True),
+        (1_234_567.89, 8, False),
         (80_000.0, 1, True),
     ],
 )
@@ -89,18 +169,30 @@ def test_roundness_counts_significant_digits(
 def test_round_bids_leave_out_bids_at_the_estimate() -> None:
     data = resolved(
         {
-            "tender_id": ["T"] * 3 + ["U"] * 3,
-            "bidder_id": list("abcabc"),
-            "amount": [1_500_000.0] * 3 + [1_111_111.11, 1_200_000.0, 1_300_000.0],
+            "tender_id": ["T"] * 3 + ["U"] * 3 + ["V"] * 3,
+            "bidder_id": list("abcabcabc"),
+            "amount": [1_500_000.0] * 3
+            + [1_111_111.11, 1_200_000.0, 1_300_000.0]
+            + [1_234_567.89, 1_345_678.91, 1_456_789.12],
         },
-        tender_id=["T", "U"],
-        estimate=[1_500_000.0, 1_500_000.0],
+        tender_id=["T", "U", "V"],
+        estimate=[1_500_000.0, 1_500_000.0, 1_500_000.0],
     )
     found = get("round-bids")(max_chance=1.0).detect(data)
-    assert found.assessed.to_list() == ["U"]
-    # U: 2 round bids of 3, and those are the only round bids counted: p = 2/3.
+    assert found.assessed.to_list() == ["U", "V"]
+    # T's bids equal the estimate and are not counted: 2 of the 6 counted bids are round,
+    # and each firm's one other counted bid (in V) is priced.
     finding = next(iter(found))
-    assert finding.value == pytest.approx(3 * (2 / 3) ** 2 * (1 / 3) + (2 / 3) ** 3)
+    assert finding.evidence["share_round_in_input"] == pytest.approx(1 / 3)
+    counted = [
+        ("U", "a", 1_111_111.11),
+        ("U", "b", 1_200_000.0),
+        ("U", "c", 1_300_000.0),
+        ("V", "a", 1_234_567.89),
+        ("V", "b", 1_345_678.91),
+        ("V", "c", 1_456_789.12),
+    ]
+    assert finding.value == pytest.approx(_tail(_habits(counted, "U"), 2), rel=1e-9)
 
 
 # ---------------------------------------------------------------------- cover-band / gap
