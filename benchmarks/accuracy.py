@@ -8,7 +8,8 @@ also scored alone, by its finding score per tender (0 where it did not flag).
 
 Where bidders have ids (Japan), firms are scored too: the `risk` column of firms.csv, and
 each detector's strongest contribution to a firm, against the per-bid flag
-`Collusive_competitor_original` (a firm is collusive if any of its bids is flagged).
+`Collusive_competitor_original` (a firm is collusive if any of its bids is flagged); on
+synthetic data, against DIR/truth/firms.csv (any role but honest).
 
     python benchmarks/accuracy.py [--data ../shared/data] [--synth-seeds 1 2 3]
 
@@ -261,6 +262,13 @@ def synthetic(seeds: list[int], tenders: int, work: Path) -> dict[str, dict[str,
         rows = measure(folder, out, labels)
         rows.update(per_scheme(truth, out))
         results[f"synth seed {seed}"] = rows
+        firms = pl.read_csv(
+            folder / "truth" / "firms.csv", schema_overrides={"bidder_id": pl.String}
+        )
+        firm_labels = firms.select(
+            "bidder_id", (pl.col("role") != "honest").cast(pl.Int64).alias("label")
+        ).sort("bidder_id")
+        results[f"synth seed {seed} firms"] = measure_firms(out, firm_labels)
     return results
 
 
