@@ -352,8 +352,11 @@ def test_price_correlation_flags_covers_priced_off_the_winner() -> None:
     found = GroupPriceCorrelation(max_p=1.0).detect(resolved("group-price-correlation"))
     rows = {tuple(sorted(r["firms"])): r for r in found.frame.iter_rows(named=True)}
     ring, near = rows[("F1", "F2", "F3")], rows[("N1", "N2", "N3")]
-    assert ring["value"] > 0.9
-    assert near["value"] < 0.5
+    correlation = {k: json.loads(r["evidence"])["correlation"] for k, r in rows.items()}
+    assert correlation[("F1", "F2", "F3")] > 0.9
+    assert correlation[("N1", "N2", "N3")] < 0.5
+    assert ring["value"] == pytest.approx(1 / 200), "value is the p-value, threshold max_p"
+    assert ring["threshold"] == 1.0
     assert ring["score"] == pytest.approx(1 - 1 / 200)
     assert near["score"] < 0.5
 
@@ -385,7 +388,8 @@ def test_benchmark_shift_by_hand() -> None:
         shifts.append(abs(before - kept.mean()) / before)  # type: ignore[operator]
     assert ev["mean_benchmark_shift"] == pytest.approx(sum(shifts) / len(shifts))
     assert ev["closest_bid_changes"] == 6
-    assert row["value"] > 5 * ev["mean_shift_of_random_bids"]
+    assert ev["mean_benchmark_shift"] > 5 * ev["mean_shift_of_random_bids"]
+    assert row["value"] == ev["p_value"]
 
 
 def test_benchmark_influence_needs_average_bid_or_scoring_tenders() -> None:

@@ -99,6 +99,19 @@ def test_column_parse_is_vectorised_and_reports_each_bad_row() -> None:
     assert reasons[6] is None
 
 
+def test_amounts_no_tender_could_have_are_refused() -> None:
+    source = pl.Series(["1e17", "999999999999999", "2亿亿"])
+    values, problems = parse_column(BIDS.column("amount"), source, None, {}, None)
+    assert values.to_list() == [None, 999_999_999_999_999.0, None]
+    reasons = problems.to_list()
+    assert "amount 1e17 is above 1e+15" in reasons[0]
+    assert "check the unit" in reasons[0]
+    assert reasons[1] is None
+    floats = pl.Series([1e17, 1.5e6])
+    values, problems = parse_column(BIDS.column("amount"), floats, None, {}, None)
+    assert values.to_list() == [None, 1.5e6]
+
+
 def test_booleans() -> None:
     source = pl.Series(["是", "否", "1", "0", "TRUE", "no", None, "maybe", "1.0"])
     values, problems = parse_column(BIDS.column("is_winner"), source, None, {}, None)

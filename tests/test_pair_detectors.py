@@ -188,6 +188,9 @@ def test_cobid_without_markets_uses_the_whole_input() -> None:
     got = evidence(found, "A|B")
     assert [m["market"] for m in got["markets"]] == ["all tenders"]
     assert got["p"] == pytest.approx(stats.hypergeom.sf(7, 30, 10, 10), rel=1e-9)
+    (note,) = found.notes
+    assert "no region or category" in note
+    assert CobidPairs(max_q=1.0).detect(dataset(*cobid_market())).notes == ()
 
 
 def test_cobid_flags_only_below_max_q() -> None:
@@ -379,6 +382,21 @@ def test_allocation_pairs_that_meet_at_their_buyers_get_p_one() -> None:
 def test_allocation_needs_enough_tenders_in_one_market() -> None:
     found = MarketAllocation(min_tenders=13).detect(dataset(*allocation_market(0)))
     assert sorted(found.assessed.to_list()) == []
+
+
+def test_allocation_needs_markets() -> None:
+    bids, tenders = allocation_market(0)
+    for t in tenders:
+        del t["region"], t["category"]
+    with pytest.raises(NotComputable, match="needs markets"):
+        MarketAllocation().detect(dataset(bids, tenders))
+
+
+def test_allocation_refuses_markets_too_coarse_to_test() -> None:
+    # A, B and C are active in the one market: three pairs.
+    with pytest.raises(NotComputable, match="3 pairs of firms share a market, above max_pairs"):
+        MarketAllocation(max_pairs=2).detect(dataset(*allocation_market(0)))
+    assert MarketAllocation(max_pairs=3).detect(dataset(*allocation_market(0))).scanned == 3
 
 
 def test_allocation_needs_buyers() -> None:

@@ -32,6 +32,9 @@ REJECTED_SCHEMA = {
     "reason": pl.String,
 }
 
+# Above this no amount is a price, and amounts in cents would overflow 64-bit integers.
+MAX_AMOUNT = 1e15
+
 
 def empty_rejected() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECTED_SCHEMA)
@@ -574,13 +577,24 @@ def _amount(source: pl.Series, scale: float, column: Column) -> tuple[pl.Series,
             source, fast, lambda t: amount_text(t, scale, decimal_comma=comma), pl.Float64()
         )
     sign = pl.select(
-        pl.when(value <= 0).then(
+        pl.when(value <= 0)
+        .then(
             pl.format(
                 "{} {} is {}; {} must be above zero (leave the cell empty if unknown)",
                 pl.lit(column.name),
                 source.cast(pl.String),
                 pl.when(value < 0).then(pl.lit("negative")).otherwise(pl.lit("zero")),
                 pl.lit(column.name),
+            )
+        )
+        .when(value > MAX_AMOUNT)
+        .then(
+            pl.format(
+                "{} {} is above {} (a thousand trillion); no tender is that large: check the "
+                "unit (元 or 万元) and the decimal separator",
+                pl.lit(column.name),
+                source.cast(pl.String),
+                pl.lit(f"{MAX_AMOUNT:.0e}"),
             )
         )
     ).to_series()

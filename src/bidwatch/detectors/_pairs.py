@@ -46,6 +46,18 @@ def market_columns(data: Dataset) -> list[str]:
     return [c for c in MARKET_COLUMNS if data.has(f"tenders.{c}")]
 
 
+def market_notes(data: Dataset) -> tuple[str, ...]:
+    """What a reader of a test across firms must know when the input has no markets."""
+    if market_columns(data):
+        return ()
+    return (
+        "the tenders give no region or category, so the whole input is one market: firms "
+        "that work in the same towns meet, and keep apart from other towns' firms, far "
+        "beyond chance across all of it; give tenders a region (and a category) for a "
+        "fair comparison",
+    )
+
+
 def tender_markets(data: Dataset) -> pl.DataFrame:
     """tender_id and market (a label such as "阳新县 / road"; "all tenders" when the input has
     neither region nor category; "unstated" stands in for a missing value)."""

@@ -17,6 +17,7 @@ from bidwatch.detectors._groups import (
     validate_candidate_settings,
     validate_permutations,
 )
+from bidwatch.detectors._pairs import market_notes
 from bidwatch.detectors._stats import bid_count_band
 from bidwatch.findings import Findings, SubjectKind, build
 
@@ -192,8 +193,8 @@ class BenchmarkInfluence:
             kind="group",
             subject_id=pl.col("group_id"),
             score=1 - pl.col("p"),
-            value=pl.col("shift"),
-            threshold=pl.col("shift_null"),
+            value=pl.col("p"),
+            threshold=pl.lit(self.max_p),
             message=pl.format(
                 "removing members' cover bids moves the benchmark by {}% on average over {} "
                 "average-bid and scoring tenders, against {}% for as many random bids{}; "
@@ -226,6 +227,7 @@ class BenchmarkInfluence:
             },
             firms=pl.col("members"),
             assessed=frame.get_column("group_id"),
+            notes=market_notes(data),
         )
 
     def _test(self, bids: pl.DataFrame, member: pl.DataFrame, units: pl.DataFrame) -> pl.DataFrame:

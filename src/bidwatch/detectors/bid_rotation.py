@@ -16,6 +16,7 @@ from bidwatch.detectors._groups import (
     validate_candidate_settings,
     validate_permutations,
 )
+from bidwatch.detectors._pairs import market_notes
 from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ class BidRotation:
             group_fdr=self.group_fdr,
         )
         dated = [col for col in ("published_at", "bid_deadline") if data.has(f"tenders.{col}")]
-        time_column = dated[0] if dated else None
+        time_column = ", else ".join(dated) if dated else None
         when = pl.coalesce(dated) if dated else pl.lit(None, dtype=pl.Datetime("us"))
         codes = c.tenders.select("_t", "tender_id").join(
             data.tenders.select("tender_id", when.alias("_when")), on="tender_id", how="left"
@@ -298,6 +299,7 @@ class BidRotation:
             },
             firms=pl.col("members"),
             assessed=c.groups.join(per_group, on="_g").get_column("group_id"),
+            notes=market_notes(data),
         )
 
     def _test(self, won: pl.DataFrame, groups: pl.DataFrame, *, timed: bool) -> pl.DataFrame:
@@ -384,16 +386,33 @@ def _statistics(
         # Order: the share of consecutive member wins where the next winner is the one
         # that most often follows this winner (1 when the turns go round in a fixed order).
         follows = group[1:] == group[:-1]
-        pair_keys = (
-            (np.arange(replicates)[:, None] * n_groups + group[None, 1:]) * width + slots[:, :-1]
-        ) * width + slots[:, 1:]
+        # Each group's (from, to) table is size x size cells of one flat array per
+        # replicate, so that one large group does not widen every other group's table.
+        cells = size * size
+        block = np.cumsum(cells) - cells
+        per_replicate = int(cells.sum())
+        g = group[1:]
+        cell = block[g][None, :] + slots[:, :-1] * size[g][None, :] + slots[:, 1:]
+        diagonal = slots[:, :-1] == slots[:, 1:]  # winning twice running is no move
+        weight = np.where(diagonal, 0.0, np.broadcast_to(follows, cell.shape))
         moves = np.bincount(
-            pair_keys.ravel(),
-            weights=np.broadcast_to(follows, pair_keys.shape).ravel(),
-            minlength=replicates * n_groups * width * width,
-        ).reshape(replicates, n_groups, width, width)
-        moves[:, :, np.arange(width), np.arange(width)] = 0.0  # winning twice running
+            (np.arange(replicates)[:, None] * per_replicate + cell).ravel(),
+            weights=weight.ravel(),
+            minlength=replicates * per_replicate,
+        )
+        # The most frequent next winner of each (replicate, group, from): a max over each
+        # row of ``size`` cells; rows are contiguous, so reduceat takes them in one pass.
+        row_group = np.repeat(np.arange(n_groups), size)
+        row_from = np.arange(row_group.size) - np.repeat(np.cumsum(size) - size, size)
+        starts = block[row_group] + row_from * size[row_group]
+        starts = (np.arange(replicates)[:, None] * per_replicate + starts[None, :]).ravel()
+        best = np.maximum.reduceat(moves, starts).reshape(replicates, row_group.size)
+        most = np.bincount(
+            (np.arange(replicates)[:, None] * n_groups + row_group[None, :]).ravel(),
+            weights=best.ravel(),
+            minlength=replicates * n_groups,
+        ).reshape(replicates, n_groups)
         steps = np.bincount(group[1:], weights=follows, minlength=n_groups)
-        order_share = moves.max(axis=3).sum(axis=2) / np.maximum(steps, 1)[None, :]
+        order_share = most / np.maximum(steps, 1)[None, :]
         turns = (turns + order_share) / 2
     return evenness, turns

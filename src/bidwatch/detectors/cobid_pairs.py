@@ -10,7 +10,14 @@ import polars as pl
 
 from bidwatch import graph
 from bidwatch.detectors._base import sig
-from bidwatch.detectors._pairs import fdr, hypergeom_law, pair_id, sum_tails, tender_markets
+from bidwatch.detectors._pairs import (
+    fdr,
+    hypergeom_law,
+    market_notes,
+    pair_id,
+    sum_tails,
+    tender_markets,
+)
 from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:
@@ -175,6 +182,7 @@ class CobidPairs:
             },
             firms=pl.concat_list("firm_a", "firm_b"),
             assessed=tested.get_column("pair"),
+            notes=market_notes(data),
         )
 
     @staticmethod

@@ -17,6 +17,7 @@ from bidwatch.detectors._groups import (
     validate_candidate_settings,
     validate_permutations,
 )
+from bidwatch.detectors._pairs import market_notes
 from bidwatch.detectors._stats import bid_count_band
 from bidwatch.findings import Findings, SubjectKind, build
 
@@ -203,8 +204,8 @@ class GroupPriceCorrelation:
             kind="group",
             subject_id=pl.col("group_id"),
             score=1 - pl.col("p"),
-            value=pl.col("correlation"),
-            threshold=pl.col("null_correlation"),
+            value=pl.col("p"),
+            threshold=pl.lit(self.max_p),
             message=pl.format(
                 "in {} members' size-adjusted bids correlate {} over {} joint tenders "
                 "against {} for random bidders of comparable tenders (p {} <= {})",
@@ -232,6 +233,7 @@ class GroupPriceCorrelation:
             },
             firms=pl.col("members"),
             assessed=frame.get_column("group_id"),
+            notes=market_notes(data),
         )
 
     def _test(self, bids: pl.DataFrame, member: pl.DataFrame, units: pl.DataFrame) -> pl.DataFrame:

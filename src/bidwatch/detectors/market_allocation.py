@@ -9,7 +9,14 @@ import numpy as np
 import polars as pl
 
 from bidwatch.detectors._base import NotComputable, sig
-from bidwatch.detectors._pairs import fdr, hypergeom_law, pair_id, sum_tails, tender_markets
+from bidwatch.detectors._pairs import (
+    fdr,
+    hypergeom_law,
+    market_columns,
+    pair_id,
+    sum_tails,
+    tender_markets,
+)
 from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:
@@ -38,7 +45,8 @@ class MarketAllocation:
 
     ## Method
     A market is the tenders of one region and category (of one region, or one category, when
-    only one is given; the whole input when neither is). A buyer is the tender's buyer_id,
+    only one is given; without either the test is not run: across a whole input firms keep
+    to their own towns' buyers by geography). A buyer is the tender's buyer_id,
     else its buyer_name. For a pair A, B and each market c where both have at least
     `min_tenders` tenders (bids of any status): N_c tenders of the market have a bid from a
     known firm, K_c(A) of them are at A's buyers (the buyers A bid for in c), and B bid in
@@ -66,6 +74,9 @@ class MarketAllocation:
       assessed there.
     - `max_q`: the false discovery rate: flag pairs whose Benjamini-Hochberg adjusted
       p-value is at most this.
+    - `max_pairs`: most pairs of firms active in one market, summed over markets, that
+      the detector will test; above it the markets are too coarse to mean anything (and
+      the pairs would not fit in memory), and the detector says so instead of running.
 
     ## Known false positives
     Firms that work near home: the null takes every tender of the market as open to both,
@@ -86,6 +97,7 @@ class MarketAllocation:
 
     min_tenders: int = 10
     max_q: float = 0.01
+    max_pairs: int = 20_000_000
 
     name: ClassVar[str] = "market-allocation"
     subject: ClassVar[SubjectKind] = "pair"
@@ -98,13 +110,22 @@ class MarketAllocation:
             raise ValueError(f"min_tenders must be >= 1, got {self.min_tenders}")
         if not 0 < self.max_q <= 1:
             raise ValueError(f"max_q must be in (0, 1], got {self.max_q}")
+        if self.max_pairs < 1:
+            raise ValueError(f"max_pairs must be >= 1, got {self.max_pairs}")
 
     def detect(self, data: Dataset) -> Findings:
-        buyer = next((c for c in ("buyer_id", "buyer_name") if data.has(f"tenders.{c}")), None)
-        if buyer is None:
+        buyers = [c for c in ("buyer_id", "buyer_name") if data.has(f"tenders.{c}")]
+        if not buyers:
             raise NotComputable("needs the tenders' buyer (buyer_id or buyer_name)")
+        if not market_columns(data):
+            raise NotComputable(
+                "needs markets (a region or category for tenders): across the whole input, "
+                "firms of different towns keep to different buyers by geography"
+            )
         tenders = tender_markets(data).join(
-            data.tenders.select("tender_id", pl.col(buyer).alias("buyer")).unique("tender_id"),
+            data.tenders.select("tender_id", pl.coalesce(buyers).alias("buyer")).unique(
+                "tender_id"
+            ),
             on="tender_id",
         )
         # Integer codes for firms, markets and buyers: the pairs of firms active in one
@@ -143,6 +164,16 @@ class MarketAllocation:
         active = active.join(
             spread.group_by("_f", "_m").agg(pl.col("load").sum().alias("K")), on=["_f", "_m"]
         )
+        per_market = active.group_by("_m").agg(pl.len().alias("firms"))
+        pairs_to_test = int(
+            per_market.select((pl.col("firms") * (pl.col("firms") - 1) // 2).sum()).item()
+        )
+        if pairs_to_test > self.max_pairs:
+            raise NotComputable(
+                f"{pairs_to_test:,} pairs of firms share a market, above max_pairs "
+                f"({self.max_pairs:,}): the markets are too coarse for this test; give "
+                "tenders a region and a category, or raise min_tenders"
+            )
         cells = (
             active.join(active, on="_m", suffix="_b")
             .filter(pl.col("_f") < pl.col("_f_b"))

@@ -20,6 +20,7 @@ from bidwatch.detectors._groups import (
     validate_candidate_settings,
     validate_permutations,
 )
+from bidwatch.detectors._pairs import market_notes
 from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:
@@ -246,6 +247,7 @@ class SuspectedGroups:
             },
             firms=pl.col("members"),
             assessed=groups.get_column("group_id"),
+            notes=market_notes(data),
         )
 
     def _pricing(self, data: Dataset, c: Candidates) -> pl.DataFrame:
