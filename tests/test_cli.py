@@ -259,3 +259,24 @@ def test_unwritable_output_is_one_line(
     assert main(["synth", "--tenders", "5", "--out", str(blocker)]) == 2
     err = capsys.readouterr().err
     assert err.count("bidwatch: error:") == 2
+
+
+def test_demo_scan_names_its_top_tenders_and_groups(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's first command: the demo folder scans with nothing rejected."""
+    out = tmp_path / "out"
+    assert main(["scan", str(ROOT / "fixtures" / "demo"), "--out", str(out), "--no-html"]) == 0
+    printed = capsys.readouterr().out
+    assert "0 of 4482 input rows rejected" in printed
+    groups = pl.read_csv(out / "groups.csv")
+    top = groups.row(0, named=True)
+    assert "Top suspected groups:" in printed
+    assert (
+        f"{top['group_id']}  risk {top['risk']:.1f}  {top['tenders']} tenders together" in printed
+    )
+    truth = pl.read_csv(ROOT / "fixtures" / "demo" / "truth" / "firms.csv")
+    ring = dict(truth.select("bidder_id", "group").iter_rows())
+    members = top["members"].split(";")
+    assert len({ring[m] for m in members}) == 1, "the top group is one planted ring"
+    assert ring[members[0]]

@@ -235,6 +235,18 @@ def _summary(result: api.ScanResult, out: Path, written: list[Path]) -> str:
         lines.append("Top tenders:")
         for row in top.iter_rows(named=True):
             lines.append(f"  {row['rank']:>3}. {row['tender_id']}  risk {row['risk']:.1f}")
+    groups = result.ranking("group").filter(pl.col("risk") > 0).head(3)
+    if groups.height:
+        lines.append("Top suspected groups:")
+        for row in groups.iter_rows(named=True):
+            members = row["members"].split(";")
+            shown = ", ".join(members[:4]) + (
+                f" and {len(members) - 4} more" if len(members) > 4 else ""
+            )
+            lines.append(
+                f"  {row['rank']:>3}. {row['group_id']}  risk {row['risk']:.1f}  "
+                f"{row['tenders']} tenders together: {shown}"
+            )
     lines.append(f"Wrote {len(written)} files to {out}")
     return "\n".join(lines)
 
