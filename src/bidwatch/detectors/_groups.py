@@ -94,6 +94,31 @@ def validate_candidate_settings(
         raise ValueError(f"group_fdr must be in (0, 1], got {group_fdr}")
 
 
+@dataclass(frozen=True)
+class GroupSearch:
+    """The candidate search the group detectors share: its settings, checked once, and the
+    candidates of a dataset (the same groups, and ids, for every group detector)."""
+
+    min_members: int = 3
+    min_pair_tenders: int = 3
+    edge_p: float = 0.001
+    group_fdr: float = 0.1
+
+    def __post_init__(self) -> None:
+        validate_candidate_settings(
+            self.min_pair_tenders, self.edge_p, self.min_members, self.group_fdr
+        )
+
+    def candidates(self, data: Dataset) -> Candidates:
+        return candidates(
+            data,
+            min_pair_tenders=self.min_pair_tenders,
+            edge_p=self.edge_p,
+            min_members=self.min_members,
+            group_fdr=self.group_fdr,
+        )
+
+
 def validate_permutations(permutations: int) -> None:
     if not 19 <= permutations <= 9999:
         raise ValueError(f"permutations must be in 19..9999, got {permutations}")

@@ -260,15 +260,20 @@ class TenderScreen:
     meaning: ClassVar[dict[Direction, str]]
     low_under: ClassVar[frozenset[str]] = frozenset()
     log_scale: ClassVar[bool] = False
+    # The fewest bids the statistic is defined for (one for a winning bid's ratio).
+    fewest_bids: ClassVar[int] = 2
+    # A statistic that is a positive ratio takes only a positive threshold.
+    positive: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.fence < 0:
             raise ValueError(f"fence must be >= 0, got {self.fence}")
         if self.min_comparable < 4:
             raise ValueError(f"min_comparable must be >= 4, got {self.min_comparable}")
-        if self.min_bids < 2:
-            raise ValueError(f"min_bids must be >= 2, got {self.min_bids}")
-        if self.threshold is not None and self.log_scale and self.threshold <= 0:
+        if self.min_bids < self.fewest_bids:
+            raise ValueError(f"min_bids must be >= {self.fewest_bids}, got {self.min_bids}")
+        positive = self.log_scale or self.positive
+        if self.threshold is not None and positive and self.threshold <= 0:
             raise ValueError(f"threshold must be > 0 for {self.label}, got {self.threshold}")
 
     def statistics(self, data: Dataset) -> pl.DataFrame:
@@ -290,6 +295,24 @@ class TenderScreen:
 
     def limit_of(self, threshold: float) -> float:
         return math.log(max(threshold, LOG_FLOOR)) if self.log_scale else threshold
+
+
+def winning_ratios(data: Dataset, min_bids: int) -> pl.DataFrame:
+    """tender_id, n, mean and ``value``, the winning bid over the estimate, for tenders with
+    a winner, an estimate and at least ``min_bids`` priced bids."""
+    winners = (
+        data.bids.filter(pl.col("is_winner").fill_null(False) & pl.col("amount").is_not_null())
+        .join(data.tenders.select("tender_id", "estimate"), on="tender_id")
+        .filter(pl.col("estimate") > 0)
+        .group_by("tender_id")
+        .agg((pl.col("amount") / pl.col("estimate")).max().alias("value"))
+    )
+    return (
+        tender_prices(data)
+        .select("tender_id", "n", "mean")
+        .join(winners, on="tender_id")
+        .filter(pl.col("n") >= min_bids)
+    )
 
 
 def screen_frame(screen: TenderScreen, data: Dataset) -> pl.DataFrame:

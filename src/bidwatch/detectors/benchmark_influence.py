@@ -12,9 +12,8 @@ from scipy import stats
 
 from bidwatch.detectors._base import NotComputable, priced_bids, sig
 from bidwatch.detectors._groups import (
-    candidates,
+    GroupSearch,
     permutation_p,
-    validate_candidate_settings,
     validate_permutations,
 )
 from bidwatch.detectors._pairs import market_notes
@@ -29,7 +28,7 @@ RULES = ("average_bid", "scoring")
 
 
 @dataclass(frozen=True)
-class BenchmarkInfluence:
+class BenchmarkInfluence(GroupSearch):
     """Under average-bid and scoring awards, a group's cover bids move the benchmark, and
     who sits closest to it, more than the same number of other bids do.
 
@@ -105,10 +104,6 @@ class BenchmarkInfluence:
       综合评估法).
     """
 
-    min_members: int = 3
-    min_pair_tenders: int = 3
-    edge_p: float = 0.001
-    group_fdr: float = 0.1
     min_tenders: int = 3
     min_comparable: int = 20
     max_p: float = 0.01
@@ -122,9 +117,7 @@ class BenchmarkInfluence:
     default_weight: ClassVar[float] = 1.0
 
     def __post_init__(self) -> None:
-        validate_candidate_settings(
-            self.min_pair_tenders, self.edge_p, self.min_members, self.group_fdr
-        )
+        super().__post_init__()
         if self.min_tenders < 1:
             raise ValueError(f"min_tenders must be >= 1, got {self.min_tenders}")
         if self.min_comparable < 1:
@@ -139,13 +132,7 @@ class BenchmarkInfluence:
         )
         if ruled.height == 0:
             raise NotComputable("no tender is awarded by average_bid or scoring")
-        c = candidates(
-            data,
-            min_pair_tenders=self.min_pair_tenders,
-            edge_p=self.edge_p,
-            min_members=self.min_members,
-            group_fdr=self.group_fdr,
-        )
+        c = self.candidates(data)
         bids = _bids(data, ruled)
         if bids.height == 0:
             raise NotComputable("no average-bid or scoring tender has two or more valid bids")

@@ -11,9 +11,8 @@ import polars as pl
 
 from bidwatch.detectors._base import NotComputable, sig
 from bidwatch.detectors._groups import (
-    candidates,
+    GroupSearch,
     permutation_p,
-    validate_candidate_settings,
     validate_permutations,
 )
 from bidwatch.detectors._pairs import market_notes
@@ -26,7 +25,7 @@ Array = npt.NDArray[Any]
 
 
 @dataclass(frozen=True)
-class BidRotation:
+class BidRotation(GroupSearch):
     """A group of firms that meet in tenders win most of them, and the wins go round the
     members, more evenly and more often in turn than chance allows.
 
@@ -99,10 +98,6 @@ class BidRotation:
     - 中华人民共和国招标投标法实施条例 (2011), art. 39.
     """
 
-    min_members: int = 3
-    min_pair_tenders: int = 3
-    edge_p: float = 0.001
-    group_fdr: float = 0.1
     min_tenders: int = 5
     min_wins: int = 4
     min_win_share: float = 0.5
@@ -115,9 +110,7 @@ class BidRotation:
     default_weight: ClassVar[float] = 1.5
 
     def __post_init__(self) -> None:
-        validate_candidate_settings(
-            self.min_pair_tenders, self.edge_p, self.min_members, self.group_fdr
-        )
+        super().__post_init__()
         if self.min_tenders < 2:
             raise ValueError(f"min_tenders must be >= 2, got {self.min_tenders}")
         if self.min_wins < 2:
@@ -131,13 +124,7 @@ class BidRotation:
     def detect(self, data: Dataset) -> Findings:
         if not data.has("bids.is_winner"):
             raise NotComputable("needs winners (bids.is_winner)")
-        c = candidates(
-            data,
-            min_pair_tenders=self.min_pair_tenders,
-            edge_p=self.edge_p,
-            min_members=self.min_members,
-            group_fdr=self.group_fdr,
-        )
+        c = self.candidates(data)
         dated = [col for col in ("published_at", "bid_deadline") if data.has(f"tenders.{col}")]
         time_column = ", else ".join(dated) if dated else None
         when = pl.coalesce(dated) if dated else pl.lit(None, dtype=pl.Datetime("us"))

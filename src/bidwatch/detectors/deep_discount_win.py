@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
 
-from bidwatch.detectors._stats import Direction, TenderScreen, outliers, tender_prices
+from bidwatch.detectors._stats import Direction, TenderScreen, outliers, winning_ratios
 from bidwatch.findings import Findings
 from bidwatch.schema import AWARD_METHODS
 
@@ -87,30 +87,11 @@ class DeepDiscountWin(TenderScreen):
     low_under: ClassVar[frozenset[str]] = frozenset(AWARD_METHODS)
     log_scale: ClassVar[bool] = True
 
-    def __post_init__(self) -> None:
-        if self.fence < 0:
-            raise ValueError(f"fence must be >= 0, got {self.fence}")
-        if self.min_comparable < 4:
-            raise ValueError(f"min_comparable must be >= 4, got {self.min_comparable}")
-        if self.min_bids < 1:
-            raise ValueError(f"min_bids must be >= 1, got {self.min_bids}")
-        if self.threshold is not None and self.threshold <= 0:
-            raise ValueError(f"threshold must be > 0, got {self.threshold}")
+    fewest_bids: ClassVar[int] = 1
+    positive: ClassVar[bool] = True
 
     def statistics(self, data: Dataset) -> pl.DataFrame:
-        winners = (
-            data.bids.filter(pl.col("is_winner").fill_null(False) & pl.col("amount").is_not_null())
-            .join(data.tenders.select("tender_id", "estimate"), on="tender_id")
-            .filter(pl.col("estimate") > 0)
-            .group_by("tender_id")
-            .agg((pl.col("amount") / pl.col("estimate")).max().alias("value"))
-        )
-        return (
-            tender_prices(data)
-            .select("tender_id", "n", "mean")
-            .join(winners, on="tender_id")
-            .filter(pl.col("n") >= self.min_bids)
-        )
+        return winning_ratios(data, self.min_bids)
 
     def detect(self, data: Dataset) -> Findings:
         """The outliers of the ratio, implicating the winner only (not every bidder)."""

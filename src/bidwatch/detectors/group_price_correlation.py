@@ -12,9 +12,8 @@ import polars as pl
 from bidwatch.detectors._base import NotComputable, priced_bids, sig
 from bidwatch.detectors._groups import (
     UNSTATED,
-    candidates,
+    GroupSearch,
     permutation_p,
-    validate_candidate_settings,
     validate_permutations,
 )
 from bidwatch.detectors._pairs import market_notes
@@ -40,7 +39,7 @@ CELL_TEXT = {
 
 
 @dataclass(frozen=True)
-class GroupPriceCorrelation:
+class GroupPriceCorrelation(GroupSearch):
     """The bids of a group's members, once the size of the works is accounted for, rise and
     fall together from tender to tender far more than the bids of random pairs of bidders.
 
@@ -113,10 +112,6 @@ class GroupPriceCorrelation:
       Economics and Statistics 85(4).
     """
 
-    min_members: int = 3
-    min_pair_tenders: int = 3
-    edge_p: float = 0.001
-    group_fdr: float = 0.1
     min_tenders: int = 5
     min_comparable: int = 20
     max_p: float = 0.01
@@ -128,9 +123,7 @@ class GroupPriceCorrelation:
     default_weight: ClassVar[float] = 1.0
 
     def __post_init__(self) -> None:
-        validate_candidate_settings(
-            self.min_pair_tenders, self.edge_p, self.min_members, self.group_fdr
-        )
+        super().__post_init__()
         if self.min_tenders < 3:
             raise ValueError(f"min_tenders must be >= 3, got {self.min_tenders}")
         if self.min_comparable < 1:
@@ -140,13 +133,7 @@ class GroupPriceCorrelation:
         validate_permutations(self.permutations)
 
     def detect(self, data: Dataset) -> Findings:
-        c = candidates(
-            data,
-            min_pair_tenders=self.min_pair_tenders,
-            edge_p=self.edge_p,
-            min_members=self.min_members,
-            group_fdr=self.group_fdr,
-        )
+        c = self.candidates(data)
         bids, slope, intercept = _residuals(data)
         if bids.height == 0:
             raise NotComputable("no tender has two or more valid priced bids")

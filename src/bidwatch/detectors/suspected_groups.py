@@ -11,13 +11,12 @@ import polars as pl
 from bidwatch.detectors._base import NotComputable, sig
 from bidwatch.detectors._groups import (
     Candidates,
-    candidates,
+    GroupSearch,
     group_cohesion,
     joint_tenders,
     label_permutation,
     permutation_p,
     relative_prices,
-    validate_candidate_settings,
     validate_permutations,
 )
 from bidwatch.detectors._pairs import market_notes
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class SuspectedGroups:
+class SuspectedGroups(GroupSearch):
     """A group of firms bids in the same tenders far more often than firms of their market
     do by chance, keeps much of its bidding within the group, and prices higher when its
     members meet than when they bid apart.
@@ -125,11 +124,7 @@ class SuspectedGroups:
     - 中华人民共和国招标投标法实施条例 (2011), arts. 34, 39.
     """
 
-    min_members: int = 3
     min_tenders: int = 5
-    min_pair_tenders: int = 3
-    edge_p: float = 0.001
-    group_fdr: float = 0.1
     min_score: float = 0.65
     permutations: int = 199
 
@@ -139,9 +134,7 @@ class SuspectedGroups:
     default_weight: ClassVar[float] = 1.0
 
     def __post_init__(self) -> None:
-        validate_candidate_settings(
-            self.min_pair_tenders, self.edge_p, self.min_members, self.group_fdr
-        )
+        super().__post_init__()
         if self.min_tenders < 2:
             raise ValueError(f"min_tenders must be >= 2, got {self.min_tenders}")
         if not 0 < self.min_score <= 1:
@@ -149,13 +142,7 @@ class SuspectedGroups:
         validate_permutations(self.permutations)
 
     def detect(self, data: Dataset) -> Findings:
-        c = candidates(
-            data,
-            min_pair_tenders=self.min_pair_tenders,
-            edge_p=self.edge_p,
-            min_members=self.min_members,
-            group_fdr=self.group_fdr,
-        )
+        c = self.candidates(data)
         joint = joint_tenders(data, c).filter(pl.col("joint") >= self.min_tenders)
         if joint.height == 0:
             raise NotComputable(
