@@ -22,6 +22,7 @@ from scipy import stats
 
 from bidwatch.entities import firm_table
 from bidwatch.findings import ID_SEPARATOR
+from bidwatch.schema import buyer
 
 if TYPE_CHECKING:
     from bidwatch.config import Config, RiskConfig
@@ -346,18 +347,13 @@ def buyer_contributions(
     )
     if named.height == 0 or share == 0 or "firm_id" not in data.bids.columns:
         return empty
-    buyers = [c for c in ("buyer_id", "buyer_name") if c in data.tenders.columns]
-    if not buyers:
-        return empty
     won = (
         data.bids.filter(pl.col("is_winner").fill_null(False))
         .select("tender_id", "firm_id")
         .drop_nulls()
         .unique()
         .join(
-            data.tenders.select("tender_id", pl.coalesce(buyers).alias("buyer")).unique(
-                "tender_id"
-            ),
+            data.tenders.select("tender_id", buyer().alias("buyer")).unique("tender_id"),
             on="tender_id",
         )
         .join(named, on=["buyer", "firm_id"])
@@ -432,15 +428,18 @@ def assess(
             )
         )
 
+    def ranking(kind: str, key: str, details: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+        """The subjects' details with their risk and reasons, ranked, in ``columns`` order."""
+        ranked = _ranked(details.join(risk_of(kind, key), on=key, how="left"), key)
+        return ranked.with_columns(pl.col("top_reasons").fill_null("")).select(columns)
+
     tender_rows = _tender_details(data, findings)
-    tenders = _ranked(
-        tender_rows.join(risk_of("tender", "tender_id"), on="tender_id", how="left"), "tender_id"
-    ).select(
-        "rank",
+    tenders = ranking(
+        "tender",
         "tender_id",
-        "risk",
-        pl.col("top_reasons").fill_null(""),
-        *[c for c in tender_rows.columns if c != "tender_id"],
+        tender_rows,
+        ["rank", "tender_id", "risk", "top_reasons"]
+        + [c for c in tender_rows.columns if c != "tender_id"],
     )
     firm_rows = (
         firm_table(data)
@@ -457,60 +456,40 @@ def assess(
             }
         )
     )
-    firms = _ranked(
-        firm_rows.join(risk_of("firm", "firm_id"), on="firm_id", how="left"), "firm_id"
-    ).select(
-        "rank",
+    firms = ranking(
+        "firm",
         "firm_id",
-        "name",
-        "bidder_ids",
-        "bidder_names",
-        "risk",
-        pl.col("top_reasons").fill_null(""),
-        "tenders",
-        "wins",
-        "parent_id",
+        firm_rows,
+        [
+            "rank",
+            "firm_id",
+            "name",
+            "bidder_ids",
+            "bidder_names",
+            "risk",
+            "top_reasons",
+            "tenders",
+            "wins",
+            "parent_id",
+        ],
     )
-    groups = _ranked(
-        _group_details(data.bids, members).join(
-            risk_of("group", "group_id"), on="group_id", how="left"
-        ),
+    groups = ranking(
+        "group",
         "group_id",
-    ).select(
-        "rank",
-        "group_id",
-        "members",
-        "tenders",
-        "wins",
-        "risk",
-        pl.col("top_reasons").fill_null(""),
-        "detectors",
+        _group_details(data.bids, members),
+        ["rank", "group_id", "members", "tenders", "wins", "risk", "top_reasons", "detectors"],
     )
-    pairs = _ranked(
-        _pair_details(data.bids, findings).join(
-            risk_of("pair", "pair_id"), on="pair_id", how="left"
-        ),
+    pairs = ranking(
+        "pair",
         "pair_id",
-    ).select(
-        "rank",
-        "firm_a",
-        "firm_b",
-        "tenders",
-        "risk",
-        pl.col("top_reasons").fill_null(""),
-        "pair_id",
+        _pair_details(data.bids, findings),
+        ["rank", "firm_a", "firm_b", "tenders", "risk", "top_reasons", "pair_id"],
     )
-    buyers = _ranked(
-        _buyer_details(data, findings).join(risk_of("buyer", "buyer"), on="buyer", how="left"),
+    buyers = ranking(
         "buyer",
-    ).select(
-        "rank",
         "buyer",
-        "buyer_name",
-        "risk",
-        pl.col("top_reasons").fill_null(""),
-        "tenders",
-        "findings",
+        _buyer_details(data, findings),
+        ["rank", "buyer", "buyer_name", "risk", "top_reasons", "tenders", "findings"],
     )
     return Risk(
         tenders=tenders,
@@ -524,25 +503,13 @@ def assess(
 
 def _buyer_details(data: Dataset, findings: pl.DataFrame) -> pl.DataFrame:
     """buyer (buyer_id, else buyer_name), a name, tenders and findings, for every buyer."""
-    tenders = data.tenders
-    buyers = [c for c in ("buyer_id", "buyer_name") if c in tenders.columns]
-    if not buyers:
-        return pl.DataFrame(
-            schema={
-                "buyer": pl.String,
-                "buyer_name": pl.String,
-                "tenders": pl.UInt32,
-                "findings": pl.UInt32,
-            }
-        )
-    name = pl.col("buyer_name") if "buyer_name" in tenders.columns else pl.lit(None, pl.String)
     counts = (
         findings.filter(pl.col("subject_kind") == "buyer")
         .group_by(pl.col("subject_id").alias("buyer"))
         .agg(pl.len().cast(pl.UInt32).alias("findings"))
     )
     return (
-        tenders.select(pl.coalesce(buyers).alias("buyer"), name.alias("buyer_name"))
+        data.tenders.select(buyer().alias("buyer"), "buyer_name")
         .drop_nulls("buyer")
         .group_by("buyer")
         .agg(

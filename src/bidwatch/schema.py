@@ -395,6 +395,13 @@ UNIT_SCALES: dict[str, float] = {
     "亿": 1e8,
 }
 
+
+def buyer() -> pl.Expr:
+    """A tender's buyer, as every buyer-level test and ranking names it: its buyer_id, else
+    its buyer_name."""
+    return pl.coalesce("buyer_id", "buyer_name")
+
+
 _HEADER_UNIT = re.compile(r"^(?P<base>.*?)[(\[{](?P<unit>[^()\[\]{}]*)[)\]}]\s*$")
 _HEADER_NOISE = re.compile(r"[\s_\-.:/]+")
 

@@ -10,6 +10,7 @@ import polars as pl
 from bidwatch.detectors._base import NotComputable
 from bidwatch.detectors._digits import DigitScreen
 from bidwatch.findings import SubjectKind
+from bidwatch.schema import buyer
 
 if TYPE_CHECKING:
     from bidwatch.dataset import Dataset
@@ -107,9 +108,7 @@ class BenfordBuyer(DigitScreen):
     default_weight: ClassVar[float] = 0.25
 
     def bids(self, data: Dataset) -> pl.DataFrame:
-        buyers = data.tenders.select(
-            "tender_id", pl.coalesce("buyer_id", "buyer_name").alias("subject")
-        ).drop_nulls("subject")
+        buyers = data.tenders.select("tender_id", buyer().alias("subject")).drop_nulls("subject")
         if buyers.height == 0:
             raise NotComputable(
                 "no tender names its buyer; give tenders a buyer_id or buyer_name column"

@@ -11,6 +11,7 @@ from scipy import stats
 
 from bidwatch.detectors._base import NotComputable, sig
 from bidwatch.findings import Findings, SubjectKind, build
+from bidwatch.schema import buyer
 
 if TYPE_CHECKING:
     from bidwatch.dataset import Dataset
@@ -127,9 +128,7 @@ class BuyerConcentration:
             raise ValueError(f"prior_wins must be > 0, got {self.prior_wins}")
 
     def detect(self, data: Dataset) -> Findings:
-        buyers = data.tenders.select(
-            "tender_id", pl.coalesce("buyer_id", "buyer_name").alias("buyer")
-        ).drop_nulls("buyer")
+        buyers = data.tenders.select("tender_id", buyer().alias("buyer")).drop_nulls("buyer")
         if buyers.height == 0:
             raise NotComputable(
                 "no tender names its buyer; give tenders a buyer_id or buyer_name column"

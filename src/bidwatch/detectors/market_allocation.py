@@ -18,6 +18,7 @@ from bidwatch.detectors._pairs import (
     tender_markets,
 )
 from bidwatch.findings import Findings, SubjectKind, build
+from bidwatch.schema import buyer
 
 if TYPE_CHECKING:
     from bidwatch.dataset import Dataset
@@ -114,8 +115,7 @@ class MarketAllocation:
             raise ValueError(f"max_pairs must be >= 1, got {self.max_pairs}")
 
     def detect(self, data: Dataset) -> Findings:
-        buyers = [c for c in ("buyer_id", "buyer_name") if data.has(f"tenders.{c}")]
-        if not buyers:
+        if not (data.has("tenders.buyer_id") or data.has("tenders.buyer_name")):
             raise NotComputable("needs the tenders' buyer (buyer_id or buyer_name)")
         if not market_columns(data):
             raise NotComputable(
@@ -123,9 +123,7 @@ class MarketAllocation:
                 "firms of different towns keep to different buyers by geography"
             )
         tenders = tender_markets(data).join(
-            data.tenders.select("tender_id", pl.coalesce(buyers).alias("buyer")).unique(
-                "tender_id"
-            ),
+            data.tenders.select("tender_id", buyer().alias("buyer")).unique("tender_id"),
             on="tender_id",
         )
         # Integer codes for firms, markets and buyers: the pairs of firms active in one
