@@ -15,8 +15,9 @@ import polars as pl
 
 from bidwatch import api, catalogue
 from bidwatch.errors import InputError
+from bidwatch.schema import AFTER_AWARD
 
-TABLE_FILES = ("bids", "tenders", "firms")
+TABLE_FILES = ("bids", "tenders", "firms", *AFTER_AWARD)
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".parquet", ".pq")
 EXIT_BAD_INPUT = 2
 
@@ -51,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Scan bids (and tenders, firms, OCDS files) and write tenders.csv, firms.csv, "
             "findings.csv/.parquet, contributions.csv, entities.csv, rejected.csv, scan.json "
             "and report.html into OUT. A DIR argument is searched for bids.*, tenders.*, "
-            "firms.* (CSV, Excel or Parquet), OCDS *.json / *.jsonl, mapping.toml and "
+            "firms.*, contracts.*, change_orders.*, items.*, reference_prices.*, "
+            "inspections.* (CSV, Excel or Parquet), OCDS *.json / *.jsonl, mapping.toml and "
             "bidwatch.toml."
         ),
     )
@@ -59,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--bids", type=Path, help="bids file (CSV, Excel or Parquet)")
     scan.add_argument("--tenders", type=Path, help="tenders file")
     scan.add_argument("--firms", type=Path, help="firm registry file")
+    for table in AFTER_AWARD:
+        scan.add_argument(
+            f"--{table.replace('_', '-')}",
+            dest=table,
+            type=Path,
+            help=f"{table.replace('_', ' ')} file (after the award)",
+        )
     scan.add_argument(
         "--ocds",
         type=Path,
@@ -121,7 +130,8 @@ def _version() -> str:
 
 
 def find_inputs(folder: Path) -> dict[str, Any]:
-    """bids/tenders/firms files, OCDS files, mapping.toml and bidwatch.toml in a folder."""
+    """Table files (bids.csv, contracts.parquet, ...), OCDS files, mapping.toml and
+    bidwatch.toml in a folder."""
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder; give a folder of input files or use --bids.")
     found: dict[str, Any] = {"ocds": []}
@@ -173,6 +183,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             bids=given.get("bids"),
             tenders=given.get("tenders"),
             firms=given.get("firms"),
+            **{table: given.get(table) for table in AFTER_AWARD},
             ocds=given["ocds"],
             mapping=given.get("mapping"),
         )

@@ -17,6 +17,7 @@ from typing import Any
 from bidwatch.errors import InputError
 from bidwatch.ingest import ReadOptions
 from bidwatch.schema import TABLES
+from bidwatch.units import BY_SYMBOL, parse_unit
 
 
 def _read_toml(path: str | Path, what: str) -> dict[str, Any]:
@@ -90,7 +91,7 @@ class Mapping:
 
 
 def _value_maps(body: dict[str, Any], origin: str) -> dict[str, dict[str, str]]:
-    enums = {c.name: c for t in TABLES.values() for c in t.columns if c.kind == "enum"}
+    enums = {c.name: c for t in TABLES.values() for c in t.columns if c.kind in ("enum", "unit")}
     out: dict[str, dict[str, str]] = {}
     for column, words in body.items():
         if column not in enums:
@@ -99,6 +100,13 @@ def _value_maps(body: dict[str, Any], origin: str) -> dict[str, dict[str, str]]:
                 f"{', '.join(sorted(enums))}."
             )
         for raw, target in words.items():
+            if enums[column].kind == "unit":
+                if parse_unit(str(target))[1] is not None:
+                    raise InputError(
+                        f"{origin}: [values.unit] maps {raw!r} to {target!r}, which is not a "
+                        f"unit bidwatch knows; use one of {', '.join(BY_SYMBOL)}."
+                    )
+                continue
             if target not in enums[column].values:
                 raise InputError(
                     f"{origin}: [values.{column}] maps {raw!r} to {target!r}; "

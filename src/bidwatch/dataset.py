@@ -13,7 +13,7 @@ from bidwatch.config import Mapping
 from bidwatch.errors import InputError
 from bidwatch.ingest import ROW, RawTable, read_source
 from bidwatch.normalise import REJECTED_SCHEMA, SRC, empty_rejected, normalise
-from bidwatch.schema import TABLES
+from bidwatch.schema import AFTER_AWARD, TABLES
 from bidwatch.validate import table_problems
 
 TableInput = str | Path | pl.DataFrame | Any  # Any: a pandas DataFrame, converted at the edge
@@ -60,7 +60,8 @@ class Dataset:
     Every table has all of its schema's columns (absent ones all null), and the internal
     columns ``_src`` (index into ``sources``) and ``_row`` (row in that source). ``tenders``
     holds every tender named by a tenders file or by a bid. After entity resolution ``bids``
-    also has ``firm_id``, the resolved entity of the bidder.
+    and ``items`` also have ``firm_id``, the resolved entity of the bidder, and
+    ``contracts`` and ``inspections`` that of the contractor.
     """
 
     bids: pl.DataFrame
@@ -70,6 +71,11 @@ class Dataset:
     sources: tuple[SourceReport, ...]
     entities: pl.DataFrame | None = None
     notes: tuple[str, ...] = ()
+    contracts: pl.DataFrame = field(default_factory=lambda: _empty("contracts"))
+    change_orders: pl.DataFrame = field(default_factory=lambda: _empty("change_orders"))
+    items: pl.DataFrame = field(default_factory=lambda: _empty("items"))
+    reference_prices: pl.DataFrame = field(default_factory=lambda: _empty("reference_prices"))
+    inspections: pl.DataFrame = field(default_factory=lambda: _empty("inspections"))
 
     def has(self, ref: str) -> bool:
         """Whether ``table.column`` holds at least one value."""
@@ -132,22 +138,39 @@ def load(
     tenders: TableInput | None = None,
     firms: TableInput | None = None,
     *,
+    contracts: TableInput | None = None,
+    change_orders: TableInput | None = None,
+    items: TableInput | None = None,
+    reference_prices: TableInput | None = None,
+    inspections: TableInput | None = None,
     ocds: Sequence[str | Path] = (),
     mapping: Mapping | str | Path | None = None,
 ) -> Dataset:
     """Read, normalise and validate inputs into a Dataset.
 
-    Each of ``bids``, ``tenders`` and ``firms`` is a path (CSV, Excel, Parquet) or a pandas or
-    polars DataFrame; ``ocds`` lists OCDS JSON / JSON Lines files, whose tenders, bids and
-    tenderers join the other inputs. Bad rows are rejected into ``Dataset.rejected``; a
-    problem that makes a whole input unusable raises ``InputError``.
+    Each table (``bids``, ``tenders``, ``firms`` and, after the award, ``contracts``,
+    ``change_orders``, ``items``, ``reference_prices``, ``inspections``) is a path (CSV,
+    Excel, Parquet) or a pandas or polars DataFrame; ``ocds`` lists OCDS JSON / JSON Lines
+    files, whose tenders, bids, tenderers, contracts and amendments join the other inputs.
+    Bad rows are rejected into ``Dataset.rejected``; a problem that makes a whole input
+    unusable raises ``InputError``.
     """
     if isinstance(mapping, str | Path):
         mapping = Mapping.load(mapping)
     mapping = mapping or Mapping()
     raws: list[tuple[RawTable, TableInput]] = []
     notes: list[str] = []
-    for table, given in (("tenders", tenders), ("bids", bids), ("firms", firms)):
+    given_tables = {
+        "tenders": tenders,
+        "bids": bids,
+        "firms": firms,
+        "contracts": contracts,
+        "change_orders": change_orders,
+        "items": items,
+        "reference_prices": reference_prices,
+        "inspections": inspections,
+    }
+    for table, given in given_tables.items():
         if given is None:
             continue
         if isinstance(given, str | Path):
@@ -218,6 +241,7 @@ def load(
             f"no usable bids ({detail}). First problems: {reasons or 'none'}. "
             "Fix those rows or the column mapping (--mapping)."
         )
+    notes += _orphans(tables, all_tenders)
     return Dataset(
         bids=tables["bids"],
         tenders=all_tenders,
@@ -225,7 +249,28 @@ def load(
         rejected=rejected,
         sources=tuple(reports),
         notes=tuple(notes),
+        **{name: tables[name] for name in AFTER_AWARD},
     )
+
+
+def _orphans(tables: dict[str, pl.DataFrame], tenders: pl.DataFrame) -> list[str]:
+    """Rows after the award that name a tender no bid or tender row knows: kept (the tender
+    may lie outside the scanned bids), and said."""
+    notes = []
+    known = tenders.select("tender_id")
+    for name in ("contracts", "change_orders", "items", "inspections"):
+        frame = tables[name]
+        if frame.height == 0:
+            continue
+        unknown = frame.join(known, on="tender_id", how="anti")
+        if unknown.height:
+            ids = unknown.get_column("tender_id").unique().sort()
+            notes.append(
+                f"{unknown.height} {name} row(s) name {ids.len()} tender(s) with no bids or "
+                f"tender row (e.g. {', '.join(ids.head(3).to_list())}); they count only for "
+                "their contractor's history"
+            )
+    return notes
 
 
 def _empty(table: str) -> pl.DataFrame:

@@ -1,8 +1,9 @@
 """Bidders -> firms: one entity per firm, however its bids spell it, with the reason for
 every merge.
 
-A record is a distinct (bidder_id, bidder_name, credit_code) of the bids, or a firm of the
-registry. Records are joined by edges, strongest first:
+A record is a distinct (bidder_id, bidder_name, credit_code) of the bids, a contractor or
+bidder named after the award (contracts, items, inspections) that no bid names the same way,
+or a firm of the registry. Records are joined by edges, strongest first:
 
 - ``must_link``: the analyst's links file says so;
 - ``code``: the same valid unified social credit code;
@@ -114,25 +115,72 @@ def resolve(
 
     settings = settings or EntityConfig()
     bids = data.bids
-    if not (
-        data.has("bids.bidder_id") or data.has("bids.bidder_name") or data.has("bids.credit_code")
-    ):
+    if not any(data.has(f"{table}.{column}") for table, column in _NAMED_BY):
+        no_firm = pl.lit(None, dtype=pl.String).alias("firm_id")
         return data.with_tables(
-            bids=bids.with_columns(pl.lit(None, dtype=pl.String).alias("firm_id")),
             entities=pl.DataFrame(schema=ENTITY_SCHEMA),
+            **{
+                table: getattr(data, table).with_columns(no_firm)
+                for table in ("bids", *AFTER_AWARD_PARTIES)
+            },
         )
     records, incidence = _records(data)
     resolution = _Resolver(records, incidence, settings, links or Links()).run()
     entities = resolution.entities
-    lookup = entities.filter(pl.col("source") == "bids").select(*IDENTITY, "firm_id")
+    lookup = (
+        entities.filter(pl.col("source") != "registry")
+        .select(*IDENTITY, "firm_id")
+        .unique(list(IDENTITY), keep="first", maintain_order=True)
+    )
     resolved = bids.join(
         lookup, on=list(IDENTITY), how="left", nulls_equal=True, maintain_order="left"
     )
+    after = {table: _with_firm(getattr(data, table), lookup) for table in AFTER_AWARD_PARTIES}
     return data.with_tables(
         bids=resolved,
         entities=entities,
         notes=(*data.notes, *resolution.notes),
+        **after,
     )
+
+
+# Tables after the award that name a firm, and the columns they name it by.
+AFTER_AWARD_PARTIES = {
+    "contracts": ("contractor_id", "contractor_name"),
+    "items": ("bidder_id", "bidder_name"),
+    "inspections": ("contractor_id", "contractor_name"),
+}
+_NAMED_BY = (
+    ("bids", "bidder_id"),
+    ("bids", "bidder_name"),
+    ("bids", "credit_code"),
+    *((table, column) for table, columns in AFTER_AWARD_PARTIES.items() for column in columns),
+)
+
+
+def _identities(frame: pl.DataFrame, table: str) -> pl.DataFrame:
+    """A table's (bidder_id, bidder_name, credit_code) per row: contractors are named like
+    bidders, without a credit code."""
+    id_col, name_col = AFTER_AWARD_PARTIES[table]
+    return frame.select(
+        pl.col(id_col).alias("bidder_id"),
+        pl.col(name_col).alias("bidder_name"),
+        pl.lit(None, dtype=pl.String).alias("credit_code"),
+    )
+
+
+def _with_firm(frame: pl.DataFrame, lookup: pl.DataFrame) -> pl.DataFrame:
+    table = next(t for t, cols in AFTER_AWARD_PARTIES.items() if set(cols) <= set(frame.columns))
+    keyed = pl.concat(
+        [frame, _identities(frame, table).rename(lambda c: f"_{c}")], how="horizontal"
+    )
+    return keyed.join(
+        lookup.rename(lambda c: f"_{c}" if c in IDENTITY else c),
+        on=[f"_{c}" for c in IDENTITY],
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
+    ).drop([f"_{c}" for c in IDENTITY])
 
 
 # ------------------------------------------------------------------------------- records
@@ -172,6 +220,26 @@ def _records(data: Dataset) -> tuple[pl.DataFrame, pl.DataFrame]:
         )
         .sort(*IDENTITY, nulls_last=True)
     )
+    after = (
+        pl.concat(
+            [
+                _identities(getattr(data, table), table).with_columns(pl.lit(table).alias("source"))
+                for table in AFTER_AWARD_PARTIES
+            ]
+        )
+        .filter(pl.any_horizontal(pl.col(list(IDENTITY)).is_not_null()))
+        .unique(list(IDENTITY), keep="first", maintain_order=True)
+        .join(from_bids.select(IDENTITY), on=list(IDENTITY), how="anti", nulls_equal=True)
+        .sort(*IDENTITY, nulls_last=True)
+        .select(
+            *IDENTITY,
+            pl.lit(0, dtype=pl.UInt32).alias("bids"),
+            pl.lit([], dtype=pl.List(pl.String)).alias("support"),
+            pl.lit([], dtype=pl.List(pl.String)).alias("context"),
+            "source",
+            pl.lit(None, dtype=pl.String).alias("registry_id"),
+        )
+    )
     firms = data.firms
     registry = firms.select(
         pl.lit(None, dtype=pl.String).alias("bidder_id"),
@@ -194,7 +262,7 @@ def _records(data: Dataset) -> tuple[pl.DataFrame, pl.DataFrame]:
         pl.lit("registry").alias("source"),
         firms.get_column("firm_id").alias("registry_id"),
     ).sort("registry_id")
-    records = pl.concat([from_bids, registry], how="vertical_relaxed").with_row_index("rec")
+    records = pl.concat([from_bids, after, registry], how="vertical_relaxed").with_row_index("rec")
     records = records.with_columns(pl.col("rec").cast(pl.Int64))
     incidence = (
         bids.select(*IDENTITY, "tender_id")
@@ -268,7 +336,7 @@ class _Resolver:
             pl.col("registry_id").alias("bidder_id"), pl.col("rec").alias("a")
         )
         parts.append(
-            r.filter(pl.col("source") == "bids")
+            r.filter(pl.col("source") != "registry")
             .join(registry, on="bidder_id")
             .select(
                 "a",

@@ -20,6 +20,7 @@ import polars as pl
 from bidwatch.errors import InputError
 from bidwatch.ingest import ROW, RawTable
 from bidwatch.schema import TABLES, Column, Table, alias_index, header_key, split_unit
+from bidwatch.units import parse_unit
 
 SRC = "_src"
 REJECTED_SCHEMA = {
@@ -293,6 +294,16 @@ VALUE_WORDS: dict[str, dict[str, str]] = {
         "竞争性磋商": "competitive_consultation", "磋商": "competitive_consultation",
         "single_source": "single_source", "direct": "single_source", "单一来源": "single_source",
     },
+    "result": {
+        "pass": "pass", "passed": "pass", "ok": "pass", "合格": "pass", "通过": "pass",
+        "符合": "pass", "符合要求": "pass", "达标": "pass", "1": "pass", "true": "pass",
+        "fail": "fail", "failed": "fail", "不合格": "fail", "不通过": "fail", "不符合": "fail",
+        "不符合要求": "fail", "未达标": "fail", "0": "fail", "false": "fail",
+    },
+    "limit": {
+        "min": "min", "minimum": "min", "at_least": "min", "下限": "min", "不小于": "min",
+        "max": "max", "maximum": "max", "at_most": "max", "上限": "max", "不大于": "max",
+    },
 }  # fmt: skip
 
 # Chinese method names vary ("经评审的最低投标价法", "综合评估法（暗标）"): a marker word decides.
@@ -492,8 +503,12 @@ def parse_column(
     """(parsed values, problem per row) for one source column."""
     if column.kind in ("id", "text"):
         return _text(source, column.kind == "id"), _no_problem(source)
-    if column.kind in ("amount", "number"):
+    if column.kind in ("amount", "number", "signed"):
         return _amount(source, scale or 1.0, column)
+    if column.kind == "unit":
+        return _unit(source, values.get(column.name, {}))
+    if column.kind == "period":
+        return _period(source)
     if column.kind == "date":
         return _date(source, date_format)
     if column.kind == "bool":
@@ -576,8 +591,9 @@ def _amount(source: pl.Series, scale: float, column: Column) -> tuple[pl.Series,
         value, problem = _slow_path(
             source, fast, lambda t: amount_text(t, scale, decimal_comma=comma), pl.Float64()
         )
+    signed = column.kind == "signed"
     sign = pl.select(
-        pl.when(value <= 0)
+        pl.when(pl.lit(not signed) & (value <= 0))
         .then(
             pl.format(
                 "{} {} is {}; {} must be above zero (leave the cell empty if unknown)",
@@ -587,7 +603,7 @@ def _amount(source: pl.Series, scale: float, column: Column) -> tuple[pl.Series,
                 pl.lit(column.name),
             )
         )
-        .when(value > MAX_AMOUNT)
+        .when(value.abs() > MAX_AMOUNT)
         .then(
             pl.format(
                 "{} {} is above {} (a thousand trillion); no tender is that large: check the "
@@ -674,3 +690,48 @@ def _enum(source: pl.Series, column: Column, user: dict[str, str]) -> tuple[pl.S
 
     empty = pl.Series([None] * source.len(), dtype=pl.String)
     return _slow_path(source, empty, lookup, pl.String())
+
+
+def _unit(source: pl.Series, user: dict[str, str]) -> tuple[pl.Series, pl.Series]:
+    """Units read into one symbol each (元/吨, 元/t and 吨 are "t"); the mapping's
+    [values.unit] spells out the ones bidwatch does not know."""
+    mapped = {value_key(k): v for k, v in user.items()}
+
+    def lookup(text: str) -> tuple[str | None, str | None]:
+        target = mapped.get(value_key(text))
+        if target is not None:
+            symbol, problem = parse_unit(target)
+            if problem:
+                return None, f"[values.unit] maps {text!r} to {target!r}: {problem}"
+            return symbol, None
+        return parse_unit(text)
+
+    source = source.cast(pl.String)
+    empty = pl.Series([None] * source.len(), dtype=pl.String)
+    return _slow_path(source, empty, lookup, pl.String())
+
+
+_PERIOD = re.compile(r"^(\d{4})\s*(?:[-/.年]\s*)?(\d{1,2})\s*月?(?:[-/.]\d{1,2}日?)?(?:\s.*)?$")
+
+
+def period_text(text: str) -> tuple[str | None, str | None]:
+    """A month, "YYYY-MM", from 2024-03, 2024/3, 2024年3月, 202403 or a date in it."""
+    stripped = unicodedata.normalize("NFKC", text).strip()
+    if not stripped:
+        return None, None
+    match = _PERIOD.match(stripped)
+    if match:
+        year, month = int(match.group(1)), int(match.group(2))
+        if 1900 <= year <= 2200 and 1 <= month <= 12:
+            return f"{year:04d}-{month:02d}", None
+    return None, f"period {text!r} is not a month; write it as YYYY-MM, e.g. 2024-03"
+
+
+def _period(source: pl.Series) -> tuple[pl.Series, pl.Series]:
+    if source.dtype == pl.Date or isinstance(source.dtype, pl.Datetime):
+        return source.dt.strftime("%Y-%m"), _no_problem(source)
+    if source.dtype.is_numeric():
+        source = source.cast(pl.Int64, strict=False)
+    source = source.cast(pl.String)
+    empty = pl.Series([None] * source.len(), dtype=pl.String)
+    return _slow_path(source, empty, period_text, pl.String())

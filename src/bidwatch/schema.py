@@ -14,16 +14,19 @@ from typing import Literal
 
 import polars as pl
 
-Kind = Literal["id", "text", "amount", "number", "date", "bool", "enum"]
+Kind = Literal["id", "text", "amount", "signed", "number", "date", "bool", "enum", "unit", "period"]
 
 DTYPES: dict[Kind, pl.DataType] = {
     "id": pl.String(),
     "text": pl.String(),
     "amount": pl.Float64(),
+    "signed": pl.Float64(),
     "number": pl.Float64(),
     "date": pl.Datetime("us"),
     "bool": pl.Boolean(),
     "enum": pl.String(),
+    "unit": pl.String(),
+    "period": pl.String(),
 }
 
 
@@ -378,7 +381,259 @@ FIRMS = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (TENDERS, BIDS, FIRMS)}
+_CONTRACTOR_ID = ("承包人编号", "施工单位编号", "中标人编号", "supplier_id", "contractor")
+_CONTRACTOR_NAME = (
+    "contractor_name",
+    "supplier",
+    "supplier_name",
+    "承包人",
+    "施工单位",
+    "中标人",
+    "中标单位",
+    "承包单位",
+    "中标供应商",
+)
+
+CONTRACTS = Table(
+    "contracts",
+    "One row per awarded contract: what was signed, what was finally paid, when it was built.",
+    (
+        Column(
+            "tender_id",
+            "id",
+            "the tender the contract was awarded in",
+            required=True,
+            aliases=TENDERS.column("tender_id").aliases,
+        ),
+        Column("contractor_id", "id", "identifier of the contractor", aliases=_CONTRACTOR_ID),
+        Column(
+            "contractor_name",
+            "text",
+            "name of the contractor, resolved into firms like bidders",
+            aliases=_CONTRACTOR_NAME,
+        ),
+        Column(
+            "contract_amount",
+            "amount",
+            "amount of the signed contract",
+            aliases=("contract_value", "合同金额", "合同价", "签约合同价", "中标金额", "中标价"),
+        ),
+        Column(
+            "final_amount",
+            "amount",
+            "settled amount (结算价) once the works are done",
+            aliases=(
+                "settlement",
+                "settlement_amount",
+                "结算价",
+                "结算金额",
+                "决算金额",
+                "审定金额",
+            ),
+        ),
+        Column(
+            "signed_at",
+            "date",
+            "date the contract was signed",
+            aliases=("contract_date", "签订日期", "合同签订日期", "签约日期"),
+        ),
+        Column(
+            "planned_completion",
+            "date",
+            "completion date in the contract",
+            aliases=("planned_end", "计划竣工日期", "合同竣工日期", "约定竣工日期"),
+        ),
+        Column(
+            "actual_completion",
+            "date",
+            "date the works were completed (accepted)",
+            aliases=("actual_end", "completed_at", "实际竣工日期", "竣工日期", "竣工验收日期"),
+        ),
+    ),
+)
+
+CHANGE_ORDERS = Table(
+    "change_orders",
+    "One row per change order (变更, 签证) of a contract: amount added (or taken off) and why.",
+    (
+        Column(
+            "tender_id",
+            "id",
+            "the tender whose contract the change order amends",
+            required=True,
+            aliases=TENDERS.column("tender_id").aliases,
+        ),
+        Column(
+            "amount",
+            "signed",
+            "amount the change adds to the contract (negative when it takes some off)",
+            aliases=("change_amount", "变更金额", "签证金额", "增减金额", "变更费用"),
+        ),
+        Column(
+            "reason",
+            "text",
+            "reason given for the change",
+            aliases=("rationale", "变更原因", "变更理由", "变更事由", "原因"),
+        ),
+        Column(
+            "approved_at",
+            "date",
+            "date the change was approved",
+            aliases=("date", "change_date", "批准日期", "变更日期", "审批日期", "签证日期"),
+        ),
+    ),
+)
+
+ITEMS = Table(
+    "items",
+    "Bill of quantities (工程量清单) of each bid: one row per priced item.",
+    (
+        Column(
+            "tender_id",
+            "id",
+            "the tender the bid was made in",
+            required=True,
+            aliases=TENDERS.column("tender_id").aliases,
+        ),
+        Column(
+            "bidder_id",
+            "id",
+            "identifier of the bidder, as in bids",
+            aliases=BIDS.column("bidder_id").aliases,
+        ),
+        Column(
+            "bidder_name",
+            "text",
+            "name of the bidder, as in bids",
+            aliases=BIDS.column("bidder_name").aliases,
+        ),
+        Column(
+            "item_code", "id", "code of the item", aliases=("code", "项目编码", "清单编码", "编码")
+        ),
+        Column(
+            "material",
+            "text",
+            "material the item is priced for (asphalt, cement, steel, aggregate, concrete, ...)",
+            aliases=("材料", "材料名称", "主材", "材料名称及规格"),
+        ),
+        Column(
+            "description",
+            "text",
+            "description of the item",
+            aliases=("item", "item_name", "项目名称", "清单项目名称", "项目特征", "项目特征描述"),
+        ),
+        Column("unit", "unit", "unit of measure of the quantity", aliases=("计量单位", "单位")),
+        Column(
+            "quantity",
+            "number",
+            "quantity of the item, in its unit",
+            aliases=("qty", "工程量", "数量", "工程数量"),
+        ),
+        Column(
+            "unit_price",
+            "amount",
+            "price per unit of the item",
+            aliases=("rate", "price", "综合单价", "单价", "材料单价"),
+        ),
+    ),
+)
+
+REFERENCE_PRICES = Table(
+    "reference_prices",
+    "The region's published material prices (信息价), one row per material, region and month.",
+    (
+        Column(
+            "material",
+            "text",
+            "material, named as in the bills of quantities",
+            required=True,
+            aliases=ITEMS.column("material").aliases,
+        ),
+        Column(
+            "region",
+            "text",
+            "region the price is published for (empty: the whole input)",
+            aliases=TENDERS.column("region").aliases,
+        ),
+        Column(
+            "period",
+            "period",
+            "month the price holds for, YYYY-MM",
+            aliases=("month", "期", "期数", "发布期", "月份", "价格期"),
+        ),
+        Column("unit", "unit", "unit the price is per", aliases=("计量单位", "单位")),
+        Column(
+            "unit_price",
+            "amount",
+            "reference price per unit",
+            aliases=("price", "信息价", "参考价", "指导价", "除税价", "含税价", "单价"),
+        ),
+    ),
+)
+
+INSPECTION_RESULTS = ("pass", "fail")
+INSPECTIONS = Table(
+    "inspections",
+    "Quality inspections of the works (质量检测): one row per measured item.",
+    (
+        Column(
+            "tender_id",
+            "id",
+            "the tender whose works were inspected",
+            required=True,
+            aliases=TENDERS.column("tender_id").aliases,
+        ),
+        Column("contractor_id", "id", "identifier of the contractor", aliases=_CONTRACTOR_ID),
+        Column("contractor_name", "text", "name of the contractor", aliases=_CONTRACTOR_NAME),
+        Column(
+            "inspected_at",
+            "date",
+            "date of the inspection",
+            aliases=("date", "检测日期", "检验日期", "抽检日期"),
+        ),
+        Column(
+            "item",
+            "text",
+            "what was measured: pavement thickness, compaction, concrete strength, rebar, ...",
+            aliases=("检测项目", "检验项目", "抽检项目", "检测内容"),
+        ),
+        Column(
+            "measured",
+            "number",
+            "measured value, in unit",
+            aliases=("value", "实测值", "检测值", "测定值", "实测"),
+        ),
+        Column(
+            "required",
+            "number",
+            "value the specification requires, in unit",
+            aliases=("spec", "design_value", "设计值", "规定值", "标准值", "要求值"),
+        ),
+        Column("unit", "unit", "unit of measured and required", aliases=("计量单位", "单位")),
+        Column(
+            "limit",
+            "enum",
+            "min when measured must reach required (thickness, strength), max when it must "
+            "stay under it (deflection, roughness); empty: from the item",
+            aliases=("限值类型", "direction"),
+            values=("min", "max"),
+        ),
+        Column(
+            "result",
+            "enum",
+            "pass or fail",
+            aliases=("检测结果", "检验结论", "结论", "判定", "是否合格"),
+            values=INSPECTION_RESULTS,
+        ),
+    ),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (TENDERS, BIDS, FIRMS, CONTRACTS, CHANGE_ORDERS, ITEMS, REFERENCE_PRICES, INSPECTIONS)
+}
+# Tables of what happens after the award; each is optional.
+AFTER_AWARD = ("contracts", "change_orders", "items", "reference_prices", "inspections")
 
 # Headers carry units in brackets: "投标报价(万元)". The unit scales every amount in the column.
 UNIT_SCALES: dict[str, float] = {
@@ -400,6 +655,16 @@ def buyer() -> pl.Expr:
     """A tender's buyer, as every buyer-level test and ranking names it: its buyer_id, else
     its buyer_name."""
     return pl.coalesce("buyer_id", "buyer_name")
+
+
+def material_key(material: pl.Expr) -> pl.Expr:
+    """A material's name as items and reference prices are matched on: NFKC, case-folded,
+    without spaces and brackets ("C30 混凝土" and "c30混凝土" are one material)."""
+    return (
+        material.str.normalize("NFKC")
+        .str.to_lowercase()
+        .str.replace_all(r"[\s()\[\]（）【】]+", "")
+    )
 
 
 _HEADER_UNIT = re.compile(r"^(?P<base>.*?)[(\[{](?P<unit>[^()\[\]{}]*)[)\]}]\s*$")

@@ -11,8 +11,27 @@ import polars as pl
 from bidwatch.ingest import ROW
 from bidwatch.names import parse
 from bidwatch.normalise import SRC
+from bidwatch.schema import TABLES, material_key
 
-KEYS = {"tenders": ("tender_id",), "firms": ("firm_id",)}
+KEYS = {
+    "tenders": ("tender_id",),
+    "firms": ("firm_id",),
+    "contracts": ("tender_id",),
+    "reference_prices": ("_material", "region", "period", "unit"),
+}
+# Values a row of the table cannot be used without, beyond the schema's required column.
+NEEDED = {
+    "reference_prices": ("period", "unit", "unit_price"),
+}
+WHAT = {
+    "tenders": "tender",
+    "firms": "firm",
+    "contracts": "contract",
+    "change_orders": "change order",
+    "items": "item",
+    "reference_prices": "reference price",
+    "inspections": "inspection",
+}
 PROBLEM_COLUMNS = (SRC, ROW, "column", "value", "reason")
 
 
@@ -29,18 +48,22 @@ def _problems(frame: pl.DataFrame, column: str, value: pl.Expr, reason: pl.Expr)
 def table_problems(table: str, frame: pl.DataFrame, paths: list[str]) -> pl.DataFrame:
     """Problems of rows that are fine alone but not in this table. ``frame`` is in source order."""
     found: list[pl.DataFrame] = []
-    required = {"tenders": "tender_id", "bids": "tender_id", "firms": "firm_id"}[table]
-    empty = frame.filter(pl.col(required).is_null())
-    if empty.height:
-        found.append(
-            _problems(
-                empty,
-                required,
-                pl.lit(None),
-                pl.lit(f"{required} is empty; every {table[:-1]} row needs one"),
+    what = WHAT.get(table, table[:-1])
+    # A withdrawn or disqualified bid may have no amount: bids are checked for it below.
+    required_columns = ("tender_id",) if table == "bids" else TABLES[table].required
+    for required in (*required_columns, *NEEDED.get(table, ())):
+        empty = frame.filter(pl.col(required).is_null())
+        if empty.height:
+            found.append(
+                _problems(
+                    empty,
+                    required,
+                    pl.lit(None),
+                    pl.lit(f"{required} is empty; every {what} row needs one"),
+                )
             )
-        )
-    usable = frame.filter(pl.col(required).is_not_null())
+        frame = frame.filter(pl.col(required).is_not_null())
+    usable = frame
     if table == "bids":
         no_price = usable.filter(
             pl.col("amount").is_null()
@@ -65,8 +88,15 @@ def table_problems(table: str, frame: pl.DataFrame, paths: list[str]) -> pl.Data
             ).alias("_bidder")
         ).filter(pl.col("_bidder").is_not_null())
         found.append(_duplicates(keyed, ("tender_id", "_bidder"), "bid", paths))
-    else:
-        found.append(_duplicates(usable, KEYS[table], table[:-1], paths))
+    elif table == "items":
+        found.append(_nameless(usable, what))
+    elif table == "inspections":
+        found.append(_unjudged(usable))
+    elif table == "reference_prices":
+        keyed = usable.with_columns(material_key(pl.col("material")).alias("_material"))
+        found.append(_duplicates(keyed, KEYS[table], what, paths))
+    elif table in KEYS:
+        found.append(_duplicates(usable, KEYS[table], what, paths))
     found = [f for f in found if f.height]
     if not found:
         return pl.DataFrame(
@@ -81,14 +111,34 @@ def table_problems(table: str, frame: pl.DataFrame, paths: list[str]) -> pl.Data
     return pl.concat(found)
 
 
-def _nameless(bids: pl.DataFrame) -> pl.DataFrame:
+def _unjudged(inspections: pl.DataFrame) -> pl.DataFrame:
+    """Inspection rows that say nothing: no result, and not both a measured and a required
+    value to judge by."""
+    bad = inspections.filter(
+        pl.col("result").is_null() & (pl.col("measured").is_null() | pl.col("required").is_null())
+    )
+    return _problems(
+        bad,
+        "result",
+        pl.col("result"),
+        pl.lit(
+            "the inspection has no result and not both a measured and a required value; "
+            "give a result (pass/fail) or both values"
+        ),
+    )
+
+
+def _nameless(bids: pl.DataFrame, what: str = "bid") -> pl.DataFrame:
     """Bids whose only identity is a name that names no firm: empty, punctuation, or only a
     legal form (有限公司). Files without bidder columns carry no identity to check."""
     if bids.get_column("bidder_name").null_count() == bids.height and (
         bids.get_column("bidder_id").null_count() == bids.height
     ):
         return _problems(bids.clear(), "bidder_name", pl.col("bidder_name"), pl.lit(""))
-    anonymous = bids.filter(pl.col("bidder_id").is_null() & pl.col("credit_code").is_null())
+    anonymous = bids.filter(
+        pl.col("bidder_id").is_null()
+        & (pl.col("credit_code").is_null() if "credit_code" in bids.columns else pl.lit(True))
+    )
     names = anonymous.get_column("bidder_name").drop_nulls().unique()
     empty = parse(names).filter(pl.col("core") == "").get_column("name")
     bad = anonymous.filter(
@@ -99,7 +149,7 @@ def _nameless(bids: pl.DataFrame) -> pl.DataFrame:
         "bidder_name",
         pl.col("bidder_name"),
         pl.when(pl.col("bidder_name").is_null())
-        .then(pl.lit("the bid names no bidder: give a bidder_id or bidder_name"))
+        .then(pl.lit(f"the {what} names no bidder: give a bidder_id or bidder_name"))
         .otherwise(
             pl.lit(
                 "bidder_name names no firm (nothing but punctuation or a legal form); "
@@ -120,8 +170,12 @@ def _duplicates(
         first.alias("_first"),
         first_src.alias("_first_src"),
     ).filter(pl.col("_n") > 0)
-    column = "bidder" if what == "bid" else keys[0]
-    value = pl.col("_bidder").str.replace(r"^(id|name) ", "") if what == "bid" else pl.col(keys[0])
+    column = "bidder" if what == "bid" else keys[0].lstrip("_")
+    value = (
+        pl.col("_bidder").str.replace(r"^(id|name) ", "")
+        if what == "bid"
+        else pl.col(keys[0].lstrip("_"))
+    )
     where = (
         pl.when(pl.col("_first_src") == pl.col(SRC))
         .then(pl.format("row {}", pl.col("_first")))
@@ -143,10 +197,13 @@ def _duplicates(
             where,
         )
     else:
+        shown = pl.concat_str(
+            [pl.col(k.lstrip("_")).cast(pl.String).fill_null("-") for k in keys], separator=" / "
+        )
         reason = pl.format(
             "duplicated {}: {} already given at {}; the first is kept",
             pl.lit(what),
-            pl.col(keys[0]),
+            shown,
             where,
         )
     return _problems(dup, column, value, reason)
