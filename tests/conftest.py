@@ -70,7 +70,7 @@ def market() -> Dataset:
     from bidwatch import synth
 
     data = synth.generate(1500, seed=5)
-    return bidwatch.load(bids=data.bids, tenders=data.tenders, firms=data.firms)
+    return bidwatch.load(**data.tables())
 
 
 @pytest.fixture(scope="session")

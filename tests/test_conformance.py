@@ -69,9 +69,7 @@ def test_names_unique() -> None:
 @DETECTORS
 def test_no_findings_on_empty_data(detector: type, market: Dataset) -> None:
     empty = entities.resolve(
-        market.with_tables(
-            bids=market.bids.clear(), tenders=market.tenders.clear(), firms=market.firms.clear()
-        )
+        market.with_tables(**{name: getattr(market, name).clear() for name in TABLES})
     )
     assert len(run(detector, empty)) == 0
 
@@ -105,8 +103,10 @@ def _reject_constant(name: str) -> float:
 def test_invariant_to_row_order(detector: type, market: Dataset) -> None:
     data = entities.resolve(market)
     shuffled = data.with_tables(
-        bids=data.bids.sample(fraction=1.0, shuffle=True, seed=1),
-        tenders=data.tenders.sample(fraction=1.0, shuffle=True, seed=2),
+        **{
+            name: getattr(data, name).sample(fraction=1.0, shuffle=True, seed=seed)
+            for seed, name in enumerate(TABLES, start=1)
+        }
     )
     first = run(detector, data).frame
     second = run(detector, shuffled).frame
@@ -116,7 +116,7 @@ def test_invariant_to_row_order(detector: type, market: Dataset) -> None:
 @DETECTORS
 def test_input_untouched(detector: type, market: Dataset) -> None:
     data = entities.resolve(market)
-    before = {name: getattr(data, name).clone() for name in ("bids", "tenders", "firms")}
+    before = {name: getattr(data, name).clone() for name in TABLES}
     run(detector, data)
     for name, frame in before.items():
         assert getattr(data, name).equals(frame), name

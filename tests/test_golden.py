@@ -15,6 +15,7 @@ import pytest
 import bidwatch
 from bidwatch.detectors import REGISTRY
 from bidwatch.findings import ID_SEPARATOR
+from bidwatch.schema import TABLES
 
 from .conftest import FIXTURES
 
@@ -44,10 +45,8 @@ def _universe(result: bidwatch.ScanResult, kind: str, name: str) -> set[str]:
 
 @pytest.mark.parametrize("folder", folders(), ids=lambda p: p.name)
 def test_golden_case(folder: Path) -> None:
-    data = bidwatch.load(
-        bids=folder / "bids.csv",
-        tenders=folder / "tenders.csv" if (folder / "tenders.csv").exists() else None,
-    )
+    tables = {name: folder / f"{name}.csv" for name in TABLES if (folder / f"{name}.csv").exists()}
+    data = bidwatch.load(**tables)
     assert data.rejected.height == 0
     result = bidwatch.scan(data, config=folder / "config.toml")
     run = next(r for r in result.runs if r.name == folder.name)

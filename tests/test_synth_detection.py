@@ -21,9 +21,7 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def scanned() -> tuple[synth.SynthData, bidwatch.ScanResult]:
     data = synth.generate(3000, seed=7)
-    return data, bidwatch.scan(
-        bidwatch.load(bids=data.bids, tenders=data.tenders, firms=data.firms)
-    )
+    return data, bidwatch.scan(bidwatch.load(**data.tables()))
 
 
 def test_collusive_tenders_rank_above_clean_ones(
@@ -102,7 +100,7 @@ def test_market_allocation_is_found_between_its_members() -> None:
     strongly enough for that)."""
     data = synth.generate(1500, seed=5)
     result = bidwatch.scan(
-        bidwatch.load(bids=data.bids, tenders=data.tenders, firms=data.firms),
+        bidwatch.load(**data.tables()),
         config={"detectors": {"select": ["market-allocation"]}},
     )
     members = data.truth_firms.filter(pl.col("role") == "allocated")

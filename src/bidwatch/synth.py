@@ -582,6 +582,10 @@ class SynthData:
         default_factory=lambda: pl.DataFrame(schema={"firm_id": pl.String, "name": pl.String})
     )
 
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The canonical tables by name, as ``bidwatch.load`` takes them."""
+        return {"tenders": self.tenders, "bids": self.bids, "firms": self.firms}
+
     def write(self, out: str | Path, fmt: str = "csv") -> list[Path]:
         """Write tenders, bids and firms as ``fmt`` (csv or parquet), the truth as CSV."""
         if fmt not in ("csv", "parquet"):

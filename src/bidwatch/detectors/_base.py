@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import polars as pl
 
@@ -20,6 +20,17 @@ DOC_HEADINGS = (
     "Known false positives",
     "References",
 )
+
+
+Family = Literal["collusion", "materials"]
+
+
+def family(detector: type[Detector] | Detector) -> Family:
+    """Which risk a detector's findings count towards: collusion (the default) or
+    materials, the risk of what is delivered after a cheap win. Each is ranked on its own,
+    beside the other."""
+    value: Family = getattr(detector, "family", "collusion")
+    return value
 
 
 class NotComputable(Exception):

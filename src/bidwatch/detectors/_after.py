@@ -1,0 +1,224 @@
+"""What the detectors of materials and delivery risk share: who holds each contract, the
+month a tender was priced in, and bills of quantities in base units beside the reference
+price of their region and month.
+
+A reference price is never guessed: an item is compared with the price published for its
+material, its tender's region (or a price the input gives for every region) and the month
+its tender was priced in, in the same dimension of unit. An item without one is counted and
+said, not compared.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from bidwatch.schema import material_key
+from bidwatch.units import base_symbol, dimension, factor
+
+if TYPE_CHECKING:
+    from bidwatch.dataset import Dataset
+
+# Key materials of road and building works, by the words their names contain. A bill of
+# quantities names them many ways (C30商品混凝土, HRB400螺纹钢筋, 70#道路石油沥青).
+KEY_MATERIALS: dict[str, tuple[str, ...]] = {
+    "asphalt": ("沥青", "asphalt", "bitumen"),
+    "cement": ("水泥", "cement"),
+    "steel": ("钢筋", "钢材", "螺纹钢", "圆钢", "型钢", "钢板", "rebar", "steel"),
+    "aggregate": ("碎石", "骨料", "砂石", "石子", "石料", "砂", "aggregate", "gravel", "sand"),
+    "concrete": ("混凝土", "砼", "concrete"),
+}
+
+
+def material_class(material: pl.Expr) -> pl.Expr:
+    """The key material a name is (asphalt, cement, steel, aggregate, concrete), else null.
+
+    Concrete before cement and aggregate: "水泥混凝土" and "碎石混凝土" are concrete.
+    """
+    text = material.str.to_lowercase()
+    out: pl.Expr = pl.lit(None, dtype=pl.String)
+    for name in ("aggregate", "cement", "steel", "asphalt", "concrete"):
+        words = KEY_MATERIALS[name]
+        out = pl.when(text.str.contains_any(list(words))).then(pl.lit(name)).otherwise(out)
+    return out
+
+
+def tender_month(data: Dataset) -> pl.DataFrame:
+    """tender_id, period (YYYY-MM): the month the bids were priced in, from the bid deadline,
+    else the publication, else the award."""
+    when = pl.coalesce("bid_deadline", "published_at", "awarded_at")
+    return data.tenders.select("tender_id", when.dt.strftime("%Y-%m").alias("period")).unique(
+        "tender_id", keep="first", maintain_order=True
+    )
+
+
+def contractors(data: Dataset) -> pl.DataFrame:
+    """tender_id, firm_id of the firm that holds each awarded tender's contract: the
+    contract's contractor where the input gives contracts, else the winning bidder (the
+    lowest firm id where several bids won)."""
+    firm = "firm_id" if "firm_id" in data.bids.columns else None
+    if firm is None:
+        return pl.DataFrame(schema={"tender_id": pl.String, "firm_id": pl.String})
+    winners = (
+        data.bids.filter(pl.col("is_winner").fill_null(False) & pl.col("firm_id").is_not_null())
+        .group_by("tender_id")
+        .agg(pl.col("firm_id").min().alias("_winner"))
+    )
+    contracted = (
+        data.contracts.filter(pl.col("firm_id").is_not_null())
+        .group_by("tender_id")
+        .agg(pl.col("firm_id").min().alias("_contractor"))
+        if "firm_id" in data.contracts.columns
+        else pl.DataFrame(schema={"tender_id": pl.String, "_contractor": pl.String})
+    )
+    return (
+        winners.join(contracted, on="tender_id", how="full", coalesce=True)
+        .select("tender_id", pl.coalesce("_contractor", "_winner").alias("firm_id"))
+        .sort("tender_id")
+    )
+
+
+def priced_items(data: Dataset) -> pl.DataFrame:
+    """Items with a quantity or a unit price, in base units of their dimension.
+
+    Adds _dimension, _base (the base unit: t, m3, m2, ...), _quantity and _price (per base
+    unit), _material (the matching key), _class (key material or null) and the tender's
+    region and period.
+    """
+    items = data.items
+    months = tender_month(data)
+    regions = data.tenders.select("tender_id", "region").unique(
+        "tender_id", keep="first", maintain_order=True
+    )
+    unit = pl.col("unit")
+    return (
+        items.filter(pl.col("unit_price").is_not_null() & unit.is_not_null())
+        .with_columns(
+            dimension(unit).alias("_dimension"),
+            base_symbol(unit).alias("_base"),
+            (pl.col("quantity") * factor(unit)).alias("_quantity"),
+            (pl.col("unit_price") / factor(unit)).alias("_price"),
+            material_key(pl.col("material")).alias("_material"),
+            material_class(pl.col("material")).alias("_class"),
+        )
+        .join(regions, on="tender_id", how="left", maintain_order="left")
+        .join(months, on="tender_id", how="left", maintain_order="left")
+    )
+
+
+def reference_prices(data: Dataset) -> pl.DataFrame:
+    """Reference prices in base units: _material, region, period, _dimension, _reference."""
+    refs = data.reference_prices
+    unit = pl.col("unit")
+    return refs.select(
+        material_key(pl.col("material")).alias("_material"),
+        "region",
+        "period",
+        dimension(unit).alias("_dimension"),
+        (pl.col("unit_price") / factor(unit)).alias("_reference"),
+    )
+
+
+MISSING_REFERENCE = "_missing"
+
+
+def with_reference(items: pl.DataFrame, data: Dataset) -> pl.DataFrame:
+    """``items`` (from ``priced_items``) with _reference, the price per base unit published
+    for the item's material, region and month, and _missing, why there is none: the
+    tender's month or region is unknown, no price is published for that material, region
+    and month, or only in another unit dimension."""
+    refs = reference_prices(data)
+    keys = ["_material", "period", "_dimension"]
+    regional = refs.filter(pl.col("region").is_not_null())
+    everywhere = refs.filter(pl.col("region").is_null()).drop("region")
+    joined = (
+        items.join(
+            regional.rename({"_reference": "_regional"}),
+            on=[*keys, "region"],
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            everywhere.rename({"_reference": "_everywhere"}),
+            on=keys,
+            how="left",
+            maintain_order="left",
+        )
+        .with_columns(pl.coalesce("_regional", "_everywhere").alias("_reference"))
+        .drop("_regional", "_everywhere")
+    )
+    published = refs.select("_material", "period").unique()
+    in_dimension = refs.select("_material", "period", "_dimension").unique()
+    any_month = refs.select("_material").unique()
+    joined = (
+        joined.join(
+            published.with_columns(pl.lit(True).alias("_has_month")),
+            on=["_material", "period"],
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            in_dimension.with_columns(pl.lit(True).alias("_has_dimension")),
+            on=["_material", "period", "_dimension"],
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            any_month.with_columns(pl.lit(True).alias("_has_material")),
+            on="_material",
+            how="left",
+            maintain_order="left",
+        )
+    )
+    why = (
+        pl.when(pl.col("_reference").is_not_null())
+        .then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("period").is_null())
+        .then(pl.lit("the tender has no date to take the month from"))
+        .when(pl.col("_has_material").is_null())
+        .then(pl.format("no reference price for {}", pl.col("material")))
+        .when(pl.col("_has_month").is_null())
+        .then(pl.format("no reference price for {} in {}", pl.col("material"), pl.col("period")))
+        .when(pl.col("_has_dimension").is_null())
+        .then(
+            pl.format(
+                "the reference price of {} in {} is per another kind of unit than {}",
+                pl.col("material"),
+                pl.col("period"),
+                pl.col("unit"),
+            )
+        )
+        .otherwise(
+            pl.format(
+                "no reference price for {} in {} for region {}",
+                pl.col("material"),
+                pl.col("period"),
+                pl.col("region").fill_null("(none given)"),
+            )
+        )
+    )
+    return joined.with_columns(why.alias(MISSING_REFERENCE)).drop(
+        "_has_month", "_has_dimension", "_has_material"
+    )
+
+
+def missing_note(items: pl.DataFrame, what: str, examples: int = 3) -> tuple[str, ...]:
+    """A note counting the items ``with_reference`` found no reference for, with examples."""
+    missing = items.filter(pl.col(MISSING_REFERENCE).is_not_null())
+    if missing.height == 0:
+        return ()
+    reasons = (
+        missing.group_by(MISSING_REFERENCE)
+        .agg(pl.len().alias("_n"))
+        .sort(["_n", MISSING_REFERENCE], descending=[True, False])
+    )
+    shown = "; ".join(
+        f"{reason} ({n} item{'s' if n != 1 else ''})"
+        for reason, n in reasons.head(examples).iter_rows()
+    )
+    more = f"; and {reasons.height - examples} more reasons" if reasons.height > examples else ""
+    return (
+        f"{missing.height} {what} not compared with a reference price, which is never "
+        f"guessed: {shown}{more}",
+    )
