@@ -62,15 +62,24 @@ def test_scan_writes_every_output(
     assert "Top tenders:" in printed
     tenders = pl.read_csv(out / "tenders.csv")
     assert tenders.height == 150
-    assert tenders.columns[:4] == ["rank", "tender_id", "risk", "top_reasons"]
+    assert tenders.columns[:6] == [
+        "rank",
+        "tender_id",
+        "risk",
+        "collusion_risk",
+        "materials_risk",
+        "top_reasons",
+    ]
     firms = pl.read_csv(out / "firms.csv")
-    assert firms.columns[:7] == [
+    assert firms.columns[:9] == [
         "rank",
         "firm_id",
         "name",
         "bidder_ids",
         "bidder_names",
         "risk",
+        "collusion_risk",
+        "materials_risk",
         "top_reasons",
     ]
     findings = pl.read_csv(out / "findings.csv")

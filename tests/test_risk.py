@@ -11,12 +11,16 @@ from scipy import stats
 import bidwatch
 from bidwatch.config import Config
 from bidwatch.dataset import Dataset
+from bidwatch.detectors import REGISTRY
+from bidwatch.detectors._base import family
 from bidwatch.risk import (
     _group_details,
     _pair_details,
     buyer_contributions,
+    family_risk,
     group_contributions,
     group_members,
+    history_contributions,
     with_points,
 )
 
@@ -110,12 +114,25 @@ def test_every_point_traces_to_a_finding(market: Dataset) -> None:
     assert joined.height == 0
     inherited = tender_points.filter(pl.col("via") != "finding")
     via = inherited.get_column("via").str.split_exact(" ", 1).struct.unnest()
-    assert set(via.get_column("field_0")) == {"group", "buyer"}, (
-        "tenders inherit from the groups that meet in them and the buyers that favour them"
+    assert set(via.get_column("field_0")) == {"group", "buyer", "contractor"}, (
+        "tenders inherit from the groups that meet in them, the buyers that favour them and "
+        "the materials history of the firms that hold them"
     )
     for kind in ("group", "buyer"):
         subjects = set(found.filter(pl.col("subject_kind") == kind).get_column("subject_id"))
         assert set(via.filter(pl.col("field_0") == kind).get_column("field_1")) <= subjects
+    materials = {d.name for d in REGISTRY if family(d) == "materials"}
+    named = set(
+        found.filter(pl.col("detector").is_in(sorted(materials)))
+        .explode("firms")
+        .get_column("firms")
+        .drop_nulls()
+    ) | set(
+        found.filter(
+            pl.col("detector").is_in(sorted(materials)) & (pl.col("subject_kind") == "firm")
+        ).get_column("subject_id")
+    )
+    assert set(via.filter(pl.col("field_0") == "contractor").get_column("field_1")) <= named
     by_tender = tender_points.group_by("subject_id").agg(pl.col("points").sum())
     ranked = result.ranking("tender").join(by_tender, left_on="tender_id", right_on="subject_id")
     assert ((ranked["risk"] - ranked["points"].round(2)).abs() < 1e-9).all()
@@ -349,3 +366,87 @@ def test_buyers_are_ranked_with_their_tenders(market: Dataset) -> None:
     top = set(buyers.head(len(flagged)).get_column("buyer"))
     assert flagged
     assert top == flagged, "buyers with findings rank first"
+
+
+def test_family_risks_keep_collusion_and_materials_apart() -> None:
+    frame = contributions(
+        [
+            ("tender", "T1", "cartel", 1.0, 0.9),
+            ("tender", "T1", "cheap", 1.0, 0.5),
+            ("tender", "T2", "cartel", 1.0, 0.4),
+        ]
+    )
+    out = family_risk(frame, {"cartel": "collusion", "cheap": "materials"}, scale=1.0)
+    rows = {r["subject_id"]: r for r in out.iter_rows(named=True)}
+    assert rows["T1"]["collusion_risk"] == pytest.approx(100 * (1 - math.exp(-0.9)))
+    assert rows["T1"]["materials_risk"] == pytest.approx(100 * (1 - math.exp(-0.5)))
+    assert rows["T2"]["materials_risk"] == 0.0
+    _, totals = with_points(frame, scale=1.0)
+    combined = dict(totals.select("subject_id", "risk").iter_rows())
+    # Together they map as one sum: 1 - (1 - c)(1 - m).
+    c, m = rows["T1"]["collusion_risk"] / 100, rows["T1"]["materials_risk"] / 100
+    assert combined["T1"] == pytest.approx(100 * (1 - (1 - c) * (1 - m)))
+
+
+def _history_data() -> Dataset:
+    from bidwatch import entities
+
+    return entities.resolve(
+        bidwatch.load(
+            bids=pl.DataFrame(
+                {
+                    "tender_id": ["T1", "T1", "T2", "T2", "T3", "T3", "T4", "T4"],
+                    "bidder_id": ["A", "B", "A", "B", "A", "B", "A", "B"],
+                    "amount": [100.0, 110.0, 100.0, 110.0, 100.0, 110.0, 100.0, 104.0],
+                    "is_winner": [True, False, True, False, True, False, None, None],
+                }
+            ),
+            tenders=pl.DataFrame(
+                {
+                    "tender_id": ["T1", "T2", "T3", "T4"],
+                    "bid_deadline": ["2023-01-10", "2023-06-10", "2022-01-10", "2024-01-10"],
+                }
+            ),
+        )
+    )
+
+
+def test_tenders_inherit_the_materials_history_of_their_holder() -> None:
+    data = _history_data()
+    findings = pl.DataFrame(
+        {
+            "detector": ["cheap", "cheap", "cartel"],
+            "subject_kind": ["tender", "firm", "tender"],
+            "subject_id": ["T1", "B", "T1"],
+            "score": [0.8, 0.5, 0.9],
+            "firms": [["A"], ["B"], ["A"]],
+        }
+    )
+    weights = {"cheap": 1.0, "cartel": 1.0}
+    out = history_contributions(data, findings, weights, {"cheap"}, Config().risk)
+    rows = {r["subject_id"]: r for r in out.iter_rows(named=True)}
+    # T2 (later, won by A) inherits T1's materials finding; T3 was bid before T1 and T1 does
+    # not inherit its own finding; the collusion finding never counts.
+    assert set(rows) == {"T2", "T4"}
+    assert rows["T2"]["via"] == "contractor A"
+    assert rows["T2"]["score"] == pytest.approx(1 - math.exp(-0.8))
+    assert rows["T2"]["weight"] == 0.5
+    assert "e.g. tenders T1" in rows["T2"]["reason"]
+    # T4 has no winner yet: its bidder with the heavier history counts (A: 0.8 over B: 0.5).
+    assert rows["T4"]["via"] == "contractor A"
+    no_share = Config.from_dict({"risk": {"history_share": 0.0}}).risk
+    assert history_contributions(data, findings, weights, {"cheap"}, no_share).height == 0
+
+
+def test_rankings_by_family(market: Dataset) -> None:
+    result = bidwatch.scan(market)
+    for kind in ("tender", "firm"):
+        overall = result.ranking(kind)
+        assert {"collusion_risk", "materials_risk"} <= set(overall.columns)
+        assert (overall["risk"] >= overall["collusion_risk"] - 0.01).all()
+        assert (overall["risk"] >= overall["materials_risk"] - 0.01).all()
+        by_materials = result.ranking(kind, by="materials_risk")
+        assert by_materials.get_column("materials_risk").is_sorted(descending=True)
+        assert by_materials.get_column("rank").to_list() == list(range(1, overall.height + 1))
+    with pytest.raises(ValueError, match="no 'materials_risk'"):
+        result.ranking("group", by="materials_risk")

@@ -77,9 +77,15 @@ class ScanResult:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def ranking(
-        self, kind: Literal["tender", "firm", "group", "pair", "buyer"] = "tender"
+        self,
+        kind: Literal["tender", "firm", "group", "pair", "buyer"] = "tender",
+        by: Literal["risk", "collusion_risk", "materials_risk"] = "risk",
     ) -> pl.DataFrame:
-        """Ranked subjects with risk (0-100), rank and top reasons."""
+        """Ranked subjects with risk (0-100), rank and top reasons.
+
+        Tenders and firms carry ``collusion_risk`` and ``materials_risk`` beside ``risk``;
+        ``by`` ranks them by one of those instead (``rank`` then counts in that order).
+        """
         rankings = {
             "tender": self.risk.tenders,
             "firm": self.risk.firms,
@@ -89,7 +95,18 @@ class ScanResult:
         }
         if kind not in rankings:
             raise ValueError(f"no ranking of {kind!r}; rankings are {', '.join(rankings)}")
-        return rankings[kind]
+        ranked = rankings[kind]
+        if by == "risk":
+            return ranked
+        if by not in ranked.columns:
+            raise ValueError(f"the {kind} ranking has no {by!r}; rank by risk")
+        key = ranked.columns[1]
+        return (
+            ranked.sort([by, "risk", key], descending=[True, True, False])
+            .drop("rank")
+            .with_row_index("rank", offset=1)
+            .with_columns(pl.col("rank").cast(pl.Int64))
+        )
 
     @property
     def contributions(self) -> pl.DataFrame:

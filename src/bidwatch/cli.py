@@ -245,7 +245,19 @@ def _summary(result: api.ScanResult, out: Path, written: list[Path]) -> str:
     if top.height:
         lines.append("Top tenders:")
         for row in top.iter_rows(named=True):
-            lines.append(f"  {row['rank']:>3}. {row['tender_id']}  risk {row['risk']:.1f}")
+            lines.append(
+                f"  {row['rank']:>3}. {row['tender_id']}  risk {row['risk']:.1f}  "
+                f"(collusion {row['collusion_risk']:.1f}, materials {row['materials_risk']:.1f})"
+            )
+    materials = result.ranking("tender", by="materials_risk")
+    materials = materials.filter(pl.col("materials_risk") > 0).head(5)
+    if materials.height:
+        lines.append("Top tenders by materials risk:")
+        for row in materials.iter_rows(named=True):
+            lines.append(
+                f"  {row['rank']:>3}. {row['tender_id']}  materials risk "
+                f"{row['materials_risk']:.1f}"
+            )
     groups = result.ranking("group").filter(pl.col("risk") > 0).head(3)
     if groups.height:
         lines.append("Top suspected groups:")
@@ -342,7 +354,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
         total = sum(float(p) for p in group.get_column("points"))
         print(f"{kind[0]} {args.id}: risk {total:.1f}")
         for row in group.iter_rows(named=True):
-            print(f"  +{float(row['points']):5.1f}  {row['detector']:<22} {row['reason']}")
+            family = row.get("family") or "collusion"
+            print(
+                f"  +{float(row['points']):5.1f}  {family:<9} {row['detector']:<22} {row['reason']}"
+            )
     return 0
 
 

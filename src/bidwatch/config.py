@@ -129,6 +129,7 @@ class RiskConfig:
     top_reasons: int = 3
     group_share: float = 0.5
     buyer_share: float = 0.5
+    history_share: float = 0.5
 
     def __post_init__(self) -> None:
         if self.scale <= 0:
@@ -143,6 +144,8 @@ class RiskConfig:
             raise ValueError(f"group_share must be >= 0, got {self.group_share}")
         if self.buyer_share < 0:
             raise ValueError(f"buyer_share must be >= 0, got {self.buyer_share}")
+        if self.history_share < 0:
+            raise ValueError(f"history_share must be >= 0, got {self.history_share}")
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,17 @@ Firms are scored from findings about them (firm, pair, group) and from the tende
 in: per detector, a firm whose bids rank above chance among all bids of the tenders the
 detector assessed gets a contribution scored by how unlikely that is (see ``_inherited``).
 Bidding often is therefore not suspicious in itself; being in suspicious tenders often is.
+
+Every contribution belongs to the family of its detector: collusion or materials (what is
+delivered after a cheap win). ``collusion_risk`` and ``materials_risk`` apply the same
+mapping to each family's contributions alone, so that neither is mixed into the other;
+``risk`` maps them together, and the points of its waterfall sum to it. A tender also
+inherits the materials history of the firm that holds it (see ``history_contributions``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -38,6 +45,7 @@ CONTRIBUTION_SCHEMA = {
     "points": pl.Float64,
     "reason": pl.String,
 }
+FAMILIES = ("collusion", "materials")
 
 
 @dataclass(frozen=True)
@@ -382,13 +390,155 @@ def buyer_contributions(
     )
 
 
+def tender_dates(data: Dataset) -> pl.DataFrame:
+    """tender_id, _date: when a tender was bid (deadline, else publication, else award)."""
+    return data.tenders.select(
+        "tender_id", pl.coalesce("bid_deadline", "published_at", "awarded_at").alias("_date")
+    ).unique("tender_id", keep="first", maintain_order=True)
+
+
+def holders(bids: pl.DataFrame) -> pl.DataFrame:
+    """tender_id, firm_id: the firms whose record a tender's materials risk depends on: its
+    winner, or, while a tender has no winner, every bidder with a valid bid."""
+    if "firm_id" not in bids.columns:
+        return pl.DataFrame(schema={"tender_id": pl.String, "firm_id": pl.String})
+    known = bids.filter(pl.col("firm_id").is_not_null())
+    won = known.filter(pl.col("is_winner").fill_null(False))
+    open_tenders = known.join(won.select("tender_id").unique(), on="tender_id", how="anti").filter(
+        pl.col("status").is_null() | (pl.col("status") == "valid")
+    )
+    return (
+        pl.concat([won.select("tender_id", "firm_id"), open_tenders.select("tender_id", "firm_id")])
+        .unique()
+        .sort("tender_id", "firm_id")
+    )
+
+
+def history_contributions(
+    data: Dataset,
+    findings: pl.DataFrame,
+    weights: dict[str, float],
+    materials: set[str],
+    settings: RiskConfig,
+) -> pl.DataFrame:
+    """A tender inherits the materials history of the firm that holds it.
+
+    The history of a firm at a tender is the materials findings that name it on its other
+    tenders bid earlier (or undated) and its own firm findings (inspection history). Its
+    score is 1 - exp(-sum of weight x score / scale), the firm's materials risk from that
+    history alone, and the weight ``history_share``; a tender without a winner takes its
+    bidder with the heaviest history.
+    """
+    empty = pl.DataFrame(schema=CONTRIBUTION_SCHEMA)
+    share = settings.history_share
+    named = findings.filter(pl.col("detector").is_in(sorted(materials))).filter(
+        pl.col("subject_kind").is_in(["tender", "firm"])
+    )
+    if share == 0 or named.height == 0 or "firm_id" not in data.bids.columns:
+        return empty
+    dates = tender_dates(data)
+    past = (
+        named.select(
+            "detector",
+            "subject_kind",
+            "subject_id",
+            (_weights(named, weights) * pl.col("score")).alias("_load"),
+            pl.when(pl.col("subject_kind") == "firm")
+            .then(pl.concat_list(pl.col("subject_id")))
+            .otherwise(pl.col("firms"))
+            .alias("_firm"),
+        )
+        .explode("_firm")
+        .drop_nulls("_firm")
+        .filter(pl.col("_load") > 0)
+        .with_columns(
+            pl.when(pl.col("subject_kind") == "tender").then(pl.col("subject_id")).alias("_from")
+        )
+        .join(dates.rename({"tender_id": "_from", "_date": "_from_date"}), on="_from", how="left")
+        .rename({"_firm": "firm_id"})
+    )
+    held = holders(data.bids).join(dates, on="tender_id", how="left")
+    earlier = (
+        pl.col("_from_date").is_null()
+        | pl.col("_date").is_null()
+        | (pl.col("_from_date") < pl.col("_date"))
+    )
+    history = (
+        held.join(past, on="firm_id")
+        .filter(pl.col("_from").is_null() | (pl.col("_from") != pl.col("tender_id")))
+        .filter(earlier)
+        .sort("tender_id", "firm_id", "_load", "detector", descending=[False, False, True, False])
+        .group_by("tender_id", "firm_id", maintain_order=True)
+        .agg(
+            pl.col("_load").sum().alias("_total"),
+            pl.col("detector").first(),
+            pl.len().alias("_n"),
+            pl.col("_from").drop_nulls().unique().sort().head(3).alias("_examples"),
+        )
+        .with_columns((1 - (-pl.col("_total") / settings.scale).exp()).alias("score"))
+        .sort("tender_id", "score", "firm_id", descending=[False, True, False])
+        .unique("tender_id", keep="first", maintain_order=True)
+    )
+    if history.height == 0:
+        return empty
+    return history.select(
+        pl.lit("tender").alias("subject_kind"),
+        pl.col("tender_id").alias("subject_id"),
+        "detector",
+        pl.format("contractor {}", "firm_id").alias("via"),
+        pl.lit(share).alias("weight"),
+        "score",
+        pl.lit(0.0).alias("points"),
+        pl.format(
+            "held by {}, whose other work carries materials risk {} ({} findings{})",
+            "firm_id",
+            (pl.col("score") * 100).round(1),
+            "_n",
+            pl.when(pl.col("_examples").list.len() > 0)
+            .then(pl.format(", e.g. tenders {}", pl.col("_examples").list.join(", ")))
+            .otherwise(pl.lit("")),
+        ).alias("reason"),
+    ).cast(CONTRIBUTION_SCHEMA)  # type: ignore[arg-type]
+
+
+def family_risk(
+    contributions: pl.DataFrame, families: Mapping[str, str], scale: float
+) -> pl.DataFrame:
+    """subject_kind, subject_id, collusion_risk, materials_risk: each family's contributions
+    mapped to 0-100 on their own."""
+    fam = pl.col("detector").replace_strict(families, default="collusion", return_dtype=pl.String)
+    totals = (
+        contributions.sort("subject_kind", "subject_id", "detector", "via", "score")
+        .with_columns(fam.alias("_family"))
+        .group_by("subject_kind", "subject_id", maintain_order=True)
+        .agg(
+            (pl.col("weight") * pl.col("score"))
+            .filter(pl.col("_family") == name)
+            .sum()
+            .alias(f"_{name}")
+            for name in FAMILIES
+        )
+    )
+    return totals.select(
+        "subject_kind",
+        "subject_id",
+        *[
+            (100 * (1 - (-pl.col(f"_{name}") / scale).exp())).alias(f"{name}_risk")
+            for name in FAMILIES
+        ],
+    )
+
+
 def assess(
     data: Dataset, findings: pl.DataFrame, assessed: dict[str, pl.Series], config: Config
 ) -> Risk:
     """Contributions of every subject kind, their points, and the rankings."""
     from bidwatch.detectors import REGISTRY
+    from bidwatch.detectors._base import family
 
     weights = {d.name: config.weight(d) for d in REGISTRY}
+    families = {d.name: family(d) for d in REGISTRY}
+    materials = {name for name, fam in families.items() if fam == "materials"}
     per_tender = {d.name for d in REGISTRY if d.subject == "tender"}
     own = own_contributions(findings, weights).cast(CONTRIBUTION_SCHEMA)  # type: ignore[arg-type]
     firms_inherit = firm_contributions(
@@ -407,10 +557,23 @@ def assess(
     members = group_members(findings)
     from_groups = group_contributions(data.bids, group_totals, members, config.risk.group_share)
     from_buyers = buyer_contributions(data, buyer_totals, findings, config.risk.buyer_share)
-    contributions = pl.concat([own.filter(~context), firms_inherit, from_groups, from_buyers])
+    from_history = history_contributions(data, findings, weights, materials, config.risk)
+    contributions = pl.concat(
+        [own.filter(~context), firms_inherit, from_groups, from_buyers, from_history]
+    )
     points, totals = with_points(contributions, config.risk.scale)
-    points = pl.concat([points, context_points]).sort(
-        ["subject_kind", "subject_id", "points", "detector"], descending=[False, False, True, False]
+    by_family = family_risk(contributions, families, config.risk.scale)
+    points = (
+        pl.concat([points, context_points])
+        .sort(
+            ["subject_kind", "subject_id", "points", "detector"],
+            descending=[False, False, True, False],
+        )
+        .with_columns(
+            pl.col("detector")
+            .replace_strict(families, default="collusion", return_dtype=pl.String)
+            .alias("family")
+        )
     )
     totals = pl.concat([totals, context_totals])
     reasons = _top_reasons(points, config.risk.top_reasons)
@@ -419,6 +582,13 @@ def assess(
         return (
             totals.filter(pl.col("subject_kind") == kind)
             .select(pl.col("subject_id").alias(key), "risk")
+            .join(
+                by_family.filter(pl.col("subject_kind") == kind).select(
+                    pl.col("subject_id").alias(key), pl.col("^.*_risk$")
+                ),
+                on=key,
+                how="left",
+            )
             .join(
                 reasons.filter(pl.col("subject_kind") == kind).select(
                     pl.col("subject_id").alias(key), "top_reasons"
@@ -431,14 +601,17 @@ def assess(
     def ranking(kind: str, key: str, details: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
         """The subjects' details with their risk and reasons, ranked, in ``columns`` order."""
         ranked = _ranked(details.join(risk_of(kind, key), on=key, how="left"), key)
-        return ranked.with_columns(pl.col("top_reasons").fill_null("")).select(columns)
+        return ranked.with_columns(
+            pl.col("top_reasons").fill_null(""),
+            *[pl.col(f"{name}_risk").fill_null(0.0).round(2) for name in FAMILIES],
+        ).select(columns)
 
     tender_rows = _tender_details(data, findings)
     tenders = ranking(
         "tender",
         "tender_id",
         tender_rows,
-        ["rank", "tender_id", "risk", "top_reasons"]
+        ["rank", "tender_id", "risk", "collusion_risk", "materials_risk", "top_reasons"]
         + [c for c in tender_rows.columns if c != "tender_id"],
     )
     firm_rows = (
@@ -467,6 +640,8 @@ def assess(
             "bidder_ids",
             "bidder_names",
             "risk",
+            "collusion_risk",
+            "materials_risk",
             "top_reasons",
             "tenders",
             "wins",
