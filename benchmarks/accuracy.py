@@ -14,7 +14,11 @@ synthetic data, against DIR/truth/firms.csv (any role but honest).
     python benchmarks/accuracy.py [--data ../shared/data] [--synth-seeds 1 2 3]
 
 Synthetic data (`bidwatch synth`) with planted schemes is measured the same way against
-DIR/truth/tenders.csv.
+DIR/truth/tenders.csv. Its planted materials schemes (low bid then recover, substitution,
+shell contractors) are measured apart: the `materials_risk` column of tenders.csv against
+the `materials` label, with each materials detector alone and each materials scheme against
+the tenders clean of materials risk; and firms' `materials_risk` against the planted
+contractors (truth/firms.csv `materials_role`).
 """
 
 from __future__ import annotations
@@ -269,7 +273,76 @@ def synthetic(seeds: list[int], tenders: int, work: Path) -> dict[str, dict[str,
             "bidder_id", (pl.col("role") != "honest").cast(pl.Int64).alias("label")
         ).sort("bidder_id")
         results[f"synth seed {seed} firms"] = measure_firms(out, firm_labels)
+        if "materials" in truth.columns:
+            results[f"synth seed {seed} materials"] = measure_materials(truth, out)
+            results[f"synth seed {seed} materials firms"] = measure_materials_firms(firms, out)
     return results
+
+
+def _materials_detectors() -> set[str]:
+    from bidwatch.detectors import REGISTRY
+    from bidwatch.detectors._base import family
+
+    return {d.name for d in REGISTRY if family(d) == "materials"}
+
+
+def measure_materials(truth: pl.DataFrame, out: Path) -> dict[str, dict[str, float]]:
+    """materials_risk (and, for contrast, collusion_risk and risk) against the materials
+    label; each materials detector alone; each materials scheme against clean tenders."""
+    tenders = pl.read_csv(out / "tenders.csv", schema_overrides={"tender_id": pl.String})
+    table = truth.join(
+        tenders.select("tender_id", "risk", "collusion_risk", "materials_risk"), on="tender_id"
+    )
+    y = table.get_column("materials").cast(pl.Int64).to_numpy()
+    rows = {
+        column.replace("_", " "): _scores(table.get_column(column).fill_null(0).to_numpy(), y)
+        for column in ("materials_risk", "collusion_risk", "risk")
+    }
+    findings = pl.read_parquet(out / "findings.parquet").filter(pl.col("subject_kind") == "tender")
+    summary = json.loads((out / "scan.json").read_text(encoding="utf-8"))
+    for run in summary["detectors"]:
+        name = run["name"]
+        if name not in _materials_detectors():
+            continue
+        if run["status"] != "ran":
+            rows[name] = {"skipped": 1.0}
+            continue
+        per = (
+            findings.filter(pl.col("detector") == name)
+            .group_by(pl.col("subject_id").alias("tender_id"))
+            .agg(pl.col("score").max())
+        )
+        s = table.join(per, on="tender_id", how="left").get_column("score").fill_null(0)
+        rows[name] = _scores(s.to_numpy(), y) | {"flag_rate": run["flag_rate"] or 0.0}
+    schemes = table.get_column("materials_scheme").fill_null("").unique().sort()
+    for scheme in (s for s in schemes if s):
+        subset = table.filter(
+            (pl.col("materials") == 0) | (pl.col("materials_scheme").fill_null("") == scheme)
+        )
+        labels = subset.get_column("materials").cast(pl.Int64).to_numpy()
+        rows[f"scheme {scheme} (materials risk)"] = _scores(
+            subset.get_column("materials_risk").to_numpy(), labels
+        )
+    return rows
+
+
+def measure_materials_firms(truth: pl.DataFrame, out: Path) -> dict[str, dict[str, float]]:
+    """Firms' materials_risk against the planted contractors."""
+    firms = pl.read_csv(
+        out / "firms.csv", schema_overrides={"firm_id": pl.String, "bidder_ids": pl.String}
+    )
+    of_bidder = firms.select(
+        "materials_risk", pl.col("bidder_ids").str.split(";").alias("bidder_id")
+    ).explode("bidder_id")
+    table = truth.select(
+        "bidder_id", (pl.col("materials_role").fill_null("") != "").cast(pl.Int64).alias("label")
+    ).join(of_bidder, on="bidder_id", how="left")
+    y = table.get_column("label").to_numpy()
+    return {
+        "firm materials risk": _scores(
+            table.get_column("materials_risk").fill_null(0).to_numpy(), y
+        )
+    }
 
 
 def per_scheme(truth: pl.DataFrame, out: Path) -> dict[str, dict[str, float]]:
@@ -295,7 +368,8 @@ def render(results: dict[str, dict[str, dict[str, float]]]) -> str:
             else ""
         )
         lines += [
-            f"### {dataset} (collusive share {base:.2f}{ref})",
+            f"### {dataset} ({'materials' if 'materials' in dataset else 'collusive'} "
+            f"share {base:.2f}{ref})",
             "",
             "| signal | ROC-AUC | precision @10% | flag rate |",
             "|---|---|---|---|",
