@@ -41,6 +41,10 @@ def render(result: ScanResult, summary: dict[str, Any]) -> str:
             summary=summary,
             tenders=tenders.head(MAX_ROWS).to_dicts(),
             tender_total=tenders.height,
+            materials=result.ranking("tender", by="materials_risk")
+            .filter(pl.col("materials_risk") > 0)
+            .head(MAX_ROWS)
+            .to_dicts(),
             firms=firms.head(MAX_ROWS).to_dicts(),
             firm_total=firms.height,
             groups=result.ranking("group").to_dicts(),
