@@ -2,11 +2,12 @@
 
 Converts the García Rodríguez et al. (2022) datasets (../shared/data/garcia2022) into
 canonical bids and tenders files, runs `bidwatch scan` as a user would, and scores the
-`risk` column of tenders.csv against the tender-level label. Labels, the published screen
+`collusion_risk` column of tenders.csv (and, for contrast, `risk`, which adds materials
+risk) against the tender-level label. Labels, the published screen
 columns, dates and the investigation period are never given to bidwatch. Each detector is
 also scored alone, by its finding score per tender (0 where it did not flag).
 
-Where bidders have ids (Japan), firms are scored too: the `risk` column of firms.csv, and
+Where bidders have ids (Japan), firms are scored too: the `collusion_risk` column of firms.csv, and
 each detector's strongest contribution to a firm, against the per-bid flag
 `Collusive_competitor_original` (a firm is collusive if any of its bids is flagged); on
 synthetic data, against DIR/truth/firms.csv (any role but honest).
@@ -167,9 +168,14 @@ def measure(folder: Path, out: Path, labels: pl.DataFrame) -> dict[str, dict[str
     tenders = pl.read_csv(out / "tenders.csv", schema_overrides={"tender_id": pl.String})
     findings = pl.read_parquet(out / "findings.parquet").filter(pl.col("subject_kind") == "tender")
     summary = json.loads((out / "scan.json").read_text(encoding="utf-8"))
-    table = labels.join(tenders.select("tender_id", "risk"), on="tender_id", how="left")
+    table = labels.join(
+        tenders.select("tender_id", "collusion_risk", "risk"), on="tender_id", how="left"
+    )
     y = table.get_column("label").to_numpy()
-    rows = {"combined risk": _scores(table.get_column("risk").fill_null(0).to_numpy(), y)}
+    rows = {
+        "collusion risk": _scores(table.get_column("collusion_risk").fill_null(0).to_numpy(), y),
+        "risk (with materials)": _scores(table.get_column("risk").fill_null(0).to_numpy(), y),
+    }
     for run in summary["detectors"]:
         name = run["name"]
         if run["status"] != "ran":
@@ -191,11 +197,12 @@ def measure_firms(out: Path, labels: pl.DataFrame) -> dict[str, dict[str, float]
         out / "firms.csv", schema_overrides={"firm_id": pl.String, "bidder_ids": pl.String}
     )
     of_bidder = firms.select(
-        "firm_id", "risk", pl.col("bidder_ids").str.split(";").alias("bidder_id")
+        "firm_id", "collusion_risk", pl.col("bidder_ids").str.split(";").alias("bidder_id")
     ).explode("bidder_id")
     table = labels.join(of_bidder, on="bidder_id", how="left")
     y = table.get_column("label").to_numpy()
-    rows = {"firm risk": _scores(table.get_column("risk").fill_null(0).to_numpy(), y)}
+    scores = table.get_column("collusion_risk").fill_null(0).to_numpy()
+    rows = {"firm collusion risk": _scores(scores, y)}
     contributions = pl.read_csv(
         out / "contributions.csv", schema_overrides={"subject_id": pl.String}
     ).filter(pl.col("subject_kind") == "firm")
@@ -346,14 +353,15 @@ def measure_materials_firms(truth: pl.DataFrame, out: Path) -> dict[str, dict[st
 
 
 def per_scheme(truth: pl.DataFrame, out: Path) -> dict[str, dict[str, float]]:
-    """Each planted scheme's tenders against the clean ones, by the combined risk."""
+    """Each planted scheme's tenders against the clean ones, by collusion risk."""
     tenders = pl.read_csv(out / "tenders.csv", schema_overrides={"tender_id": pl.String})
-    table = truth.join(tenders.select("tender_id", "risk"), on="tender_id")
+    table = truth.join(tenders.select("tender_id", "collusion_risk"), on="tender_id")
     rows = {}
     for scheme in sorted(s for s in table.get_column("scheme").fill_null("").unique() if s):
         subset = table.filter((pl.col("collusive") == 0) | (pl.col("scheme") == scheme))
         y = subset.get_column("collusive").cast(pl.Int64).to_numpy()
-        rows[f"scheme {scheme} (risk)"] = _scores(subset.get_column("risk").to_numpy(), y)
+        scores = subset.get_column("collusion_risk").to_numpy()
+        rows[f"scheme {scheme} (collusion risk)"] = _scores(scores, y)
     return rows
 
 

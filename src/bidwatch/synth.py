@@ -1,10 +1,13 @@
-"""Synthetic rural road and public facility tenders with planted bid rigging and its truth.
+"""Synthetic rural road and public facility tenders with planted bid rigging, planted
+materials and delivery schemes, and their truth.
 
-``generate(tenders, seed)`` returns bidwatch's canonical tables (tenders, bids, firms; see
-``bidwatch.schema``) and the ground truth: which tenders were rigged, by which scheme and
-group, the part each firm played and the buyers party to a scheme. ``bidwatch synth``
-writes them to a folder that ``bidwatch scan`` reads with no mapping. The same seed gives
-byte-identical files.
+``generate(tenders, seed)`` returns bidwatch's canonical tables (tenders, bids, firms, and
+after the award contracts, change orders, bills of quantities, reference prices and
+inspections; see ``bidwatch.schema``) and the ground truth: which tenders were rigged, by
+which scheme and group, the part each firm played and the buyers party to a scheme; which
+contracts a planted contractor holds and how it cheats. ``bidwatch synth`` writes them to a
+folder that ``bidwatch scan`` reads with no mapping. The same seed gives byte-identical
+files.
 
 ## The market
 
@@ -135,6 +138,83 @@ under every rule.
 Ring tenders also get a short bidding period more often (``SHORT_DEADLINE``), and some rings
 share a shareholder (their organiser) between two members.
 
+## After the award
+
+What follows the award is drawn from a random generator of its own (``default_rng([seed,
+5])``): the tables of the award are the same for a seed as they were before these existed,
+but for the founding date and capital of the few shell contractors below.
+
+- contracts: one per tender, for the winning bid's amount, held by the winner (its
+  bidder_id, and its name as the bid writes it); signed 3-30 days after the award; planned
+  to last about 90 days x (amount / 1M yuan) ^ 0.35 (lognormal noise, 30-900 days). Works
+  take a little longer than planned (median +5%), ``LONG_DELAY`` of them 1.3-2.2 times as
+  long. The data end with the last signing: a contract whose works are done by then has its
+  actual_completion and its final_amount (结算价); the others are open (both null).
+- change_orders: an honest contract has Poisson(``CHANGE_ORDERS_MEAN``) of them (at most 6),
+  approved during the works, more often in their second half, for the usual reasons
+  (设计变更, 工程量调整, 地质条件变化, 材料价格调整, 业主要求增加, 政策性调整, 现场签证,
+  工程量增加; 工程量核减 when the works shrink). Together they add up, to the cent, to
+  final - contract: for most a few %, for ``GROWTH_TAIL`` 6-20%, for ``GROWTH_DOWN`` a
+  fall of up to 6%; a contract without change orders settles at its contract amount. Open
+  contracts show the change orders approved before the end of the data.
+- reference_prices (信息价): for every county with tenders, every month from the first bid
+  deadline to the last, five key materials (``MATERIALS``: 道路石油沥青 元/吨 ~4500,
+  普通硅酸盐水泥P.O42.5 元/吨 ~450, HRB400钢筋 元/吨 ~4200, 碎石 元/m³ ~110, C30商品混凝土
+  元/m³ ~520): the national price x the county's level (all materials, and each) x a
+  national monthly random walk per material x a smaller walk of the county's own. The region
+  is the tender's region as written.
+- items (工程量清单): ``BOQ_SHARE`` of the tenders come with a bill of quantities that every
+  priced bid (not withdrawn) fills in: 6-9 items by category (``ITEMS``: the key materials,
+  named exactly as the reference prices; earthworks 挖一般土方 m³, 路基处理 m², formwork
+  m², masonry 浆砌片石 m³, and a lump 措施项目 of unit 项). The buyer sets the quantities,
+  the same for every bidder, from the estimate (each item's share of the works at its
+  reference or standard price). An honest bidder prices key materials near the reference
+  of the tender's region and month (median 1.03 x, a low bidder a little under), its other
+  items at prices of its own, scaled to take the rest of its bid; the lump takes the last
+  cents, so that quantity x unit price adds up to the bid (to half a cent). Units are
+  spelled as the buyer's template has them (t, 吨, 元/吨, 元/t; m³, 立方米, m3; m2, ㎡,
+  平方米), by some bidders their own way, and ``PER_KG`` of mass items are priced per kg
+  (kg, 千克, 元/kg: a thousand times the quantity, a thousandth of the price).
+- inspections (质量检测): every completed contract gets 2-5 measured items by category
+  (``INSPECTIONS``, ``INSPECTED``), the first always measured: road 路面厚度 (cm, 18-24,
+  min), 压实度 (%, 93-96, min), 弯沉 (0.01mm, 30-60, max), 平整度 (m/km, max), 混凝土强度
+  (MPa, 25-35, min); bridges, buildings and water works 混凝土强度 first, then 钢筋保护层厚度
+  (mm), 桥面铺装厚度, 砂浆强度, 楼板厚度, 衬砌厚度, 墙面垂直度 (max) or 压实度. Inspected
+  up to 20 days before completion. Honest works meet the requirement with a margin;
+  ``HONEST_FAIL`` of the measurements fall short by 0.5-4% and fail. The result is pass or
+  fail as the measured value meets the requirement (at least it for min, at most for max).
+
+## Planted materials schemes
+
+A few planted contractors (``MATERIALS_SHARE`` of the tenders each, firms of at most
+``PLANTED_MAX_WINS`` contracts drawn among the honest winners), and the buy-in firms, deliver
+their contracts dishonestly; about 4% of tenders in all. ``MATERIALS_SCHEMES`` lists them.
+
+- ``low_bid_recover`` (低价中标、高价结算 / 偷工减料): every buy_in tender that the buy-in
+  firm holds (it mostly does), and every contract of a few more planted contractors. The
+  contract settles 25-60% over its amount through 3-8 change orders, the first two within
+  the first 20% of the works, for 工程量增加 or 设计变更 only. Its bill of quantities (where
+  the tender has one) prices 1-3 key materials at 0.55-0.8 of the reference price, front-
+  loads the early items (earthworks, the lump measures) at 1.5-2.5 times and the late ones
+  (subgrade, formwork, masonry) at 0.3-0.6 times an honest price for them (both scaled down
+  alike when a deep buy-in leaves less, the late items taking any surplus), and still adds
+  up to the bid. Its inspections fail ``RECOVER_FAIL`` of the time, 3-12% short.
+- ``substitution`` (以次充好): planted contractors whose works are done in 40-65% of the
+  planned time, whose bills price key materials normally or a little low (0.88-1.0 of the
+  reference), and whose first inspection (pavement thickness, concrete strength) measures
+  0.75-0.92 of the requirement and fails; change orders as honest.
+- ``shell_contractor`` (capacity mismatch, 挂靠 / 空壳公司): a few planted firms of at most
+  ``SHELL_MAX_WINS`` contracts, one of them over 10M yuan, that first bid shortly before
+  their first win. The registry says the firm was founded 30-150 days before that win (and
+  before its first bid; such firms already hold an "MA" credit code, as firms founded since
+  2015 do) with a registered capital of 50-200万元: its largest contract is 20-30 times the
+  capital (more where 200万 caps it). Its works are delivered as honest ones are. Eligible
+  firms are rare: small markets may have none, and at scale they hold fewer tenders than
+  their share.
+
+Note that in the registry honest firms' founding dates are drawn over 1998-2021 whatever
+their bids: some honest firms bid, and hold contracts, before their founding date.
+
 ## What each detector should find
 
 The schemes are planted for the detectors of the catalogue; where a tender carries several
@@ -160,14 +240,18 @@ signals, they belong to its one scheme:
 ## Ground truth
 
 - ``truth_tenders`` (truth/tenders.csv): tender_id, collusive (0/1), scheme ("" when clean),
-  group (the ring or group, "" when clean).
+  group (the ring or group, "" when clean), materials (0/1: the contract is delivered by a
+  planted scheme) and materials_scheme (``low_bid_recover``, ``substitution`` or
+  ``shell_contractor``; "" when clean). A buy_in tender that an outsider won is
+  materials 0: nobody recovers a loss there.
 - ``truth_firms`` (truth/firms.csv): bidder_id, group ("rotation-0001", "" if none), role:
   ``ring_member`` (rotation, identical and arithmetic rings), ``designated_winner`` (the
   leader of a cover-bidding or round-covers ring, a sham tender's winner), ``cover`` (the
   other members of those leader rings), ``preparer_shared`` (members of a shared-traces
   ring; the leader's traces are the shared ones), ``allocated`` (a market-allocation
   member), ``favoured`` (the firm a buyer favours), ``fabricator`` (a shell whose amounts
-  are invented), ``buy_in``, or ``honest``.
+  are invented), ``buy_in``, or ``honest``; and materials_role: the materials scheme of the
+  firm (the buy-in firms that hold a buy_in tender are ``low_bid_recover``), "" when none.
 - ``truth_buyers`` (truth/buyers.csv): every buyer, with scheme, group and bidder_id (the
   firm it deals with) when it is held: party to ``favoured_bidder``, ``fabricated_bids`` or
   ``buy_in``, or split off to a member (bidder_id) of a ``market_allocation`` ring, in the
@@ -177,9 +261,13 @@ signals, they belong to its one scheme:
 
 Everything is vectorised with numpy and polars (no Python loop over tenders, bids or firms);
 per-bid text columns are gathered from per-firm values, so they share memory; the loops
-that remain run over digit places or a few passes. 1M tenders (about 6M bids, 200k firms)
-take about 13 s and 2.7 GB at peak on two cores; writing them adds about 6 s (1.5 GB of CSV
-or 0.5 GB of Parquet).
+that remain run over digit places, a few passes, or blocks of ``BOQ_CHUNK`` bids whose
+bills are priced at a time. 1M tenders (about 6M bids, 200k firms; after the award 1M
+contracts, 1.25M change orders, 7M bill-of-quantities rows, 3.3M inspections, 0.9M
+reference prices) take about 21 s and 4.6 GB at peak on two cores, of which the tables
+after the award about 6 s and 1.8 GB (the bills of quantities most: ``BOQ_SHARE`` bounds
+them); writing them adds 12-15 s (2.8 GB of CSV, of which 0.9 GB of bills, or 0.6 GB of
+Parquet).
 """
 
 from __future__ import annotations
@@ -193,7 +281,21 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-__all__ = ["ALL_SCHEMES", "COLLUSIVE_SHARE", "SCHEMES", "SCHEME_MIX", "SynthData", "generate"]
+from bidwatch import _synth_after
+from bidwatch._synth_after import BOQ_CHUNK, BOQ_SHARE, MATERIALS_SCHEMES, MATERIALS_SHARE
+
+__all__ = [
+    "ALL_SCHEMES",
+    "BOQ_CHUNK",
+    "BOQ_SHARE",
+    "COLLUSIVE_SHARE",
+    "MATERIALS_SCHEMES",
+    "MATERIALS_SHARE",
+    "SCHEMES",
+    "SCHEME_MIX",
+    "SynthData",
+    "generate",
+]
 
 Arr = npt.NDArray[Any]
 
@@ -581,19 +683,37 @@ class SynthData:
     spellings: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(schema={"firm_id": pl.String, "name": pl.String})
     )
+    # What happens after the award (see "After the award" in the module doc).
+    contracts: pl.DataFrame = field(default_factory=lambda: _synth_after.empty("contracts"))
+    change_orders: pl.DataFrame = field(default_factory=lambda: _synth_after.empty("change_orders"))
+    items: pl.DataFrame = field(default_factory=lambda: _synth_after.empty("items"))
+    reference_prices: pl.DataFrame = field(
+        default_factory=lambda: _synth_after.empty("reference_prices")
+    )
+    inspections: pl.DataFrame = field(default_factory=lambda: _synth_after.empty("inspections"))
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """The canonical tables by name, as ``bidwatch.load`` takes them."""
-        return {"tenders": self.tenders, "bids": self.bids, "firms": self.firms}
+        return {
+            "tenders": self.tenders,
+            "bids": self.bids,
+            "firms": self.firms,
+            "contracts": self.contracts,
+            "change_orders": self.change_orders,
+            "items": self.items,
+            "reference_prices": self.reference_prices,
+            "inspections": self.inspections,
+        }
 
     def write(self, out: str | Path, fmt: str = "csv") -> list[Path]:
-        """Write tenders, bids and firms as ``fmt`` (csv or parquet), the truth as CSV."""
+        """Write the canonical tables (``tables``) as ``fmt`` (csv or parquet), the truth as
+        CSV."""
         if fmt not in ("csv", "parquet"):
             raise ValueError(f"fmt must be 'csv' or 'parquet', got {fmt!r}")
         out = Path(out)
         (out / "truth").mkdir(parents=True, exist_ok=True)
         written: list[Path] = []
-        for name, frame in (("tenders", self.tenders), ("bids", self.bids), ("firms", self.firms)):
+        for name, frame in self.tables().items():
             path = out / f"{name}.{fmt}"
             if fmt == "csv":
                 _write_csv(frame, path)
@@ -635,14 +755,44 @@ def generate(tenders: int, seed: int = 0) -> SynthData:
     tender_frame = _tender_frame(rng, ten, bids, places)
     tender_id = tender_frame.get_column("tender_id")
     firm_id = registry.get_column("firm_id")
+    bid_frame = _bid_frame(
+        rng, bids=bids, tender_id=tender_id, firm_id=firm_id, names=names, traces=traces
+    )
+    truth_firms = _truth_firms(firm_id, rings)
+    # After the award: its own random generator, so that everything above stays as it is.
+    after = _synth_after.after_award(
+        seed,
+        _synth_after.Awarded(
+            tender_id=tender_id,
+            region=ten.region,
+            region_name=places.name,
+            category=ten.category,
+            estimate=ten.estimate,
+            deadline=bids.deadline,
+            awarded=bids.awarded,
+            bid_tender=bids.tender,
+            bid_firm=bids.firm,
+            bid_cents=bids.cents,
+            bid_priced=bids.status != WITHDRAW,
+            bid_winner=bids.winner,
+            bid_submitted=bids.submitted,
+            bid_name=bid_frame.get_column("bidder_name"),
+            firm_id=firm_id,
+            registry=registry,
+            honest=(truth_firms.get_column("role") == "honest").to_numpy(),
+            buy_in_held=_buy_in_held(ten.n, bids, rings),
+        ),
+    )
+    materials = after.tender_scheme
     return SynthData(
         tenders=tender_frame,
-        bids=_bid_frame(
-            rng, bids=bids, tender_id=tender_id, firm_id=firm_id, names=names, traces=traces
+        bids=bid_frame,
+        firms=after.firms,
+        truth_tenders=_truth_tenders(tender_id, rings).with_columns(
+            (materials != "").cast(pl.Int8).alias("materials"),
+            materials.alias("materials_scheme"),
         ),
-        firms=registry,
-        truth_tenders=_truth_tenders(tender_id, rings),
-        truth_firms=_truth_firms(firm_id, rings),
+        truth_firms=truth_firms.with_columns(after.firm_role.alias("materials_role")),
         truth_buyers=_truth_buyers(tender_frame.get_column("buyer_id"), ten.buyer, firm_id, rings),
         spellings=pl.DataFrame(
             {
@@ -650,7 +800,24 @@ def generate(tenders: int, seed: int = 0) -> SynthData:
                 "name": names,
             }
         ),
+        contracts=after.contracts,
+        change_orders=after.change_orders,
+        items=after.items,
+        reference_prices=after.reference_prices,
+        inspections=after.inspections,
     )
+
+
+def _buy_in_held(n: int, bids: _Bids, rings: _Rings) -> Arr:
+    """Per tender: a buy_in tender won by the group's buy-in firm (it mostly is)."""
+    won = np.flatnonzero(bids.winner)
+    tender = bids.tender[won]
+    ring = rings.tender_ring[tender]
+    buy_in = np.append(rings.scheme, -1)[ring] == ALL_SCHEMES.index("buy_in")
+    firm = rings.members[rings.start[np.where(buy_in, ring, 0)]] if rings.scheme.size else ring
+    held = np.zeros(n, dtype=bool)
+    held[tender] = buy_in & (firm == bids.firm[won])
+    return held
 
 
 # ----------------------------------------------------------------------------------- places

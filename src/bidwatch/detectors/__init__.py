@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from bidwatch.detectors._base import Detector
+from bidwatch.detectors.abnormally_low_bid import AbnormallyLowBid
+from bidwatch.detectors.below_reference_price import BelowReferencePrice
 from bidwatch.detectors.benchmark_influence import BenchmarkInfluence
 from bidwatch.detectors.benford_buyer import BenfordBuyer
 from bidwatch.detectors.benford_firm import BenfordFirm
@@ -14,12 +16,16 @@ from bidwatch.detectors.bid_skewness import BidSkewness
 from bidwatch.detectors.bid_spread import BidSpread
 from bidwatch.detectors.bid_uniformity import BidUniformity
 from bidwatch.detectors.buyer_concentration import BuyerConcentration
+from bidwatch.detectors.capacity_mismatch import CapacityMismatch
 from bidwatch.detectors.cobid_pairs import CobidPairs
+from bidwatch.detectors.contractor_failures import ContractorFailures
 from bidwatch.detectors.cover_band import CoverBand
 from bidwatch.detectors.cover_bid_gap import CoverBidGap
 from bidwatch.detectors.deep_discount_win import DeepDiscountWin
+from bidwatch.detectors.delivery_anomaly import DeliveryAnomaly
 from bidwatch.detectors.group_price_correlation import GroupPriceCorrelation
 from bidwatch.detectors.identical_bids import IdenticalBids
+from bidwatch.detectors.inspection_failures import InspectionFailures
 from bidwatch.detectors.late_winner import LateWinner
 from bidwatch.detectors.lowest_disqualified import LowestDisqualified
 from bidwatch.detectors.lowest_gap import LowestGap
@@ -28,6 +34,7 @@ from bidwatch.detectors.persistent_loser import PersistentLoser
 from bidwatch.detectors.regular_differences import RegularDifferences
 from bidwatch.detectors.relative_distance import RelativeDistance
 from bidwatch.detectors.round_bids import RoundBids
+from bidwatch.detectors.settlement_growth import SettlementGrowth
 from bidwatch.detectors.shared_traces import SharedTraces
 from bidwatch.detectors.short_period import ShortPeriod
 from bidwatch.detectors.single_valid_bid import SingleValidBid
@@ -35,6 +42,7 @@ from bidwatch.detectors.sole_survivor import SoleSurvivor
 from bidwatch.detectors.submission_cluster import SubmissionCluster
 from bidwatch.detectors.suspected_groups import SuspectedGroups
 from bidwatch.detectors.trace_network import TraceNetwork
+from bidwatch.detectors.unbalanced_bid import UnbalancedBid
 from bidwatch.detectors.winner_near_estimate import WinnerNearEstimate
 
 REGISTRY: tuple[type[Detector], ...] = (
@@ -71,6 +79,14 @@ REGISTRY: tuple[type[Detector], ...] = (
     GroupPriceCorrelation,
     BenchmarkInfluence,
     BidPattern,
+    BelowReferencePrice,
+    UnbalancedBid,
+    InspectionFailures,
+    ContractorFailures,
+    AbnormallyLowBid,
+    SettlementGrowth,
+    DeliveryAnomaly,
+    CapacityMismatch,
 )
 
 

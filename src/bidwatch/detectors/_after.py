@@ -34,11 +34,13 @@ KEY_MATERIALS: dict[str, tuple[str, ...]] = {
 def material_class(material: pl.Expr) -> pl.Expr:
     """The key material a name is (asphalt, cement, steel, aggregate, concrete), else null.
 
-    Concrete before cement and aggregate: "水泥混凝土" and "碎石混凝土" are concrete.
+    Concrete before cement and aggregate: "水泥混凝土" and "碎石混凝土" are concrete; asphalt
+    before concrete: "沥青混凝土" (asphalt concrete) is an asphalt mix.
     """
     text = material.str.to_lowercase()
     out: pl.Expr = pl.lit(None, dtype=pl.String)
-    for name in ("aggregate", "cement", "steel", "asphalt", "concrete"):
+    # The last match wins: from the weakest word to the strongest.
+    for name in ("aggregate", "cement", "steel", "concrete", "asphalt"):
         words = KEY_MATERIALS[name]
         out = pl.when(text.str.contains_any(list(words))).then(pl.lit(name)).otherwise(out)
     return out
@@ -80,7 +82,9 @@ def contractors(data: Dataset) -> pl.DataFrame:
 
 
 def priced_items(data: Dataset) -> pl.DataFrame:
-    """Items with a quantity or a unit price, in base units of their dimension.
+    """Items with a unit and a positive unit price, in base units of their dimension. An
+    item priced at 0 has no price of its own (a bill of quantities leaves an item unpriced
+    when its cost is carried in the others) and is left out.
 
     Adds _dimension, _base (the base unit: t, m3, m2, ...), _quantity and _price (per base
     unit), _material (the matching key), _class (key material or null) and the tender's
@@ -93,7 +97,7 @@ def priced_items(data: Dataset) -> pl.DataFrame:
     )
     unit = pl.col("unit")
     return (
-        items.filter(pl.col("unit_price").is_not_null() & unit.is_not_null())
+        items.filter((pl.col("unit_price") > 0) & unit.is_not_null())
         .with_columns(
             dimension(unit).alias("_dimension"),
             base_symbol(unit).alias("_base"),
@@ -108,15 +112,27 @@ def priced_items(data: Dataset) -> pl.DataFrame:
 
 
 def reference_prices(data: Dataset) -> pl.DataFrame:
-    """Reference prices in base units: _material, region, period, _dimension, _reference."""
+    """Reference prices in base units: _material, region, period, _dimension, _reference.
+
+    One row per material, region, month and dimension: a price published both per t and
+    per kg (or given twice) is one reference, the median of those given, so that joining
+    it never repeats an item.
+    """
     refs = data.reference_prices
     unit = pl.col("unit")
-    return refs.select(
-        material_key(pl.col("material")).alias("_material"),
-        "region",
-        "period",
-        dimension(unit).alias("_dimension"),
-        (pl.col("unit_price") / factor(unit)).alias("_reference"),
+    keys = ["_material", "region", "period", "_dimension"]
+    return (
+        refs.filter(pl.col("unit_price").is_not_null() & unit.is_not_null())
+        .select(
+            material_key(pl.col("material")).alias("_material"),
+            "region",
+            "period",
+            dimension(unit).alias("_dimension"),
+            (pl.col("unit_price") / factor(unit)).alias("_reference"),
+        )
+        .group_by(keys)
+        .agg(pl.col("_reference").median())
+        .sort(keys, nulls_last=True)
     )
 
 

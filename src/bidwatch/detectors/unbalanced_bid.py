@@ -1,0 +1,365 @@
+"""The winner's bill of quantities prices some items far above their reference and others far
+below it: an unbalanced (front-loaded) bid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+import polars as pl
+
+from bidwatch.detectors._after import priced_items, with_reference
+from bidwatch.detectors._base import Family, NotComputable, sig
+from bidwatch.detectors._bills import BIDDER, HOLDER, bill_owners, known_tenders, value_sort
+from bidwatch.findings import Findings, SubjectKind, build
+from bidwatch.schema import material_key
+
+if TYPE_CHECKING:
+    from bidwatch.dataset import Dataset
+
+# Evidence lists at most this many items (the furthest from their reference first).
+_SHOWN = 12
+
+
+def median_of_others(
+    frame: pl.DataFrame, group: list[str], member: str, value: str
+) -> pl.DataFrame:
+    """``frame`` (one row per member of each group) with _others, the median of ``value``
+    over the other members of its group, and _count, how many they are.
+
+    Without a join of each group with itself: the group's values are sorted once, and the
+    median of the others is read at the middle of the sorted values with the member's own
+    left out (position j of the others is position j, or j + 1 past the member's own, of
+    the group).
+    """
+    keyed = (
+        frame.sort([*group, value, member], nulls_last=True)
+        .with_row_index("_pos")
+        .with_columns(
+            pl.col("_pos").cast(pl.Int64),
+            pl.len().over(group).cast(pl.Int64).alias("_m"),
+            pl.col("_pos").min().over(group).cast(pl.Int64).alias("_start"),
+        )
+    )
+    own = pl.col("_pos") - pl.col("_start")
+    others = pl.col("_m") - 1
+
+    def at(j: pl.Expr) -> pl.Expr:
+        index = pl.col("_start") + pl.when(j < own).then(j).otherwise(j + 1)
+        last = pl.col("_start") + pl.col("_m") - 1
+        return pl.col(value).gather(index.clip(pl.col("_start"), last))
+
+    lo, hi = (others - 1) // 2, others // 2
+    median = (at(lo) + at(hi)) / 2
+    return keyed.with_columns(
+        pl.when(others >= 1).then(median).alias("_others"), others.alias("_count")
+    ).drop("_pos", "_m", "_start")
+
+
+@dataclass(frozen=True)
+class UnbalancedBid:
+    """The winner's bill of quantities puts a large share of its value in items priced far
+    above their reference and another large share in items priced far below it.
+
+    ## What it flags
+    Tenders whose winning bill (the contract holder's) has at least `min_items` items
+    compared with a reference, of which items priced above `high` x their reference and
+    items priced below `low` x their reference both hold a large share of the compared
+    value: larger, on the smaller of the two shares, than the upper fence of all bills
+    assessed (or `threshold`).
+
+    ## Why it is a risk
+    An unbalanced bid keeps its total competitive while moving money between items: up on
+    items paid early (mobilisation, earthworks: front-loading) or whose quantities the
+    bidder expects to grow, down on items paid late or expected to shrink or be cut. The
+    contractor is paid more than the bid promised once quantities change (and change
+    orders do the rest), the buyer finances the works early, and an item priced below cost
+    invites skimping on it. Cattell, Bowen & Kaka (2007) review the models bidders use to
+    unbalance bids. Under the bill-of-quantities code GB 50500-2013 every bidder prices the
+    items of the buyer's bill as listed (same codes, descriptions, units and quantities), so
+    that the bills can be compared rate by rate and an unbalanced one seen.
+
+    ## Method
+    Every bidder's bill is compared item by item with a reference: the reference price
+    (信息价) of the item's material, region and month for key materials (asphalt, cement,
+    steel, aggregate, concrete) where one is published, else the median unit price of the
+    other bidders for the same item in the same tender (same item code, else the same
+    material or description, in the same unit dimension, prices per base unit), when at
+    least `min_peers` other bidders priced it. r = price / reference. Each item weighs its
+    value, unit price x quantity (items without a quantity are not weighed). Of a bill's
+    compared value, the high share lies in items with r > `high` and the low share in items
+    with r < `low`; the statistic is min(high share, low share), which is zero unless both
+    kinds are present: a bill that is dear or cheap throughout is not unbalanced. Bills
+    with at least `min_items` compared items are assessed. The limit is the upper Tukey
+    fence Q3 + `fence` x IQR of the statistic over every bill assessed (winners' and
+    losers'), raised to `min_share` (most honest bills score 0, which leaves the fence at
+    0), or a fixed `threshold`; it needs `min_comparable` bills. Only the contract holder's
+    bill is flagged, where its statistic exceeds the limit. Score: the bill's mid-rank
+    percentile of the statistic among all bills assessed.
+
+    ## Evidence
+    The high and low shares, the statistic, the limit and how it was set, the percentile,
+    the items compared and their value, the bill's value, and the items furthest from
+    their reference (code, material, description, unit, price, reference in the item's
+    unit, ratio, what the reference is, value).
+
+    ## Parameters
+    - `high`: an item is priced high when its price is more than this times its reference.
+    - `low`: an item is priced low when its price is less than this times its reference.
+    - `threshold`: fixed limit on min(high share, low share) replacing the fence, e.g. 0.1
+      (None: fence).
+    - `fence`: Tukey multiplier of the interquartile range of the statistic.
+    - `min_share`: the least limit: the fence is raised to this share of the compared value.
+    - `min_items`: fewest items compared with a reference a bill needs to be assessed.
+    - `min_peers`: fewest other bidders that must price an item for their median to be its
+      reference.
+    - `min_comparable`: fewest bills assessed that a data-driven fence needs.
+
+    ## Known false positives
+    A bidder with a real cost advantage on some items (its own quarry or plant) and a
+    weakness on others; a reference price that is material-only set against an all-in unit
+    rate (综合单价, which includes labour, plant and overheads) prices key-material items
+    high; items the other bidders misread. In a tender with few bidders the median of the
+    others is itself noisy. The flag is a lead for the contract's change orders and
+    quantity variations, above all on the items priced high.
+
+    ## References
+    - Cattell, D. W., Bowen, P. A. & Kaka, A. P. (2007). Review of unbalanced bidding models
+      in construction. Journal of Construction Engineering and Management 133(8), 562-573.
+    - GB 50500-2013 建设工程工程量清单计价规范 (Code of valuation with bill of quantities of
+      construction works).
+    """
+
+    high: float = 1.5
+    low: float = 0.67
+    threshold: float | None = None
+    fence: float = 1.5
+    min_share: float = 0.05
+    min_items: int = 4
+    min_peers: int = 2
+    min_comparable: int = 30
+
+    name: ClassVar[str] = "unbalanced-bid"
+    subject: ClassVar[SubjectKind] = "tender"
+    requires: ClassVar[frozenset[str]] = frozenset({"items.unit_price"})
+    # A known strategy of skilled bidders as well as a way to be paid twice: it counts less
+    # than a price the material cannot be bought at.
+    default_weight: ClassVar[float] = 0.75
+    family: ClassVar[Family] = "materials"
+
+    def __post_init__(self) -> None:
+        if not self.high > 1:
+            raise ValueError(f"high must be > 1, got {self.high}")
+        if not 0 < self.low < 1:
+            raise ValueError(f"low must be in (0, 1), got {self.low}")
+        if self.threshold is not None and not 0 < self.threshold <= 0.5:
+            raise ValueError(
+                f"threshold must be in (0, 0.5] (the smaller of two shares), got {self.threshold}"
+            )
+        if self.fence < 0:
+            raise ValueError(f"fence must be >= 0, got {self.fence}")
+        if not 0 <= self.min_share <= 0.5:
+            raise ValueError(f"min_share must be in [0, 0.5], got {self.min_share}")
+        if self.min_items < 2:
+            raise ValueError(f"min_items must be >= 2, got {self.min_items}")
+        if self.min_peers < 1:
+            raise ValueError(f"min_peers must be >= 1, got {self.min_peers}")
+        if self.min_comparable < 4:
+            raise ValueError(f"min_comparable must be >= 4, got {self.min_comparable}")
+
+    def detect(self, data: Dataset) -> Findings:
+        items = priced_items(data)
+        if items.height == 0:
+            raise NotComputable(
+                f"no item has a unit and a positive unit price ({data.items.height} item rows)"
+            )
+        items, notes = known_tenders(items, data)
+        bills = bill_owners(items, data).filter(pl.col(BIDDER).is_not_null())
+        if bills.height == 0:
+            raise NotComputable("no priced item belongs to a known bidder's bill")
+        rated = self._rated(bills, data)
+        bill = pl.col("_value").filter(pl.col("_r").is_not_null())
+        r = pl.col("_r").filter(pl.col("_r").is_not_null() & pl.col("_value").is_not_null())
+        per_bill = (
+            value_sort(rated, "tender_id", BIDDER)
+            .group_by("tender_id", BIDDER)
+            .agg(
+                pl.col(HOLDER).first(),
+                r.len().alias("items"),
+                pl.col("_value").sum().alias("bill_value"),
+                bill.sum().alias("compared_value"),
+                pl.col("_value").filter(pl.col("_r") > self.high).sum().alias("_high"),
+                pl.col("_value").filter(pl.col("_r") < self.low).sum().alias("_low"),
+            )
+            .filter((pl.col("items") >= self.min_items) & (pl.col("compared_value") > 0))
+            .with_columns(
+                (pl.col("_high") / pl.col("compared_value")).alias("high_share"),
+                (pl.col("_low") / pl.col("compared_value")).alias("low_share"),
+            )
+            .with_columns(pl.min_horizontal("high_share", "low_share").alias("value"))
+        )
+        if per_bill.height == 0:
+            raise NotComputable(
+                f"no bill has {self.min_items}+ items with a quantity and a reference (a "
+                f"published reference price, or the prices of {self.min_peers}+ other "
+                "bidders for the same item)"
+            )
+        count = per_bill.height
+        if self.threshold is None:
+            if count < self.min_comparable:
+                raise NotComputable(
+                    f"needs at least {self.min_comparable} bills with {self.min_items}+ "
+                    f"compared items for a data-driven fence, found {count}; set `threshold` "
+                    f"under [detectors.{self.name}] to use a fixed limit, or lower "
+                    "`min_comparable`"
+                )
+            q1 = per_bill.get_column("value").quantile(0.25, "linear") or 0.0
+            q3 = per_bill.get_column("value").quantile(0.75, "linear") or 0.0
+            fence = q3 + self.fence * (q3 - q1)
+            limit = max(fence, self.min_share)
+            how = (
+                f"upper fence of {count} bills"
+                if fence >= self.min_share
+                else f"the least share, above the fence of {count} bills ({fence:.3g})"
+            )
+        else:
+            limit, how = self.threshold, "fixed threshold"
+        per_bill = per_bill.with_columns(
+            ((pl.col("value").rank("average") - 0.5) / count).alias("_pct")
+        )
+        winners = per_bill.filter((pl.col(BIDDER) == pl.col(HOLDER)).fill_null(False))
+        flagged = winners.filter(pl.col("value") > limit)
+        shown = self._shown(rated, flagged)
+        flagged = flagged.join(shown, on=["tender_id", BIDDER], how="left")
+        return build(
+            flagged,
+            detector=self.name,
+            kind="tender",
+            subject_id=pl.col("tender_id"),
+            score=pl.col("_pct"),
+            value=pl.col("value"),
+            threshold=pl.lit(limit),
+            message=pl.format(
+                "unbalanced winning bill: {}% of its compared value in items priced above {}x "
+                "their reference and {}% below {}x (the smaller share, {}%, > {}%, {})",
+                sig(pl.col("high_share") * 100, 3),
+                pl.lit(self.high),
+                sig(pl.col("low_share") * 100, 3),
+                pl.lit(self.low),
+                sig(pl.col("value") * 100, 3),
+                pl.lit(float(f"{limit * 100:.4g}")),
+                pl.lit(how),
+            ),
+            evidence={
+                "contract_holder": pl.col(BIDDER),
+                "high_share": pl.col("high_share"),
+                "low_share": pl.col("low_share"),
+                "statistic": pl.col("value"),
+                "limit": pl.lit(limit),
+                "limit_from": pl.lit(how),
+                "percentile": pl.col("_pct"),
+                "bills_assessed": pl.lit(count),
+                "items_compared": pl.col("items"),
+                "compared_value": pl.col("compared_value"),
+                "bill_value": pl.col("bill_value"),
+                "items": pl.col("shown"),
+            },
+            firms=pl.concat_list(pl.col(BIDDER)),
+            assessed=winners.get_column("tender_id"),
+            notes=(*notes, *self._notes(rated)),
+        )
+
+    def _rated(self, bills: pl.DataFrame, data: Dataset) -> pl.DataFrame:
+        """Every item of every bill with _ref (per base unit), _basis, _peers, _r and
+        _value."""
+        keyed = with_reference(bills, data).with_columns(
+            pl.coalesce(
+                pl.format("code:{}", pl.col("item_code")),
+                pl.format("material:{}", pl.col("_material")),
+            ).alias("_key")
+        )
+        # Descriptions are normalised once each, and only where neither a code nor a
+        # material names the item.
+        texts = (
+            keyed.filter(pl.col("_key").is_null() & pl.col("description").is_not_null())
+            .select("description")
+            .unique()
+            .with_columns(pl.format("text:{}", material_key(pl.col("description"))).alias("_t"))
+        )
+        keyed = (
+            keyed.join(texts, on="description", how="left", maintain_order="left")
+            .with_columns(pl.coalesce("_key", "_t").alias("_key"))
+            .drop("_t")
+        )
+        on = ["tender_id", "_key", "_dimension"]
+        own = (
+            keyed.filter(pl.col("_key").is_not_null())
+            .group_by(*on, BIDDER)
+            .agg(pl.col("_price").median().alias("_own"))
+        )
+        peers = median_of_others(own, on, BIDDER, "_own").select(
+            *on, BIDDER, pl.col("_others").alias("_median"), pl.col("_count").alias("_peers")
+        )
+        published = pl.col("_class").is_not_null() & pl.col("_reference").is_not_null()
+        by_peers = (pl.col("_peers") >= self.min_peers).fill_null(False)
+        return (
+            keyed.join(peers, on=[*on, BIDDER], how="left", maintain_order="left")
+            .with_columns(
+                pl.when(published)
+                .then(pl.col("_reference"))
+                .when(by_peers)
+                .then(pl.col("_median"))
+                .alias("_ref"),
+                pl.when(published)
+                .then(pl.lit("reference price"))
+                .when(by_peers)
+                .then(pl.format("median of {} other bids", pl.col("_peers")))
+                .alias("_basis"),
+            )
+            .with_columns(
+                (pl.col("_price") / pl.col("_ref")).alias("_r"),
+                (pl.col("_price") * pl.col("_quantity")).alias("_value"),
+            )
+        )
+
+    def _shown(self, rated: pl.DataFrame, flagged: pl.DataFrame) -> pl.DataFrame:
+        """tender_id, _bidder, shown: the flagged bills' items priced high or low, furthest
+        from their reference first."""
+        off = (pl.col("_r") > self.high) | (pl.col("_r") < self.low)
+        items = (
+            rated.join(flagged.select("tender_id", BIDDER), on=["tender_id", BIDDER], how="semi")
+            .filter(off.fill_null(False))
+            .with_columns(pl.col("_r").log().abs().alias("_far"))
+        )
+        # Furthest first: sorted on minus the distance.
+        items = value_sort(items.with_columns(-pl.col("_far")), "tender_id", BIDDER, "_far")
+        return items.group_by("tender_id", BIDDER).agg(
+            pl.struct(
+                item_code=pl.col("item_code"),
+                material=pl.col("material"),
+                description=pl.col("description"),
+                unit=pl.col("unit"),
+                unit_price=pl.col("unit_price"),
+                reference=pl.col("_ref") * pl.col("unit_price") / pl.col("_price"),
+                ratio=pl.col("_r"),
+                reference_is=pl.col("_basis"),
+                quantity=pl.col("quantity"),
+                value=pl.col("_value"),
+            )
+            .head(_SHOWN)
+            .alias("shown")
+        )
+
+    def _notes(self, rated: pl.DataFrame) -> tuple[str, ...]:
+        notes = []
+        without = rated.filter(pl.col("_r").is_null()).height
+        if without:
+            notes.append(
+                f"{without} of {rated.height} priced items have no reference (no published "
+                f"reference price, and fewer than {self.min_peers} other bidders priced the "
+                "same item); they are not compared"
+            )
+        unweighed = rated.filter(pl.col("_r").is_not_null() & pl.col("_value").is_null()).height
+        if unweighed:
+            notes.append(f"{unweighed} compared items have no quantity and carry no weight")
+        return tuple(notes)
