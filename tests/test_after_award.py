@@ -210,3 +210,50 @@ def test_a_folder_is_searched_for_every_table(tmp_path: Path) -> None:
     summary = pl.read_json(out / "scan.json")
     tables = {row["table"] for row in summary.get_column("inputs").explode().to_list()}
     assert {"bids", "contracts", "change_orders"} <= tables
+
+
+def test_inspection_values_may_be_zero_or_negative() -> None:
+    data = bidwatch.load(
+        bids=BIDS,
+        inspections=pl.DataFrame(
+            {
+                "tender_id": ["T1", "T1"],
+                "item": ["裂缝宽度", "高程偏差"],
+                "measured": [0.0, -3.0],
+                "required": [0.2, 10.0],
+                "unit": ["mm", "mm"],
+                "result": ["合格", "合格"],
+            }
+        ),
+    )
+    assert data.rejected.height == 0
+    assert data.inspections.get_column("measured").to_list() == [0.0, -3.0]
+
+
+def test_items_of_a_tender_that_names_no_bidder_are_kept() -> None:
+    data = bidwatch.load(
+        bids=BIDS,
+        items=pl.DataFrame(
+            {
+                "tender_id": ["T1", "T2", "T2"],
+                "bidder_name": [None, "上海恒远建设有限公司", None],
+                "material": ["沥青", "沥青", "钢筋"],
+                "unit": ["t", "t", "t"],
+                "quantity": [10.0, 10.0, 2.0],
+                "unit_price": [4000.0, 4100.0, 3900.0],
+            }
+        ),
+    )
+    # T1's bill names no bidder: the contract holder's. In T2 the unnamed item is nobody's.
+    assert data.items.get_column("tender_id").to_list() == ["T1", "T2"]
+    assert _reasons(data, "items") == {
+        (3, "bidder_name"): "the item names no bidder: give a bidder_id or bidder_name"
+    }
+
+
+def test_labour_is_priced_per_working_day() -> None:
+    assert parse_unit("工日") == ("工日", None)
+    frame = pl.DataFrame({"unit": ["工时", "工日", "h"]})
+    out = frame.select(base_symbol(pl.col("unit")).alias("base"), factor(pl.col("unit")))
+    assert out.get_column("base").to_list() == ["工日", "工日", "d"]
+    assert out.get_column("unit").to_list() == pytest.approx([1 / 8, 1.0, 1 / 24])

@@ -277,7 +277,7 @@ def test_demo_scan_names_its_top_tenders_and_groups(
     out = tmp_path / "out"
     assert main(["scan", str(ROOT / "fixtures" / "demo"), "--out", str(out), "--no-html"]) == 0
     printed = capsys.readouterr().out
-    assert "0 of 4482 input rows rejected" in printed
+    assert "0 of 13747 input rows rejected" in printed
     groups = pl.read_csv(out / "groups.csv")
     top = groups.row(0, named=True)
     assert "Top suspected groups:" in printed

@@ -429,11 +429,15 @@ def test_tenders_inherit_the_materials_history_of_their_holder() -> None:
     # not inherit its own finding; the collusion finding never counts.
     assert set(rows) == {"T2", "T4"}
     assert rows["T2"]["via"] == "contractor A"
-    assert rows["T2"]["score"] == pytest.approx(1 - math.exp(-0.8))
+    # A won T3 and T1 before T2: one flag over two contracts, and one clean one more.
+    assert rows["T2"]["score"] == pytest.approx(1 - math.exp(-0.8 / 3))
     assert rows["T2"]["weight"] == 0.5
-    assert "e.g. tenders T1" in rows["T2"]["reason"]
-    # T4 has no winner yet: its bidder with the heavier history counts (A: 0.8 over B: 0.5).
-    assert rows["T4"]["via"] == "contractor A"
+    assert "1 of its 2 earlier contracts flagged (e.g. T1)" in rows["T2"]["reason"]
+    # T4 has no winner yet: its bidder with the heavier record counts. A's one flag is
+    # spread over its three contracts (0.2); B's inspection record counts in full (0.5).
+    assert rows["T4"]["via"] == "contractor B"
+    assert rows["T4"]["score"] == pytest.approx(1 - math.exp(-0.5))
+    assert "inspection record" in rows["T4"]["reason"]
     no_share = Config.from_dict({"risk": {"history_share": 0.0}}).risk
     assert history_contributions(data, findings, weights, {"cheap"}, no_share).height == 0
 
@@ -450,3 +454,40 @@ def test_rankings_by_family(market: Dataset) -> None:
         assert by_materials.get_column("rank").to_list() == list(range(1, overall.height + 1))
     with pytest.raises(ValueError, match="no 'materials_risk'"):
         result.ranking("group", by="materials_risk")
+
+
+def test_the_contract_holder_carries_the_history() -> None:
+    from bidwatch import entities
+
+    data = entities.resolve(
+        bidwatch.load(
+            bids=pl.DataFrame(
+                {
+                    "tender_id": ["T1", "T1", "T2", "T2"],
+                    "bidder_id": ["A", "B", "A", "B"],
+                    "amount": [100.0, 110.0, 100.0, 110.0],
+                }
+            ),
+            tenders=pl.DataFrame(
+                {"tender_id": ["T1", "T2"], "bid_deadline": ["2023-01-10", "2023-06-10"]}
+            ),
+            contracts=pl.DataFrame(
+                {"tender_id": ["T1", "T2"], "contractor_id": ["B", "A"], "contract_amount": 1.0}
+            ),
+        )
+    )
+    findings = pl.DataFrame(
+        {
+            "detector": ["cheap", "cheap"],
+            "subject_kind": ["firm", "firm"],
+            "subject_id": ["A", "B"],
+            "score": [0.9, 0.2],
+            "firms": [["A"], ["B"]],
+        }
+    )
+    out = history_contributions(data, findings, {"cheap": 1.0}, {"cheap"}, Config().risk)
+    # No bid is marked as won: the contracts say who holds each tender.
+    assert dict(out.select("subject_id", "via").iter_rows()) == {
+        "T1": "contractor B",
+        "T2": "contractor A",
+    }

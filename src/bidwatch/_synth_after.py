@@ -62,6 +62,10 @@ SUBSTITUTION_MEASURED = (0.75, 0.92)
 # days before its first win, with this registered capital (万元), its largest contract
 # SHELL_CAPACITY to SHELL_CAPACITY_MAX times the capital.
 SHELL_FOUNDED_DAYS = (30, 150)
+MIN_AGE_AT_FIRST_BID = 365  # days an honest firm has existed when it first bids, at least
+MAX_AGE_AT_FIRST_BID = 3650 - 365
+_FOUNDED_FROM = int(np.datetime64("1998-01-01", "D").astype(np.int64))
+_NEW_CODES_FROM = int(np.datetime64("2015-10-01", "D").astype(np.int64))
 SHELL_CAPITAL_WAN = (50, 200)
 SHELL_CAPACITY, SHELL_CAPACITY_MAX = 20, 30
 SHELL_MAX_WINS = 4
@@ -258,7 +262,9 @@ def after_award(seed: int, market: Awarded) -> AfterAward:
     n = market.tender_id.len()
     won = np.flatnonzero(market.bid_winner)
     tender, firm = market.bid_tender[won], market.bid_firm[won]
-    role, registry = _plant(rng, market, won)
+    # Founding dates are redrawn from a generator of their own, so that the draws of the
+    # schemes below stay as they were.
+    role, registry = _plant(rng, market, won, np.random.default_rng([seed, 6]))
     # A buy-in firm recovers its loss on the buy_in tenders it holds, not on its other work.
     held_buy_in = market.buy_in_held[tender]
     scheme = np.where(held_buy_in, LOW_BID, role[firm])
@@ -287,7 +293,9 @@ def after_award(seed: int, market: Awarded) -> AfterAward:
 # ------------------------------------------------------------------------------ planting
 
 
-def _plant(rng: np.random.Generator, market: Awarded, won: Arr) -> tuple[Arr, pl.DataFrame]:
+def _plant(
+    rng: np.random.Generator, market: Awarded, won: Arr, founding: np.random.Generator
+) -> tuple[Arr, pl.DataFrame]:
     """Per firm its planted role (0 or a scheme code), and the registry with the shells'
     founding date and capital."""
     n_firms = market.firm_id.len()
@@ -327,6 +335,14 @@ def _plant(rng: np.random.Generator, market: Awarded, won: Arr) -> tuple[Arr, pl
         role[_take(rng.permutation(free), wins, n, code)] = code
 
     days = market.registry.get_column("founded_on").cast(pl.Int32).to_numpy().astype(np.int64)
+    # A firm exists before it bids: one the registry founds later than a year before its
+    # first bid was founded 1-10 years before it (since 2015-10 when its code says so).
+    bid_day = np.where(first_bid != never, first_bid, days + MIN_AGE_AT_FIRST_BID)
+    young = days > bid_day - MIN_AGE_AT_FIRST_BID
+    floor = np.where(new_code, _NEW_CODES_FROM, _FOUNDED_FROM)
+    span = np.clip(bid_day - MIN_AGE_AT_FIRST_BID - floor, 0, MAX_AGE_AT_FIRST_BID)
+    redrawn = bid_day - MIN_AGE_AT_FIRST_BID - np.floor(founding.random(n_firms) * (span + 1))
+    days = np.where(young, redrawn.astype(np.int64), days)
     capital = market.registry.get_column("registered_capital").to_numpy().copy()
     low = np.maximum(SHELL_FOUNDED_DAYS[0], gap[shells] + 1)
     days[shells] = first_win[shells] - rng.integers(low, SHELL_FOUNDED_DAYS[1] + 1)

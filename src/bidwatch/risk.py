@@ -397,18 +397,25 @@ def tender_dates(data: Dataset) -> pl.DataFrame:
     ).unique("tender_id", keep="first", maintain_order=True)
 
 
-def holders(bids: pl.DataFrame) -> pl.DataFrame:
-    """tender_id, firm_id: the firms whose record a tender's materials risk depends on: its
-    winner, or, while a tender has no winner, every bidder with a valid bid."""
+def holders(data: Dataset) -> pl.DataFrame:
+    """tender_id, firm_id: the firms whose record a tender's materials risk depends on: the
+    contract's contractor, else its winner, or, while a tender has neither, every bidder
+    with a valid bid."""
+    from bidwatch.detectors._after import contractors
+
+    bids = data.bids
     if "firm_id" not in bids.columns:
         return pl.DataFrame(schema={"tender_id": pl.String, "firm_id": pl.String})
-    known = bids.filter(pl.col("firm_id").is_not_null())
-    won = known.filter(pl.col("is_winner").fill_null(False))
-    open_tenders = known.join(won.select("tender_id").unique(), on="tender_id", how="anti").filter(
-        pl.col("status").is_null() | (pl.col("status") == "valid")
+    held = contractors(data).drop_nulls("firm_id")
+    open_tenders = (
+        bids.filter(pl.col("firm_id").is_not_null())
+        .join(held.select("tender_id"), on="tender_id", how="anti")
+        .filter(pl.col("status").is_null() | (pl.col("status") == "valid"))
     )
     return (
-        pl.concat([won.select("tender_id", "firm_id"), open_tenders.select("tender_id", "firm_id")])
+        pl.concat(
+            [held.select("tender_id", "firm_id"), open_tenders.select("tender_id", "firm_id")]
+        )
         .unique()
         .sort("tender_id", "firm_id")
     )
@@ -424,10 +431,14 @@ def history_contributions(
     """A tender inherits the materials history of the firm that holds it.
 
     The history of a firm at a tender is the materials findings that name it on its other
-    tenders bid earlier (or undated) and its own firm findings (inspection history). Its
-    score is 1 - exp(-sum of weight x score / scale), the firm's materials risk from that
-    history alone, and the weight ``history_share``; a tender without a winner takes its
-    bidder with the heaviest history.
+    tenders bid earlier (or undated) and its own firm findings (inspection record). A
+    busy contractor is not riskier for being busy: the tender findings count as their
+    mean load (weight x score) over the contracts it held before (or undated), with one
+    clean contract more, so that one flag behind a single contract counts half, and one
+    among twenty a twentieth. Firm findings, already judged against the firm's volume,
+    add in full. The score is 1 - exp(-(mean load + firm load) / scale), the firm's
+    materials risk from its record, at weight ``history_share``; a tender without a winner
+    takes its bidder with the heaviest record.
     """
     empty = pl.DataFrame(schema=CONTRIBUTION_SCHEMA)
     share = settings.history_share
@@ -457,12 +468,13 @@ def history_contributions(
         .join(dates.rename({"tender_id": "_from", "_date": "_from_date"}), on="_from", how="left")
         .rename({"_firm": "firm_id"})
     )
-    held = holders(data.bids).join(dates, on="tender_id", how="left")
+    held = holders(data).join(dates, on="tender_id", how="left")
     earlier = (
         pl.col("_from_date").is_null()
         | pl.col("_date").is_null()
         | (pl.col("_from_date") < pl.col("_date"))
     )
+    from_tender = pl.col("_from").is_not_null()
     history = (
         held.join(past, on="firm_id")
         .filter(pl.col("_from").is_null() | (pl.col("_from") != pl.col("tender_id")))
@@ -470,12 +482,20 @@ def history_contributions(
         .sort("tender_id", "firm_id", "_load", "detector", descending=[False, False, True, False])
         .group_by("tender_id", "firm_id", maintain_order=True)
         .agg(
-            pl.col("_load").sum().alias("_total"),
+            pl.col("_load").filter(from_tender).sum().alias("_tender_load"),
+            pl.col("_load").filter(~from_tender).sum().alias("_firm_load"),
             pl.col("detector").first(),
-            pl.len().alias("_n"),
+            pl.col("_from").drop_nulls().n_unique().alias("_flagged"),
             pl.col("_from").drop_nulls().unique().sort().head(3).alias("_examples"),
         )
-        .with_columns((1 - (-pl.col("_total") / settings.scale).exp()).alias("score"))
+        .join(_prior_contracts(data, held, dates), on=["tender_id", "firm_id"], how="left")
+        .with_columns(
+            (
+                pl.col("_tender_load") / (pl.col("_prior").fill_null(0) + 1) + pl.col("_firm_load")
+            ).alias("_mean")
+        )
+        .with_columns((1 - (-pl.col("_mean") / settings.scale).exp()).alias("score"))
+        .filter(pl.col("score") > 0)
         .sort("tender_id", "score", "firm_id", descending=[False, True, False])
         .unique("tender_id", keep="first", maintain_order=True)
     )
@@ -490,15 +510,65 @@ def history_contributions(
         "score",
         pl.lit(0.0).alias("points"),
         pl.format(
-            "held by {}, whose other work carries materials risk {} ({} findings{})",
+            "held by {}, whose record carries materials risk {}: {} of its {} earlier "
+            "contracts flagged{}{}",
             "firm_id",
             (pl.col("score") * 100).round(1),
-            "_n",
+            "_flagged",
+            pl.col("_prior").fill_null(0),
             pl.when(pl.col("_examples").list.len() > 0)
-            .then(pl.format(", e.g. tenders {}", pl.col("_examples").list.join(", ")))
+            .then(pl.format(" (e.g. {})", pl.col("_examples").list.join(", ")))
+            .otherwise(pl.lit("")),
+            pl.when(pl.col("_firm_load") > 0)
+            .then(pl.lit(", and its inspection record"))
             .otherwise(pl.lit("")),
         ).alias("reason"),
     ).cast(CONTRIBUTION_SCHEMA)  # type: ignore[arg-type]
+
+
+def _prior_contracts(data: Dataset, held: pl.DataFrame, dates: pl.DataFrame) -> pl.DataFrame:
+    """tender_id, firm_id, _prior: for each (tender, firm) of ``held``, how many other
+    contracts the firm held before it (or undated, or whenever when the tender is undated)."""
+    from bidwatch.detectors._after import contractors
+
+    won = contractors(data).drop_nulls("firm_id").join(dates, on="tender_id", how="left")
+    per_firm = won.group_by("firm_id").agg(
+        pl.len().alias("_won"), pl.col("_date").null_count().alias("_undated")
+    )
+    dated = (
+        won.filter(pl.col("_date").is_not_null())
+        .sort("_date", "firm_id", "tender_id")
+        .with_columns(pl.int_range(1, pl.len() + 1).over("firm_id").alias("_before"))
+        .select("firm_id", "_date", "_before")
+    )
+    targets = held.join(per_firm, on="firm_id", how="left").join(
+        won.select("tender_id", "firm_id", pl.lit(1).alias("_self")),
+        on=["tender_id", "firm_id"],
+        how="left",
+    )
+    with_date = (
+        targets.filter(pl.col("_date").is_not_null())
+        .sort("_date")
+        .join_asof(
+            dated,
+            on="_date",
+            by="firm_id",
+            strategy="backward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .select(
+            "tender_id",
+            "firm_id",
+            (pl.col("_before").fill_null(0) + pl.col("_undated").fill_null(0)).alias("_prior"),
+        )
+    )
+    without_date = targets.filter(pl.col("_date").is_null()).select(
+        "tender_id",
+        "firm_id",
+        (pl.col("_won").fill_null(0) - pl.col("_self").fill_null(0)).alias("_prior"),
+    )
+    return pl.concat([with_date, without_date]).with_columns(pl.col("_prior").cast(pl.Int64))
 
 
 def family_risk(

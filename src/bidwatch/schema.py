@@ -599,13 +599,13 @@ INSPECTIONS = Table(
         ),
         Column(
             "measured",
-            "number",
+            "signed",
             "measured value, in unit",
             aliases=("value", "实测值", "检测值", "测定值", "实测"),
         ),
         Column(
             "required",
-            "number",
+            "signed",
             "value the specification requires, in unit",
             aliases=("spec", "design_value", "设计值", "规定值", "标准值", "要求值"),
         ),

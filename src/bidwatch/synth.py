@@ -142,7 +142,9 @@ share a shareholder (their organiser) between two members.
 
 What follows the award is drawn from a random generator of its own (``default_rng([seed,
 5])``): the tables of the award are the same for a seed as they were before these existed,
-but for the founding date and capital of the few shell contractors below.
+but for the founding date and capital of the few shell contractors below, and the founding
+date of firms the registry founded less than a year before their first bid (redrawn 1-10
+years before it).
 
 - contracts: one per tender, for the winning bid's amount, held by the winner (its
   bidder_id, and its name as the bid writes it); signed 3-30 days after the award; planned
@@ -211,9 +213,6 @@ their contracts dishonestly; about 4% of tenders in all. ``MATERIALS_SCHEMES`` l
   capital (more where 200万 caps it). Its works are delivered as honest ones are. Eligible
   firms are rare: small markets may have none, and at scale they hold fewer tenders than
   their share.
-
-Note that in the registry honest firms' founding dates are drawn over 1998-2021 whatever
-their bids: some honest firms bid, and hold contracts, before their founding date.
 
 ## What each detector should find
 

@@ -45,8 +45,11 @@ UNITS: tuple[Unit, ...] = (
     Unit("kN", "force", 1.0, ("kn", "千牛")),
     Unit("%", "ratio", 1.0, ("%", "percent", "百分比", "百分率")),
     Unit("m/km", "roughness", 1.0, ("m/km", "iri")),
-    Unit("d", "time", 1.0, ("d", "天", "日", "day", "days", "工日")),
-    Unit("h", "time", 1.0 / 24.0, ("h", "小时", "hour", "hours", "工时")),
+    Unit("d", "time", 1.0, ("d", "天", "日", "day", "days")),
+    Unit("h", "time", 1.0 / 24.0, ("h", "小时", "hour", "hours")),
+    # Labour is priced per working day (工日) of 8 working hours (工时), not per clock day.
+    Unit("工日", "labour", 1.0, ("工日", "man-day", "man-days")),
+    Unit("工时", "labour", 1.0 / 8.0, ("工时", "man-hour", "man-hours")),
     Unit("kWh", "energy", 1.0, ("kwh", "千瓦时", "度")),
     # Counts: a price per 套 (set) is not a price per 个 (piece), so each is its own dimension.
     Unit("pc", "count:pc", 1.0, ("pc", "pcs", "piece", "pieces", "个", "只", "件", "块", "根")),

@@ -89,7 +89,14 @@ def table_problems(table: str, frame: pl.DataFrame, paths: list[str]) -> pl.Data
         ).filter(pl.col("_bidder").is_not_null())
         found.append(_duplicates(keyed, ("tender_id", "_bidder"), "bid", paths))
     elif table == "items":
-        found.append(_nameless(usable, what))
+        # A tender whose items name no bidder gives the contract holder's bill; where some
+        # of its items name a bidder, one that does not belongs to nobody.
+        named = (
+            (pl.col("bidder_id").is_not_null() | pl.col("bidder_name").is_not_null())
+            .any()
+            .over("tender_id")
+        )
+        found.append(_nameless(usable.filter(named), what))
     elif table == "inspections":
         found.append(_unjudged(usable))
     elif table == "reference_prices":

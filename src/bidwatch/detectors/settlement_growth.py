@@ -55,9 +55,9 @@ class SettlementGrowth:
     contracts. The limit is the larger of the upper fence Q3 + `fence` x IQR of the group
     (Q3 when the IQR is zero) and `max_growth`: growth within `max_growth` is what budgets
     carry and is not flagged however unusual, and where most comparable contracts exceed
-    it, exceeding it says little about one contract. The default 10% is practice, not the
-    text of art. 23, which sets no percentage: a tenth over the approved amount is the
-    margin past which overruns are commonly re-examined. With fewer than `min_comparable`
+    it, exceeding it says little about one contract. The default 15% is the line of
+    Directive 2014/24/EU art. 72(2) for modifying a works contract without a new
+    procedure; art. 23 of the PRC regulations sets no percentage. With fewer than `min_comparable`
     contracts in all, the limit is `max_growth` alone (not computable when it is None).
     Score: p = the mid-rank percentile of growth among the comparison group, raised by
     r = the mean of three signs, each in [0, 1] and 0 when unknown: cheap win = 2 x (the
@@ -73,7 +73,7 @@ class SettlementGrowth:
     duration; the winning bid / estimate and its depth percentile among comparable tenders.
 
     ## Parameters
-    - `max_growth`: least growth flagged (0.10 = 10%); None leaves the fence alone.
+    - `max_growth`: least growth flagged (0.15 = 15%); None leaves the fence alone.
     - `fence`: Tukey multiplier of the interquartile range of growth among comparable
       contracts.
     - `min_comparable`: fewest contracts a comparison group needs before it is used.
@@ -94,7 +94,7 @@ class SettlementGrowth:
       evidence from procurement auctions. AEJ: Applied Economics 6(1).
     """
 
-    max_growth: float | None = 0.10
+    max_growth: float | None = 0.15
     fence: float = 1.5
     min_comparable: int = 30
 
