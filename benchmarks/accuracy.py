@@ -287,10 +287,11 @@ def synthetic(seeds: list[int], tenders: int, work: Path) -> dict[str, dict[str,
 
 
 def _materials_detectors() -> set[str]:
+    """The materials detectors that judge tenders (firm-level ones count through firms)."""
     from bidwatch.detectors import REGISTRY
     from bidwatch.detectors._base import family
 
-    return {d.name for d in REGISTRY if family(d) == "materials"}
+    return {d.name for d in REGISTRY if family(d) == "materials" and d.subject == "tender"}
 
 
 def measure_materials(truth: pl.DataFrame, out: Path) -> dict[str, dict[str, float]]:
