@@ -32,6 +32,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -176,8 +177,24 @@ def measure(folder: Path, out: Path, labels: pl.DataFrame) -> dict[str, dict[str
         "collusion risk": _scores(table.get_column("collusion_risk").fill_null(0).to_numpy(), y),
         "risk (with materials)": _scores(table.get_column("risk").fill_null(0).to_numpy(), y),
     }
+    rows.update(detector_rows(summary, findings, labels, y))
+    return rows
+
+
+def detector_rows(
+    summary: dict[str, Any],
+    findings: pl.DataFrame,
+    labels: pl.DataFrame,
+    y: np.ndarray,
+    names: set[str] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Each detector (of ``names``, else every one) alone: its finding score per tender of
+    ``labels`` (0 where it made no finding), or "skipped"."""
+    rows: dict[str, dict[str, float]] = {}
     for run in summary["detectors"]:
         name = run["name"]
+        if names is not None and name not in names:
+            continue
         if run["status"] != "ran":
             rows[name] = {"skipped": 1.0}
             continue
@@ -186,8 +203,8 @@ def measure(folder: Path, out: Path, labels: pl.DataFrame) -> dict[str, dict[str
             .group_by(pl.col("subject_id").alias("tender_id"))
             .agg(pl.col("score").max())
         )
-        s = labels.join(per, on="tender_id", how="left").get_column("score").fill_null(0).to_numpy()
-        rows[name] = _scores(s, y) | {"flag_rate": run["flag_rate"] or 0.0}
+        s = labels.join(per, on="tender_id", how="left").get_column("score").fill_null(0)
+        rows[name] = _scores(s.to_numpy(), y) | {"flag_rate": run["flag_rate"] or 0.0}
     return rows
 
 
@@ -308,20 +325,7 @@ def measure_materials(truth: pl.DataFrame, out: Path) -> dict[str, dict[str, flo
     }
     findings = pl.read_parquet(out / "findings.parquet").filter(pl.col("subject_kind") == "tender")
     summary = json.loads((out / "scan.json").read_text(encoding="utf-8"))
-    for run in summary["detectors"]:
-        name = run["name"]
-        if name not in _materials_detectors():
-            continue
-        if run["status"] != "ran":
-            rows[name] = {"skipped": 1.0}
-            continue
-        per = (
-            findings.filter(pl.col("detector") == name)
-            .group_by(pl.col("subject_id").alias("tender_id"))
-            .agg(pl.col("score").max())
-        )
-        s = table.join(per, on="tender_id", how="left").get_column("score").fill_null(0)
-        rows[name] = _scores(s.to_numpy(), y) | {"flag_rate": run["flag_rate"] or 0.0}
+    rows.update(detector_rows(summary, findings, table, y, _materials_detectors()))
     schemes = table.get_column("materials_scheme").fill_null("").unique().sort()
     for scheme in (s for s in schemes if s):
         subset = table.filter(

@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
 import bidwatch
+from bidwatch import entities
 from bidwatch.dataset import Dataset
+from bidwatch.findings import Findings
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def resolved(**tables: Any) -> Dataset:
+    """A dataset of canonical tables given as rows (a table given as None is left out),
+    loaded and resolved into firms."""
+    frames = {name: pl.DataFrame(rows) for name, rows in tables.items() if rows is not None}
+    return entities.resolve(bidwatch.load(**frames))
+
+
+def evidence(found: Findings, subject: str) -> dict[str, Any]:
+    """The evidence of the one finding about ``subject``."""
+    row = found.frame.filter(pl.col("subject_id") == subject)
+    assert row.height == 1, f"{subject} not flagged"
+    parsed: dict[str, Any] = json.loads(row.item(0, "evidence"))
+    return parsed
+
+
+def flagged(found: Findings) -> set[str]:
+    return set(found.frame.get_column("subject_id").to_list())
 
 
 def random_market(seed: int = 0, tenders: int = 240) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -27,25 +27,10 @@ from bidwatch.detectors.settlement_growth import SettlementGrowth
 from bidwatch.findings import Findings
 from bidwatch.schema import TABLES
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, evidence, flagged
+from .conftest import resolved as dataset
 
 DETECTORS = (AbnormallyLowBid, SettlementGrowth, DeliveryAnomaly, CapacityMismatch)
-
-
-def dataset(**tables: Any) -> Dataset:
-    frames = {name: pl.DataFrame(rows) for name, rows in tables.items() if rows is not None}
-    return entities.resolve(bidwatch.load(**frames))
-
-
-def evidence(found: Findings, subject: str) -> dict[str, Any]:
-    row = found.frame.filter(pl.col("subject_id") == subject)
-    assert row.height == 1, f"{subject} not flagged"
-    parsed: dict[str, Any] = json.loads(row.item(0, "evidence"))
-    return parsed
-
-
-def flagged(found: Findings) -> set[str]:
-    return set(found.frame.get_column("subject_id").to_list())
 
 
 def bids_of(tenders: dict[str, list[float]], winners: bool = True) -> dict[str, list[Any]]:

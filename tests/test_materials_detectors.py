@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -23,28 +22,12 @@ from bidwatch.detectors.below_reference_price import BelowReferencePrice
 from bidwatch.detectors.contractor_failures import ContractorFailures
 from bidwatch.detectors.inspection_failures import InspectionFailures
 from bidwatch.detectors.unbalanced_bid import UnbalancedBid, median_of_others
-from bidwatch.findings import Findings
 from bidwatch.schema import TABLES
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, evidence, flagged
+from .conftest import resolved as dataset
 
 MATERIALS = (BelowReferencePrice, UnbalancedBid, InspectionFailures, ContractorFailures)
-
-
-def dataset(**tables: Any) -> Dataset:
-    frames = {name: pl.DataFrame(rows) for name, rows in tables.items()}
-    return entities.resolve(bidwatch.load(**frames))
-
-
-def evidence(found: Findings, subject: str) -> dict[str, Any]:
-    row = found.frame.filter(pl.col("subject_id") == subject)
-    assert row.height == 1, f"{subject} not flagged"
-    parsed: dict[str, Any] = json.loads(row.item(0, "evidence"))
-    return parsed
-
-
-def flagged(found: Findings) -> set[str]:
-    return set(found.frame.get_column("subject_id").to_list())
 
 
 # ------------------------------------------------------------------ below-reference-price

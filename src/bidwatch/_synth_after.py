@@ -718,7 +718,7 @@ def _unbalance(
     value, honest, quantity = unit_value[rows], raw[rows], q[rows]
     bids, bid = np.unique(bid, return_inverse=True)
     is_mat = _MATERIAL[it] >= 0
-    pick = _rank_within(bid, np.where(is_mat, rng.random(rows.size), 2.0))
+    pick = rank_within(bid, np.where(is_mat, rng.random(rows.size), 2.0))
     how_many = rng.integers(RECOVER_CHEAP_ITEMS[0], RECOVER_CHEAP_ITEMS[1] + 1, bids.size)
     cheap = is_mat & (pick < how_many[bid])
     cheap_price = value * rng.uniform(*RECOVER_CHEAP, rows.size)
@@ -838,7 +838,7 @@ def _group_index(count: Arr) -> Arr:
     return out
 
 
-def _rank_within(group: Arr, key: Arr) -> Arr:
+def rank_within(group: Arr, key: Arr) -> Arr:
     """0-based rank of ``key`` within its ``group`` (ties by position)."""
     order = np.lexsort((key, group))
     g = group[order]

@@ -281,7 +281,13 @@ import numpy.typing as npt
 import polars as pl
 
 from bidwatch import _synth_after
-from bidwatch._synth_after import BOQ_CHUNK, BOQ_SHARE, MATERIALS_SCHEMES, MATERIALS_SHARE
+from bidwatch._synth_after import (
+    BOQ_CHUNK,
+    BOQ_SHARE,
+    MATERIALS_SCHEMES,
+    MATERIALS_SHARE,
+    rank_within,
+)
 
 __all__ = [
     "ALL_SCHEMES",
@@ -1176,10 +1182,10 @@ def _rings(rng: np.random.Generator, ten: _Tenders, firms: _Firms, places: _Plac
     ).astype(np.int64)
     first = (rng.random(count) * (np.maximum(held_count - want, 0) + 1)).astype(np.int64)
     want_g = np.append(want, 0)[g]
-    in_turn = _rank_within(ten.buyer, np.arange(n))  # tenders are in publication order
+    in_turn = rank_within(ten.buyer, np.arange(n))  # tenders are in publication order
     run = (in_turn >= np.append(first, 0)[g]) & (in_turn < np.append(first, 0)[g] + want_g)
     eligible = ten.award != AWARD_METHODS.index("average_bid")
-    picked = eligible & (_rank_within(ten.buyer, rng.random(n) + ~eligible) < want_g)
+    picked = eligible & (rank_within(ten.buyer, rng.random(n) + ~eligible) < want_g)
     take = (group >= 0) & np.where(np.append(buy_in, False)[g], picked, run)
     tender_ring = np.where(take, group, -1)
     tender_owner = np.zeros(n, dtype=np.int64)
@@ -1203,7 +1209,7 @@ def _rings(rng: np.random.Generator, ten: _Tenders, firms: _Firms, places: _Plac
     fit += np.abs(np.log(np.maximum(markets, 1) / np.maximum(whole, 1)))
     category = np.argmin(fit + 0.1 * rng.random(fit.shape), axis=1)
     key = np.where(allocation, region * len(CATEGORIES) + category, -1)
-    kept = allocation & (_rank_within(key, np.arange(count)) == 0)  # one ring per market
+    kept = allocation & (rank_within(key, np.arange(count)) == 0)  # one ring per market
     market_ring = np.full(regions * len(CATEGORIES), -1, dtype=np.int64)
     market_ring[key[kept]] = np.flatnonzero(kept)
     tender_market = market_ring[market]
@@ -1212,7 +1218,7 @@ def _rings(rng: np.random.Generator, ten: _Tenders, firms: _Firms, places: _Plac
     pair_ring, pair_buyer = pair // n_buyers, pair % n_buyers
     # A fair split: the market's buyers, busiest first, dealt to the members in snake order.
     in_split = np.bincount(ten.buyer[split], minlength=n_buyers)[pair_buyer]
-    turn = _rank_within(pair_ring, -in_split - rng.random(pair.size))
+    turn = rank_within(pair_ring, -in_split - rng.random(pair.size))
     members_ = size[pair_ring]
     lap, seat = turn // members_, turn % members_
     buyer_group[pair_buyer] = pair_ring
@@ -1239,7 +1245,7 @@ def _rings(rng: np.random.Generator, ten: _Tenders, firms: _Firms, places: _Plac
     tender_ring[chosen] = slot_ring[ok]
 
     active = np.bincount(tender_ring[tender_ring >= 0], minlength=count) > 0
-    number = _rank_within(np.where(active, scheme, -1), np.arange(count)) + 1
+    number = rank_within(np.where(active, scheme, -1), np.arange(count)) + 1
     label = (
         pl.Series(ALL_SCHEMES, dtype=pl.String).gather(scheme)
         + "-"
@@ -1325,7 +1331,7 @@ def _bids(
 
     # The designated winner of each rigged tender (or the member whose buyer it is), as a
     # slot of its group.
-    turn = (_rank_within(ring, rigged) + rings.offset[ring]) % size
+    turn = (rank_within(ring, rigged) + rings.offset[ring]) % size
     anyone = rng.integers(0, size)
     rotation = np.where(rng.random(rigged.size) < ROTATION_DISORDER, anyone, turn)
     leader = np.where(rng.random(rigged.size) < LEADER_WINS, 0, anyone)
@@ -1431,7 +1437,7 @@ def _bids(
     session = _uploads(rng, deadline, ten.published, margin=1800)
     one_hand = (role != HONEST) & _scheme_is(sch_t[tender], "shared_traces")
     hand = np.flatnonzero(one_hand)
-    k = _rank_within(tender[hand], rng.random(hand.size))
+    k = rank_within(tender[hand], rng.random(hand.size))
     submitted[hand] = session[tender[hand]] + (k * 240 + rng.integers(0, 200, hand.size)) * US_PER_S
     # A favoured firm, told the others' prices, mostly uploads last, minutes before the
     # deadline.
@@ -1591,7 +1597,7 @@ def _prices(
     sch = sch_t[tender]
     cover = np.flatnonzero((role == COVER) | (role == SHAM))
     ct = tender[cover]
-    rank = _rank_within(ct, rng.random(cover.size)) + 1  # a cover's place in a progression
+    rank = rank_within(ct, rng.random(cover.size)) + 1  # a cover's place in a progression
     covers = np.bincount(ct, minlength=n)
 
     def is_(name: str) -> Arr:
@@ -1773,7 +1779,7 @@ def _statuses(
     # Every bid but one of a few clean tenders fails the qualification review.
     sole = (rings.tender_ring < 0) & (rng.random(ten.n) < SOLE_VALID_CLEAN)
     bids = np.flatnonzero(sole[tender])
-    keep = _rank_within(tender[bids], rng.random(bids.size)) == 0
+    keep = rank_within(tender[bids], rng.random(bids.size)) == 0
     survivor = bids[keep]
     cents[survivor] = np.where(
         cents[survivor] > ceiling[survivor], under[survivor], cents[survivor]
@@ -1900,7 +1906,7 @@ def _firm_tables(
     # 字号: distinct within a county (an affine walk over the character pairs), so that
     # registered names are unique as the registration authority requires.
     pairs = _n_pairs(TRADE_CHARS)
-    within = _rank_within(home, np.arange(n))
+    within = rank_within(home, np.arange(n))
     walk = _coprime(rng, pairs)
     trade = _pairs(
         TRADE_CHARS, (within * walk + rng.integers(0, pairs, places.code.size)[home]) % pairs
@@ -2373,17 +2379,6 @@ def _sorted_unique(keys: Arr) -> Arr:
     keys = np.sort(keys)
     out: Arr = keys[np.r_[True, keys[1:] != keys[:-1]]] if keys.size else keys
     return out
-
-
-def _rank_within(group: Arr, key: Arr) -> Arr:
-    """0-based rank of ``key`` within its ``group`` (ties by position)."""
-    order = np.lexsort((key, group))
-    g = group[order]
-    start = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1] if g.size else np.zeros(0, np.int64)
-    first = np.repeat(start, np.diff(np.r_[start, g.size]))
-    rank = np.empty(group.size, dtype=np.int64)
-    rank[order] = np.arange(group.size) - first
-    return rank
 
 
 def _offset_in_group(group: Arr, size: Arr) -> Arr:
