@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from scipy import stats
 
 import bidwatch
 from bidwatch import entities
@@ -270,7 +271,7 @@ def test_score_is_the_percentile_raised_by_the_signs() -> None:
     )
     found = SettlementGrowth(min_comparable=4).detect(data)
     ev = evidence(found, "C")
-    r = sum(ev["raised_by"].values()) / 3
+    r = sum(ev["raised_by"].values()) / 4
     score = found.frame.filter(pl.col("subject_id") == "C").item(0, "score")
     assert score == pytest.approx(1 - (1 - ev["percentile"]) * (1 - r))
 
@@ -512,3 +513,34 @@ def test_golden_evidence_is_json_and_names_the_firm(detector: type) -> None:
 def test_fixtures_exist() -> None:
     for detector in DETECTORS:
         assert Path(FIXTURES / "detectors" / detector.name / "README.md").exists()
+
+
+def test_change_order_reasons_concentrated_on_deep_wins() -> None:
+    from bidwatch.detectors.settlement_growth import reason_concentration
+
+    tenders = [f"T{i:02d}" for i in range(20)]
+    # Ten deep wins (percentile 0.9) and ten shallow ones (0.2); "工程量增加" comes from
+    # the deep wins eight times of nine, "设计变更" evenly.
+    depth = pl.DataFrame(
+        {
+            "tender_id": tenders,
+            "_win_ratio": [0.7] * 10 + [0.95] * 10,
+            "_win_pct": [0.9] * 10 + [0.2] * 10,
+        }
+    )
+    reasons = ["工程量增加"] * 8 + ["设计变更", "设计变更"] + ["工程量增加"] + ["设计变更"] * 9
+    data = dataset(
+        bids={"tender_id": tenders, "bidder_id": ["A"] * 20, "amount": [1.0] * 20},
+        change_orders={"tender_id": tenders, "amount": [10.0] * 20, "reason": reasons},
+    )
+    out = reason_concentration(data, depth, min_orders=5)
+    rows = {r["tender_id"]: r for r in out.iter_rows(named=True)}
+    deep = rows["T00"]
+    assert deep["_reason"] == "工程量增加"
+    assert (deep["_reason_orders"], deep["_reason_deep"]) == (9, 8)
+    assert deep["_deep_share"] == pytest.approx(0.5)
+    p = stats.binom.sf(8, 9, 0.5) + 0.5 * stats.binom.pmf(8, 9, 0.5)
+    assert deep["_concentrated"] == pytest.approx(1 - p)
+    # 设计变更 falls on deep wins 2 times of 11, under the base share: no sign.
+    assert rows["T19"]["_concentrated"] == 0.0
+    assert reason_concentration(data, depth, min_orders=10)["_concentrated"].max() == 0.0

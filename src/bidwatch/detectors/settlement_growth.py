@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 import polars as pl
+from scipy import stats
 
 from bidwatch.detectors._after import contractors
 from bidwatch.detectors._base import Family, NotComputable, sig
@@ -60,23 +62,34 @@ class SettlementGrowth:
     procedure; art. 23 of the PRC regulations sets no percentage. With fewer than `min_comparable`
     contracts in all, the limit is `max_growth` alone (not computable when it is None).
     Score: p = the mid-rank percentile of growth among the comparison group, raised by
-    r = the mean of three signs, each in [0, 1] and 0 when unknown: cheap win = 2 x (the
+    r = the mean of four signs, each in [0, 1] and 0 when unknown: cheap win = 2 x (the
     percentile of depth of winning bid / estimate among comparable tenders - 0.5), 0 in
     the upper half; early change = 1 - (days from signed_at, else awarded_at, to the first
     approved change order) / (planned days from the same start to planned_completion);
-    many changes = 1 - 1 / (number of change orders). score = 1 - (1 - p)(1 - r).
+    many changes = 1 - 1 / (number of change orders); concentrated reason = the largest,
+    over the contract's change orders, of 1 - q for their reason, where q is the binomial
+    mid-p of c of the reason's n change orders (across the input, reasons compared as
+    written after NFKC and case-folding) falling on contracts won in the deep half of
+    their comparison group, against the share b of all change orders that do; 0 when
+    c / n <= b or n < `min_reason_orders`. A reason such as 工程量增加 that recurs where
+    the price was too low to build for is how a low bid is recovered. score =
+    1 - (1 - p)(1 - r).
 
     ## Evidence
     Contract and settled amounts, the basis of growth, growth, the limit, fence and
     `max_growth`, percentile and comparison group; the change orders (amount, approval
     date, reason), their count and total; days to the first change and the planned
-    duration; the winning bid / estimate and its depth percentile among comparable tenders.
+    duration; the winning bid / estimate and its depth percentile among comparable tenders;
+    the contract's most concentrated change-order reason with its count, its count on deep
+    wins and the input-wide share of change orders on deep wins.
 
     ## Parameters
     - `max_growth`: least growth flagged (0.15 = 15%); None leaves the fence alone.
     - `fence`: Tukey multiplier of the interquartile range of growth among comparable
       contracts.
     - `min_comparable`: fewest contracts a comparison group needs before it is used.
+    - `min_reason_orders`: fewest change orders a reason needs before its concentration on
+      deep wins counts.
 
     ## Known false positives
     Variations the buyer ordered (added scope, design changes), price adjustment clauses
@@ -97,6 +110,7 @@ class SettlementGrowth:
     max_growth: float | None = 0.15
     fence: float = 1.5
     min_comparable: int = 30
+    min_reason_orders: int = 5
 
     name: ClassVar[str] = "settlement-growth"
     subject: ClassVar[SubjectKind] = "tender"
@@ -112,6 +126,8 @@ class SettlementGrowth:
             raise ValueError(f"fence must be >= 0, got {self.fence}")
         if self.min_comparable < 4:
             raise ValueError(f"min_comparable must be >= 4, got {self.min_comparable}")
+        if self.min_reason_orders < 1:
+            raise ValueError(f"min_reason_orders must be >= 1, got {self.min_reason_orders}")
 
     def detect(self, data: Dataset) -> Findings:
         contracts = contract_frame(data)
@@ -155,10 +171,16 @@ class SettlementGrowth:
         limit = pl.max_horizontal(fence, pl.lit(self.max_growth, dtype=pl.Float64))
         placed = placed.with_columns(fence.alias("_fence"), limit.alias("_limit"))
         flagged = placed.filter(pl.col("growth") > pl.col("_limit"))
+        depth = win_depth(data, self.min_comparable)
         flagged = (
-            flagged.join(win_depth(data, self.min_comparable), on="tender_id", how="left")
+            flagged.join(depth, on="tender_id", how="left")
             .join(contractors(data), on="tender_id", how="left")
             .join(orders_list(data), on="tender_id", how="left")
+            .join(
+                reason_concentration(data, depth, self.min_reason_orders),
+                on="tender_id",
+                how="left",
+            )
         )
         return self._build(flagged, placed.get_column("tender_id"), notes)
 
@@ -208,8 +230,16 @@ class SettlementGrowth:
         )
         many = 1.0 - 1.0 / pl.col("_orders").clip(lower_bound=1).cast(pl.Float64)
         flagged = flagged.with_columns(
-            cheap.alias("_cheap"), early.alias("_early"), many.alias("_many")
-        ).with_columns(((pl.col("_cheap") + pl.col("_early") + pl.col("_many")) / 3.0).alias("_r"))
+            cheap.alias("_cheap"),
+            early.alias("_early"),
+            many.alias("_many"),
+            pl.col("_concentrated").fill_null(0.0),
+        ).with_columns(
+            (
+                (pl.col("_cheap") + pl.col("_early") + pl.col("_many") + pl.col("_concentrated"))
+                / 4.0
+            ).alias("_r")
+        )
         score = 1.0 - (1.0 - pl.col("_pct")) * (1.0 - pl.col("_r"))
         how = pl.concat_str(
             [
@@ -310,6 +340,13 @@ class SettlementGrowth:
                     cheap_win=pl.col("_cheap"),
                     early_change=pl.col("_early"),
                     many_changes=pl.col("_many"),
+                    concentrated_reason=pl.col("_concentrated"),
+                ),
+                "reason_on_deep_wins": pl.struct(
+                    reason=pl.col("_reason"),
+                    change_orders=pl.col("_reason_orders"),
+                    on_deep_wins=pl.col("_reason_deep"),
+                    input_share_on_deep_wins=pl.col("_deep_share"),
                 ),
             },
             firms=pl.concat_list(pl.col("firm_id")).list.drop_nulls(),
@@ -319,6 +356,61 @@ class SettlementGrowth:
 
 
 ORDER_FIELDS = {"amount": pl.Float64, "approved_at": pl.String, "reason": pl.String}
+
+
+def reason_concentration(data: Dataset, depth: pl.DataFrame, min_orders: int) -> pl.DataFrame:
+    """tender_id, _concentrated (1 - mid-p of its most concentrated reason, 0 when none is),
+    _reason, _reason_orders, _reason_deep and _deep_share: how far each contract's
+    change-order reasons fall on contracts won in the deep half of their comparison group."""
+    empty = pl.DataFrame(
+        schema={
+            "tender_id": pl.String,
+            "_concentrated": pl.Float64,
+            "_reason": pl.String,
+            "_reason_orders": pl.UInt32,
+            "_reason_deep": pl.UInt32,
+            "_deep_share": pl.Float64,
+        }
+    )
+    key = pl.col("reason").str.normalize("NFKC").str.to_lowercase().str.strip_chars()
+    orders = (
+        data.change_orders.filter(pl.col("reason").is_not_null())
+        .with_columns(key.alias("_key"))
+        .filter(pl.col("_key") != "")
+        .join(depth.select("tender_id", "_win_pct"), on="tender_id")
+        .with_columns((pl.col("_win_pct") > 0.5).alias("_deep"))
+    )
+    if orders.height == 0:
+        return empty
+    base = float(orders.get_column("_deep").mean())  # type: ignore[arg-type]
+    per_reason = (
+        orders.group_by("_key")
+        .agg(
+            pl.len().alias("_reason_orders"),
+            pl.col("_deep").sum().cast(pl.UInt32).alias("_reason_deep"),
+            pl.col("reason").min().alias("_reason"),
+        )
+        .sort("_key")
+    )
+    n = per_reason.get_column("_reason_orders").to_numpy()
+    c = per_reason.get_column("_reason_deep").to_numpy()
+    concentrated = np.where(
+        (n >= min_orders) & (c > base * n) & (0 < base < 1),
+        1.0 - (stats.binom.sf(c, n, base) + 0.5 * stats.binom.pmf(c, n, base)),
+        0.0,
+    )
+    per_reason = per_reason.with_columns(
+        pl.Series("_concentrated", concentrated), pl.lit(base).alias("_deep_share")
+    )
+    return (
+        orders.select("tender_id", "_key")
+        .unique()
+        .join(per_reason, on="_key")
+        .sort("tender_id", "_concentrated", "_key", descending=[False, True, False])
+        .unique("tender_id", keep="first", maintain_order=True)
+        .select(empty.columns)
+        .cast(empty.schema)
+    )
 
 
 def change_orders(data: Dataset) -> pl.DataFrame:
