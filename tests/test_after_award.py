@@ -257,3 +257,29 @@ def test_labour_is_priced_per_working_day() -> None:
     out = frame.select(base_symbol(pl.col("unit")).alias("base"), factor(pl.col("unit")))
     assert out.get_column("base").to_list() == ["工日", "工日", "d"]
     assert out.get_column("unit").to_list() == pytest.approx([1 / 8, 1.0, 1 / 24])
+
+
+def test_key_materials_are_named_many_ways() -> None:
+    from bidwatch.detectors._after import material_class
+
+    names = [
+        "C30商品混凝土",
+        "HRB400螺纹钢筋",
+        "70#道路石油沥青",
+        "沥青混凝土AC-13",
+        "中砂",
+        "M7.5水泥砂浆",
+        "P.O42.5水泥",
+        "土方开挖",
+    ]
+    classes = pl.DataFrame({"m": names}).select(material_class(pl.col("m"))).to_series()
+    assert classes.to_list() == [
+        "concrete",
+        "steel",
+        "asphalt",
+        "asphalt",
+        "aggregate",
+        "cement",
+        "cement",
+        None,
+    ]

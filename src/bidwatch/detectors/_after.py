@@ -26,7 +26,24 @@ KEY_MATERIALS: dict[str, tuple[str, ...]] = {
     "asphalt": ("沥青", "asphalt", "bitumen"),
     "cement": ("水泥", "cement"),
     "steel": ("钢筋", "钢材", "螺纹钢", "圆钢", "型钢", "钢板", "rebar", "steel"),
-    "aggregate": ("碎石", "骨料", "砂石", "石子", "石料", "砂", "aggregate", "gravel", "sand"),
+    # Sand by its kinds, not by 砂 alone: 砂浆 is mortar.
+    "aggregate": (
+        "碎石",
+        "骨料",
+        "砂石",
+        "石子",
+        "石料",
+        "中砂",
+        "粗砂",
+        "细砂",
+        "河砂",
+        "机制砂",
+        "黄砂",
+        "砂砾",
+        "aggregate",
+        "gravel",
+        "sand",
+    ),
     "concrete": ("混凝土", "砼", "concrete"),
 }
 
