@@ -17,7 +17,8 @@ from bidwatch.dataset import Dataset
 from bidwatch.detectors import REGISTRY
 from bidwatch.detectors._after import priced_items, with_reference
 from bidwatch.detectors._base import NotComputable, family
-from bidwatch.detectors._inspections import judged, mid_p
+from bidwatch.detectors._inspections import judged
+from bidwatch.detectors._stats import mid_p
 from bidwatch.detectors.below_reference_price import BelowReferencePrice
 from bidwatch.detectors.contractor_failures import ContractorFailures
 from bidwatch.detectors.inspection_failures import InspectionFailures

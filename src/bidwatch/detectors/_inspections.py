@@ -7,10 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
 import polars as pl
-from scipy import stats
 
 from bidwatch.detectors._after import contractors
 
@@ -113,14 +110,6 @@ def disagreement_note(rows: pl.DataFrame) -> tuple[str, ...]:
         f"{n} inspection row(s) record a result their measured and required values "
         "contradict; a row counts as failed when either says so",
     )
-
-
-def mid_p(failed: npt.ArrayLike, rows: npt.ArrayLike, rate: float) -> npt.NDArray[np.float64]:
-    """Binomial mid-p upper tail: P(X > k) + P(X = k) / 2 for X ~ Bin(n, rate), the chance
-    of so many failures among n rows if each failed at the input-wide rate."""
-    k = np.asarray(failed, dtype=np.int64)
-    n = np.asarray(rows, dtype=np.int64)
-    return np.asarray(stats.binom.sf(k, n, rate) + 0.5 * stats.binom.pmf(k, n, rate))
 
 
 def rows_evidence() -> pl.Expr:

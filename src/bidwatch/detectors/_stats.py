@@ -11,7 +11,10 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
+from scipy import stats
 
 from bidwatch.detectors._base import NotComputable, priced_bids, sig
 from bidwatch.findings import Findings, SubjectKind, build
@@ -406,3 +409,13 @@ def outliers(screen: TenderScreen, data: Dataset) -> Findings:
 def low_if_unstated(screen: TenderScreen) -> pl.Expr:
     """Tenders with no stated award rule are judged as lowest-price awards."""
     return pl.lit("lowest_price" in screen.low_under) & (pl.col("_rule") == UNSTATED)
+
+
+def mid_p(
+    successes: npt.ArrayLike, trials: npt.ArrayLike, rate: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Binomial mid-p upper tail: P(X > k) + P(X = k) / 2 for X ~ Bin(n, rate), the chance
+    of k or more events (the k-th counting half) among n if each happened at ``rate``."""
+    k = np.asarray(successes, dtype=np.int64)
+    n = np.asarray(trials, dtype=np.int64)
+    return np.asarray(stats.binom.sf(k, n, rate) + 0.5 * stats.binom.pmf(k, n, rate))

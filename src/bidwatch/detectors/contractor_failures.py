@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, ClassVar
 import polars as pl
 
 from bidwatch.detectors._base import Family, NotComputable, sig
-from bidwatch.detectors._inspections import FIRM, content_sort, disagreement_note, judged, mid_p
+from bidwatch.detectors._inspections import FIRM, content_sort, disagreement_note, judged
 from bidwatch.detectors._pairs import fdr
+from bidwatch.detectors._stats import mid_p
 from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:

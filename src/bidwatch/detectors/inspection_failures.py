@@ -14,9 +14,9 @@ from bidwatch.detectors._inspections import (
     content_sort,
     disagreement_note,
     judged,
-    mid_p,
     rows_evidence,
 )
+from bidwatch.detectors._stats import mid_p
 from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:

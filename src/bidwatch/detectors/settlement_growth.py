@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
 from bidwatch.detectors._after import contractors
 from bidwatch.detectors._base import Family, NotComputable, sig
@@ -20,6 +19,7 @@ from bidwatch.detectors._contracts import (
     upper_fence,
     win_depth,
 )
+from bidwatch.detectors._stats import mid_p
 from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:
@@ -396,7 +396,7 @@ def reason_concentration(data: Dataset, depth: pl.DataFrame, min_orders: int) ->
     c = per_reason.get_column("_reason_deep").to_numpy()
     concentrated = np.where(
         (n >= min_orders) & (c > base * n) & (0 < base < 1),
-        1.0 - (stats.binom.sf(c, n, base) + 0.5 * stats.binom.pmf(c, n, base)),
+        1.0 - mid_p(c, n, base),
         0.0,
     )
     per_reason = per_reason.with_columns(
