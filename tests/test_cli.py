@@ -98,9 +98,10 @@ def test_scan_writes_every_output(
 
 def test_folder_argument_and_outputs_are_byte_identical(folder: Path, tmp_path: Path) -> None:
     first, second = tmp_path / "a", tmp_path / "b"
-    assert main(["scan", str(folder), "--out", str(first), "--quiet"]) == 0
-    assert main(["scan", str(folder), "--out", str(second), "--quiet"]) == 0
-    for name in OUTPUTS - {"scan.json"}:
+    extras = ["--xlsx", "--graph", "--lang", "zh"]
+    assert main(["scan", str(folder), "--out", str(first), "--quiet", *extras]) == 0
+    assert main(["scan", str(folder), "--out", str(second), "--quiet", *extras]) == 0
+    for name in OUTPUTS - {"scan.json"} | {"report.xlsx", "graph.graphml", "graph.gexf"}:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     a = json.loads((first / "scan.json").read_text(encoding="utf-8"))
     b = json.loads((second / "scan.json").read_text(encoding="utf-8"))
@@ -289,3 +290,36 @@ def test_demo_scan_names_its_top_tenders_and_groups(
     members = top["members"].split(";")
     assert len({ring[m] for m in members}) == 1, "the top group is one planted ring"
     assert ring[members[0]]
+
+
+def test_explain_prints_the_case_of_a_tender_firm_and_group(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["scan", str(ROOT / "fixtures" / "demo"), "--out", str(out), "--no-html"]) == 0
+    printed = capsys.readouterr().out
+    assert "Top firms:" in printed
+    assert f"bidwatch explain {pl.read_csv(out / 'tenders.csv')['tender_id'][0]}" in printed
+    findings = pl.read_csv(out / "findings.csv", infer_schema_length=0)
+
+    tender = pl.read_csv(out / "tenders.csv").row(0, named=True)
+    assert main(["explain", tender["tender_id"], "--scan", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"tender {tender['tender_id']}: risk {tender['risk']:.1f}" in text
+    assert "Where the risk comes from:" in text
+    own = findings.filter(pl.col("subject_id") == tender["tender_id"])
+    assert f"Findings ({own.height}):" in text
+    assert all(message in text for message in own.get_column("message"))
+
+    group = pl.read_csv(out / "groups.csv").row(0, named=True)
+    assert main(["explain", group["group_id"], "--scan", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"group {group['group_id']}: risk {group['risk']:.1f}" in text
+    assert group["members"] in text
+
+    entities = pl.read_csv(out / "entities.csv", infer_schema_length=0)
+    merged = entities.filter(pl.col("method") != "self").row(0, named=True)
+    assert main(["explain", merged["firm_id"], "--scan", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Names merged into it:" in text
+    assert merged["bidder_name"] in text

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
@@ -33,7 +34,11 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class DetectorRun:
-    """What one detector did in a scan: ran (with counts) or skipped (with the reason)."""
+    """What one detector did in a scan: ran (with counts) or skipped (with the reason).
+
+    ``seconds`` is its wall time; it is left out of ``to_dict`` and of equality so that the
+    same input gives the same record.
+    """
 
     name: str
     status: Literal["ran", "skipped"]
@@ -41,6 +46,7 @@ class DetectorRun:
     scanned: int = 0
     flagged: int = 0
     notes: tuple[str, ...] = ()
+    seconds: float = field(default=0.0, compare=False)
 
     @property
     def flag_rate(self) -> float | None:
@@ -66,6 +72,9 @@ class ScanResult:
     ``assessed`` maps each detector that ran to the subjects (of its kind) it could judge:
     a subject outside it was not computable for that detector, one inside it without a
     finding was not flagged.
+
+    ``stages`` holds the wall time in seconds of each step of the scan, in order:
+    ``entities`` (resolving bidders into firms), each detector that ran, ``risk``.
     """
 
     data: Dataset
@@ -75,6 +84,7 @@ class ScanResult:
     risk: Risk
     assessed: dict[str, pl.Series] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    stages: dict[str, float] = field(default_factory=dict)
 
     def ranking(
         self,
@@ -127,11 +137,20 @@ class ScanResult:
         """The contributions behind one tender's or firm's risk, largest first."""
         return self.contributions.filter(pl.col("subject_id") == subject_id)
 
-    def write(self, out: str | Path, *, html: bool = True) -> list[Path]:
-        """Write the scan's tables, scan.json and (unless ``html=False``) report.html."""
+    def write(
+        self,
+        out: str | Path,
+        *,
+        html: bool = True,
+        lang: str = "en",
+        xlsx: bool = False,
+        graph: bool = False,
+    ) -> list[Path]:
+        """Write the scan's tables and scan.json; report.html (in ``lang``, en or zh) unless
+        ``html=False``; report.xlsx if ``xlsx``; graph.graphml and graph.gexf if ``graph``."""
         from bidwatch.report import write_all
 
-        return write_all(self, Path(out), html=html)
+        return write_all(self, Path(out), html=html, lang=lang, xlsx=xlsx, graph=graph)
 
     def to_pandas(self) -> dict[str, Any]:
         """The scan's tables as pandas DataFrames, keyed by name."""
@@ -165,9 +184,13 @@ def scan(
     ``progress(step, done, total)`` is called as detectors finish.
     """
     started = datetime.now(UTC)
+    clock = perf_counter()
     cfg = _config(config)
     links = entities.Links.load(cfg.entities.links) if cfg.entities.links else None
+    if progress:
+        progress("resolving names", 0, 1)
     resolved = entities.resolve(data, cfg.entities, links)
+    stages = {"entities": perf_counter() - clock}
     detectors = cfg.detectors()
     runs: list[DetectorRun] = []
     frames: list[pl.DataFrame] = []
@@ -180,17 +203,28 @@ def scan(
             needs = ", ".join(DERIVED.get(m, m) for m in missing)
             runs.append(DetectorRun(detector.name, "skipped", f"needs {needs}, not in the input"))
             continue
+        clock = perf_counter()
         try:
             found = detector.detect(resolved)
         except NotComputable as exc:
-            runs.append(DetectorRun(detector.name, "skipped", str(exc)))
+            runs.append(
+                DetectorRun(detector.name, "skipped", str(exc), seconds=perf_counter() - clock)
+            )
             continue
         flagged = found.frame.get_column("subject_id").n_unique()
-        runs.append(DetectorRun(detector.name, "ran", None, found.scanned, flagged, found.notes))
+        seconds = perf_counter() - clock
+        stages[detector.name] = seconds
+        runs.append(
+            DetectorRun(
+                detector.name, "ran", None, found.scanned, flagged, found.notes, seconds=seconds
+            )
+        )
         assessed[detector.name] = found.assessed
         frames.append(found.frame)
     if progress:
         progress("risk", len(detectors), len(detectors))
+    clock = perf_counter()
     findings = Findings(pl.concat(frames) if frames else pl.DataFrame(schema=FINDING_SCHEMA))
     risk = assess(resolved, findings.frame, assessed, cfg)
-    return ScanResult(resolved, findings, tuple(runs), cfg, risk, assessed, started)
+    stages["risk"] = perf_counter() - clock
+    return ScanResult(resolved, findings, tuple(runs), cfg, risk, assessed, started, stages)

@@ -80,6 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--out", type=Path, required=True, help="output folder")
     scan.add_argument("--no-html", action="store_true", help="skip report.html (batch runs)")
     scan.add_argument("--quiet", action="store_true", help="no progress or summary")
+    scan.add_argument(
+        "--lang",
+        choices=("en", "zh"),
+        default="en",
+        help="language of report.html: en (English, default) or zh (中文)",
+    )
+    scan.add_argument(
+        "--xlsx", action="store_true", help="also write report.xlsx: one sheet per ranking"
+    )
+    scan.add_argument(
+        "--graph",
+        action="store_true",
+        help="also write the co-bid and shared-trace graph as graph.graphml and graph.gexf",
+    )
     scan.set_defaults(run=cmd_scan)
 
     det = sub.add_parser("detectors", help="list the detectors, or show one's documentation")
@@ -186,10 +200,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
             **{table: given.get(table) for table in AFTER_AWARD},
             ocds=given["ocds"],
             mapping=given.get("mapping"),
+            progress=report,
         )
         result = api.scan(data, config=given.get("config"), progress=report)
         report("writing", 0, 1)
-        written = result.write(args.out, html=not args.no_html)
+        written = result.write(
+            args.out, html=not args.no_html, lang=args.lang, xlsx=args.xlsx, graph=args.graph
+        )
     if not args.quiet:
         print(_summary(result, args.out, written))
     return 0
@@ -229,18 +246,24 @@ class _progress:
 
 
 def _summary(result: api.ScanResult, out: Path, written: list[Path]) -> str:
+    """One screen: what was read, what ran, the top of each ranking, where to look next."""
     tenders = result.ranking("tender")
     rejected = sum(s.rows_rejected for s in result.data.sources)
     read = sum(s.rows_read for s in result.data.sources)
     ran = sum(r.status == "ran" for r in result.runs)
     lines = [
-        f"Scanned {tenders.height} tenders, {result.data.bids.height} bids; "
-        f"{rejected} of {read} input rows rejected (see rejected.csv).",
+        f"Scanned {tenders.height} tenders, {result.data.bids.height} bids, "
+        f"{result.risk.firms.height} firms; {rejected} of {read} input rows rejected"
+        + (" (see rejected.csv)." if rejected else "."),
         f"{ran} of {len(result.runs)} detectors ran; {len(result.findings)} findings.",
     ]
+    skipped: dict[str, list[str]] = {}
     for run in result.runs:
         if run.status == "skipped":
-            lines.append(f"  skipped {run.name}: {run.reason}")
+            skipped.setdefault(run.reason or "", []).append(run.name)
+    for reason, names in skipped.items():
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        lines.append(f"  skipped {shown}: {reason}")
     top = tenders.filter(pl.col("risk") > 0).head(5)
     if top.height:
         lines.append("Top tenders:")
@@ -258,6 +281,13 @@ def _summary(result: api.ScanResult, out: Path, written: list[Path]) -> str:
                 f"  {row['rank']:>3}. {row['tender_id']}  materials risk "
                 f"{row['materials_risk']:.1f}"
             )
+    firms = result.ranking("firm").filter(pl.col("risk") > 0).head(3)
+    if firms.height:
+        lines.append("Top firms:")
+        for row in firms.iter_rows(named=True):
+            lines.append(
+                f"  {row['rank']:>3}. {row['firm_id']}  risk {row['risk']:.1f}  {row['name'] or ''}"
+            )
     groups = result.ranking("group").filter(pl.col("risk") > 0).head(3)
     if groups.height:
         lines.append("Top suspected groups:")
@@ -271,6 +301,10 @@ def _summary(result: api.ScanResult, out: Path, written: list[Path]) -> str:
                 f"{row['tenders']} tenders together: {shown}"
             )
     lines.append(f"Wrote {len(written)} files to {out}")
+    if any(p.name == "report.html" for p in written):
+        lines.append(f"Open {out / 'report.html'} to review the cases.")
+    if top.height:
+        lines.append(f"Why the top tender: bidwatch explain {top['tender_id'][0]} --scan {out}")
     return "\n".join(lines)
 
 
@@ -331,34 +365,88 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPLAINED = (
+    ("tender", "tenders.csv", "tender_id"),
+    ("firm", "firms.csv", "firm_id"),
+    ("group", "groups.csv", "group_id"),
+)
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
+    """The report's case view in the terminal: facts, the risk's waterfall, the findings."""
     path = args.scan / "contributions.csv"
     if not path.is_file():
         raise InputError(f"{args.scan}: no contributions.csv; give the --out folder of a scan.")
-    contributions = pl.read_csv(path, infer_schema_length=0)
-    rows = contributions.filter(pl.col("subject_id") == args.id)
-    if rows.height == 0:
-        ranked = [args.scan / "tenders.csv", args.scan / "firms.csv"]
-        known = any(
-            p.is_file()
-            and pl.read_csv(p, infer_schema_length=0)
-            .filter(pl.col(p.stem[:-1] + "_id") == args.id)
-            .height
-            for p in ranked
+    found = False
+    for kind, name, key in EXPLAINED:
+        ranked = args.scan / name
+        if not ranked.is_file():
+            continue
+        rows = pl.read_csv(ranked, infer_schema_length=0).filter(pl.col(key) == args.id)
+        if rows.height == 0:
+            continue
+        found = True
+        print("\n".join(_explain(args.scan, kind, rows.row(0, named=True), args.id)))
+    if not found:
+        raise InputError(
+            f"{args.id}: not a tender_id, firm_id or group_id of the scan in {args.scan}."
         )
-        if known:
-            print(f"{args.id}: risk 0, no finding contributes")
-            return 0
-        raise InputError(f"{args.id}: not a tender_id or firm_id of the scan in {args.scan}.")
-    for kind, group in rows.group_by("subject_kind", maintain_order=True):
-        total = sum(float(p) for p in group.get_column("points"))
-        print(f"{kind[0]} {args.id}: risk {total:.1f}")
-        for row in group.iter_rows(named=True):
-            family = row.get("family") or "collusion"
-            print(
-                f"  +{float(row['points']):5.1f}  {family:<9} {row['detector']:<22} {row['reason']}"
-            )
     return 0
+
+
+def _explain(scan: Path, kind: str, row: dict[str, Any], subject: str) -> list[str]:
+    risk = float(row.get("risk") or 0)
+    parts = [f"{kind} {subject}: risk {risk:.1f}"]
+    if "collusion_risk" in row:
+        parts.append(
+            f"(collusion {float(row['collusion_risk'] or 0):.1f}, "
+            f"materials {float(row['materials_risk'] or 0):.1f})"
+        )
+    lines = [" ".join(parts)]
+    facts = {
+        "tender": ("title", "buyer_name", "region", "award_method", "bids", "winner"),
+        "firm": ("name", "tenders", "wins", "bidder_names"),
+        "group": ("members", "tenders", "wins", "detectors"),
+    }[kind]
+    shown = [f"{f}: {row[f]}" for f in facts if row.get(f) not in (None, "")]
+    if shown:
+        lines.append("  " + " · ".join(shown))
+    contributions = pl.read_csv(scan / "contributions.csv", infer_schema_length=0).filter(
+        (pl.col("subject_id") == subject) & (pl.col("subject_kind") == kind)
+    )
+    if contributions.height == 0:
+        lines.append("  risk 0, no finding contributes" if risk == 0 else "")
+    else:
+        lines.append("Where the risk comes from:")
+        for c in contributions.iter_rows(named=True):
+            family = c.get("family") or "collusion"
+            lines.append(
+                f"  +{float(c['points']):5.1f}  {family:<9} {c['detector']:<22} {c['reason']}"
+            )
+    findings_csv = scan / "findings.csv"
+    if findings_csv.is_file():
+        findings = (
+            pl.read_csv(findings_csv, infer_schema_length=0)
+            .filter((pl.col("subject_id") == subject) & (pl.col("subject_kind") == kind))
+            .with_columns(pl.col("score").cast(pl.Float64))
+            .sort("score", descending=True)
+        )
+        if findings.height:
+            lines.append(f"Findings ({findings.height}):")
+            for f in findings.iter_rows(named=True):
+                lines.append(f"  {f['detector']:<22} score {f['score']:.2f}  {f['message']}")
+    if kind == "firm" and (scan / "entities.csv").is_file():
+        merged = pl.read_csv(scan / "entities.csv", infer_schema_length=0).filter(
+            (pl.col("firm_id") == subject) & (pl.col("method") != "self")
+        )
+        if merged.height:
+            lines.append("Names merged into it:")
+            for m in merged.iter_rows(named=True):
+                lines.append(
+                    f"  {m['bidder_name']}  ({m['method']}, score {m['score']}, "
+                    f"with {m['matched_with']})"
+                )
+    return [line for line in lines if line]
 
 
 if __name__ == "__main__":

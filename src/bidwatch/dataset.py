@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,7 @@ def load(
     inspections: TableInput | None = None,
     ocds: Sequence[str | Path] = (),
     mapping: Mapping | str | Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Dataset:
     """Read, normalise and validate inputs into a Dataset.
 
@@ -153,7 +154,8 @@ def load(
     Excel, Parquet) or a pandas or polars DataFrame; ``ocds`` lists OCDS JSON / JSON Lines
     files, whose tenders, bids, tenderers, contracts and amendments join the other inputs.
     Bad rows are rejected into ``Dataset.rejected``; a problem that makes a whole input
-    unusable raises ``InputError``.
+    unusable raises ``InputError``. ``progress(step, done, total)`` is called as each file
+    is read.
     """
     if isinstance(mapping, str | Path):
         mapping = Mapping.load(mapping)
@@ -170,9 +172,12 @@ def load(
         "reference_prices": reference_prices,
         "inspections": inspections,
     }
+    reading = sum(g is not None for g in given_tables.values()) + len(ocds)
     for table, given in given_tables.items():
         if given is None:
             continue
+        if progress:
+            progress(f"reading {table}", len(raws), reading)
         if isinstance(given, str | Path):
             raws.append((read_source(Path(given), table, mapping.read_options(table)), given))
         else:
@@ -185,6 +190,8 @@ def load(
             notes.append(f"{path} was given twice; it is read once")
             continue
         seen.add(Path(path).resolve())
+        if progress:
+            progress(f"reading {Path(path).name}", len(raws), reading)
         raws.extend((raw, path) for raw in ocds_reader.read(Path(path)))
     if not any(raw.table == "bids" for raw, _ in raws):
         raise InputError(
@@ -194,6 +201,8 @@ def load(
 
     parsed = []
     for src, (raw, _) in enumerate(raws):
+        if progress:
+            progress(f"checking {raw.table}", src, len(raws))
         parsed.append(
             normalise(
                 raw,

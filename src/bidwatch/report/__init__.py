@@ -21,6 +21,9 @@ OUTPUTS = (
     "rejected.csv",
     "scan.json",
     "report.html",
+    "report.xlsx",
+    "graph.graphml",
+    "graph.gexf",
 )
 
 
@@ -38,8 +41,20 @@ if TYPE_CHECKING:
     from bidwatch.api import ScanResult
 
 
-def write_all(result: ScanResult, out: Path, *, html: bool = True) -> list[Path]:
+def write_all(
+    result: ScanResult,
+    out: Path,
+    *,
+    html: bool = True,
+    lang: str = "en",
+    xlsx: bool = False,
+    graph: bool = False,
+) -> list[Path]:
     """Write every output of a scan into ``out`` (created if needed); returns the paths."""
+    from bidwatch.report.i18n import LANGUAGES
+
+    if lang not in LANGUAGES:
+        raise InputError(f"report language {lang!r}: choose one of {', '.join(LANGUAGES)}.")
     _refuse_overwriting_inputs(result, out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -53,11 +68,19 @@ def write_all(result: ScanResult, out: Path, *, html: bool = True) -> list[Path]
         written.append(findings_parquet)
         summary = scan_summary(result)
         written.append(write_json(summary, out / "scan.json"))
+        if xlsx:
+            from bidwatch.report.exports import write_xlsx
+
+            written.append(write_xlsx(tables, out / "report.xlsx"))
+        if graph:
+            from bidwatch.report.exports import write_graph
+
+            written.extend(write_graph(result, out))
         if html:
             from bidwatch.report.html import render
 
             page = out / "report.html"
-            page.write_text(render(result, summary), encoding="utf-8")
+            page.write_text(render(result, summary, lang=lang), encoding="utf-8")
             written.append(page)
     except OSError as exc:
         raise InputError(f"{out}: cannot write the scan there ({exc}).") from None
