@@ -39,7 +39,8 @@ DETAIL_FIRMS = 100
 DETAIL_GROUPS = 50
 MAX_REJECTED = 500
 MAX_POINTS = 3000
-MAX_MERGED = 2000
+# Characters of top reasons in a list; the case and the CSV files have them whole.
+MAX_REASONS = 240
 # Risk bands for filtering: risk is 0-100.
 BANDS = ((50.0, "high"), (20.0, "medium"), (0.0, "low"))
 TRACE_DETECTORS = ("shared-traces", "trace-network")
@@ -144,6 +145,7 @@ def render(result: ScanResult, summary: dict[str, Any], *, lang: str = "en") -> 
                 "firms": DETAIL_FIRMS,
                 "groups": DETAIL_GROUPS,
                 "rejected": MAX_REJECTED,
+                "reasons": MAX_REASONS,
             },
         )
     )
