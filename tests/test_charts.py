@@ -225,7 +225,7 @@ def test_every_chart_is_well_formed_at_every_size(kind: str, size: str) -> None:
     root = check_chart(svg)
     if n == 0:
         assert by_class(root, "bw-empty")
-        assert "No data" in texts(root)
+        assert charts.DEFAULT_LABELS["empty"] in texts(root)
     else:
         assert not by_class(root, "bw-empty")
         assert len(root) > 3
@@ -452,7 +452,7 @@ def test_absurd_amounts_are_left_out_rather_than_overflowing_the_axis() -> None:
         {"label": "ok", "amount": "1200.5", "winner": True, "flagged": False},
     ]
     root = check_chart(charts.bids_chart(bids, estimate=float("inf"), band=None, labels={}))
-    assert [tip(m) for m in by_class(root, "bw-mark")] == ["ok · 1,200 · Winner"]
+    assert [tip(m) for m in by_class(root, "bw-mark")] == ["ok · 1,200 · winner"]
     assert "3 without an amount, not shown" in texts(root)
     assert not by_class(root, "bw-estimate")
 
@@ -559,7 +559,7 @@ def test_activity_overlays_wins_on_bids() -> None:
     assert float(wins[0].get("height", 0)) == pytest.approx(heights[0] * 0.3, abs=0.2)
     assert float(wins[2].get("height", 0)) == pytest.approx(heights[2], abs=0.1)
     groups = [g for g in root.iter(f"{NS}g") if g.find(f"{NS}title") is not None]
-    assert tip(groups[0]) == "2021: 投标 10, Wins 3"
+    assert tip(groups[0]) == "2021: 投标 10, wins 3"
 
 
 def test_activity_thins_period_labels_when_many() -> None:

@@ -262,8 +262,7 @@ def _summary(result: api.ScanResult, out: Path, written: list[Path]) -> str:
         if run.status == "skipped":
             skipped.setdefault(run.reason or "", []).append(run.name)
     for reason, names in skipped.items():
-        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-        lines.append(f"  skipped {shown}: {reason}")
+        lines.append(f"  skipped {_some(names)}: {reason}")
     top = tenders.filter(pl.col("risk") > 0).head(5)
     if top.height:
         lines.append("Top tenders:")
@@ -292,13 +291,9 @@ def _summary(result: api.ScanResult, out: Path, written: list[Path]) -> str:
     if groups.height:
         lines.append("Top suspected groups:")
         for row in groups.iter_rows(named=True):
-            members = row["members"].split(";")
-            shown = ", ".join(members[:4]) + (
-                f" and {len(members) - 4} more" if len(members) > 4 else ""
-            )
             lines.append(
                 f"  {row['rank']:>3}. {row['group_id']}  risk {row['risk']:.1f}  "
-                f"{row['tenders']} tenders together: {shown}"
+                f"{row['tenders']} tenders together: {_some(row['members'].split(';'))}"
             )
     lines.append(f"Wrote {len(written)} files to {out}")
     if any(p.name == "report.html" for p in written):
@@ -306,6 +301,11 @@ def _summary(result: api.ScanResult, out: Path, written: list[Path]) -> str:
     if top.height:
         lines.append(f"Why the top tender: bidwatch explain {top['tender_id'][0]} --scan {out}")
     return "\n".join(lines)
+
+
+def _some(names: list[str], shown: int = 4) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def cmd_detectors(args: argparse.Namespace) -> int:

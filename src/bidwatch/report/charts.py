@@ -25,6 +25,8 @@ from typing import Any, Literal
 
 from markupsafe import Markup, escape
 
+from bidwatch.report.i18n import labels
+
 __all__ = [
     "DEFAULT_LABELS",
     "LABEL_KEYS",
@@ -56,39 +58,8 @@ FONT = (
     "font-family:system-ui,-apple-system,'Segoe UI','Noto Sans CJK SC','Microsoft YaHei',sans-serif"
 )
 
-DEFAULT_LABELS: Mapping[str, str] = {
-    "empty": "No data",
-    "amount": "Amount",
-    "estimate": "Estimate",
-    "winner": "Winner",
-    "band": "Cover-bid band",
-    "flagged": "Named in a finding",
-    "missing": "{n} without an amount, not shown",
-    "total": "Total",
-    "others": "Others",
-    "points": "Points",
-    "bids": "Bids",
-    "wins": "Wins",
-    "risk": "Risk",
-    "cobids": "Tenders bid together",
-    "traces": "Shared traces",
-    "more": "+{n} more",
-    "undated": "{n} wins without a date, not shown",
-    "growth": "Settlement growth",
-    "limit": "Limit",
-    "skipped": "{n} without a positive amount or a growth, not shown",
-    "sampled": "{n} of {m} shown (all flagged)",
-    "ratio": "Unit price / reference price",
-    "reference": "Reference price",
-    "range": "Accepted range",
-    "title_bids": "Bids",
-    "title_waterfall": "Risk contributions",
-    "title_activity": "Bids and wins over time",
-    "title_network": "Suspected group",
-    "title_rotation": "Who won when",
-    "title_growth": "Settlement growth by contract amount",
-    "title_price": "Unit prices against reference prices",
-}
+# The report's English labels: one wording for the page and its charts.
+DEFAULT_LABELS: Mapping[str, str] = labels("en")
 
 LABEL_KEYS: Mapping[str, tuple[str, ...]] = {
     "bids_chart": (
@@ -98,7 +69,7 @@ LABEL_KEYS: Mapping[str, tuple[str, ...]] = {
         "estimate",
         "winner",
         "band",
-        "flagged",
+        "flagged_bidder",
         "missing",
     ),
     "waterfall": ("title_waterfall", "empty", "total", "others", "points"),
@@ -112,7 +83,7 @@ LABEL_KEYS: Mapping[str, tuple[str, ...]] = {
         "growth",
         "limit",
         "flagged",
-        "skipped",
+        "skipped_points",
         "sampled",
     ),
     "price_chart": (
@@ -767,7 +738,7 @@ def bids_chart(
     if any("bw-winner" in d.cls for d in dots):
         keys.append(_Key("dot", DARK, winner_text, r=5))
     if any("bw-flagged" in d.cls for d in dots):
-        keys.append(_Key("dot", RED, _label(labels, "flagged")))
+        keys.append(_Key("dot", RED, _label(labels, "flagged_bidder")))
     spans: list[_Span] = []
     band_lo = _finite(band[0]) if band else None
     band_hi = _finite(band[1]) if band else None
@@ -1428,7 +1399,7 @@ def growth_chart(
                 bool(contract.get("flagged")),
             )
         )
-    notes = [_fill(_label(labels, "skipped"), n=skipped)] if skipped else []
+    notes = [_fill(_label(labels, "skipped_points"), n=skipped)] if skipped else []
     if not points:
         return _empty(title, "growth", _label(labels, "empty"), notes)
     points.sort()

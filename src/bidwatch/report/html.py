@@ -366,7 +366,7 @@ def _tender_details(
                 marks,
                 estimate=row["estimate"],
                 band=cover_band,
-                labels={**t, "flagged": t["flagged_bidder"]},
+                labels=t,
             )
             if marks
             else None
@@ -772,7 +772,7 @@ def _materials_view(result: ScanResult, t: Mapping[str, str]) -> dict[str, Any]:
             for p in points.iter_rows(named=True)
         ],
         limit=float(limit),
-        labels={**t, "skipped": t["skipped_points"]},
+        labels=t,
     )
     return {
         "growth_chart": chart,
