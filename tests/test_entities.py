@@ -14,6 +14,7 @@ from bidwatch.entities import Links, word_endings
 from bidwatch.errors import InputError
 from bidwatch.identifiers import credit_code_valid
 from bidwatch.names import parse
+from bidwatch.report.i18n import labels
 
 
 def code(first17: str) -> str:
@@ -367,4 +368,4 @@ def test_entities_written_with_reasons(tmp_path: Path) -> None:
     )
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "路通公路工程(大冶)有限公司" in page
-    assert "exact" in page
+    assert labels("en")["method_exact"] in page

@@ -109,6 +109,12 @@ def render(result: ScanResult, summary: dict[str, Any], *, lang: str = "en") -> 
         firms.filter(pl.col("risk") > 0).head(DETAIL_FIRMS).get_column("firm_id"),
         members.get_column("firm_id"),
     )
+    entities = data.entities
+    merged = (
+        entities.filter(pl.col("method") != "self").sort("firm_id", "bidder_name", nulls_last=True)
+        if entities is not None
+        else pl.DataFrame()
+    )
     code, csp = script()
     return (
         environment()
@@ -138,6 +144,8 @@ def render(result: ScanResult, summary: dict[str, Any], *, lang: str = "en") -> 
             group_details=_group_details(result, group_rows, members, t),
             materials_view=_materials_view(result, t),
             rejected=_rejected(data.rejected, summary),
+            merged=merged.head(MAX_ROWS).to_dicts(),
+            merged_total=merged.height,
             limits={
                 "rows": MAX_ROWS,
                 "tenders": DETAIL_TENDERS,
