@@ -258,3 +258,22 @@ def test_risk_bands() -> None:
         "high",
         "high",
     ]
+
+
+def test_firms_filter_by_the_region_of_most_of_their_bids(
+    market_scan: bidwatch.ScanResult, market_page: str
+) -> None:
+    firm = market_scan.ranking("firm").row(0, named=True)["firm_id"]
+    regions = (
+        market_scan.data.bids.filter(pl.col("firm_id") == firm)
+        .join(market_scan.data.tenders.select("tender_id", "region"), on="tender_id")
+        .get_column("region")
+        .value_counts(sort=True)
+    )
+    most = regions.row(0)[0]
+    assert regions.height == 1 or regions.row(1)[1] < regions.row(0)[1], "a clear majority"
+    row = re.search(rf'<tr data-id="{firm}" data-q="[^"]*" data-region="([^"]*)"', market_page)
+    assert row is not None
+    assert row.group(1) == escape(most)
+    assert 'data-filter-for="firm-table" data-key="region"' in market_page
+    assert 'data-filter-for="group-table" data-key="band"' in market_page

@@ -115,6 +115,7 @@ def render(result: ScanResult, summary: dict[str, Any], *, lang: str = "en") -> 
         if entities is not None
         else pl.DataFrame()
     )
+    firm_rows = _firm_rows(result, firms.head(MAX_ROWS), set(detail_firms))
     code, csp = script()
     return (
         environment()
@@ -131,9 +132,10 @@ def render(result: ScanResult, summary: dict[str, Any], *, lang: str = "en") -> 
             tender_filters=_filters(tenders.head(MAX_ROWS), result),
             materials=_tender_rows(result, materials.head(MAX_ROWS), set(detail_tenders)),
             materials_total=materials.height,
-            firms=_firm_rows(firms.head(MAX_ROWS), set(detail_firms)),
+            firms=firm_rows,
+            firm_regions=sorted({r["region"] for r in firm_rows if r["region"]}),
             firm_total=firms.height,
-            groups=group_rows.to_dicts(),
+            groups=[dict(g, band=band(g["risk"])) for g in group_rows.to_dicts()],
             group_total=groups.height,
             pairs=pairs.head(MAX_ROWS).to_dicts(),
             pair_total=pairs.height,
@@ -262,9 +264,27 @@ def _filters(ranked: pl.DataFrame, result: ScanResult) -> dict[str, list[str]]:
     }
 
 
-def _firm_rows(ranked: pl.DataFrame, detailed: set[str]) -> list[dict[str, Any]]:
+def _firm_rows(
+    result: ScanResult, ranked: pl.DataFrame, detailed: set[str]
+) -> list[dict[str, Any]]:
+    """Ranked firms with the region most of their bids were in, to filter by."""
+    regions = (
+        result.data.bids.select("tender_id", "firm_id")
+        .join(ranked.select("firm_id"), on="firm_id", how="semi")
+        .join(
+            result.data.tenders.select("tender_id", "region").unique("tender_id", keep="first"),
+            on="tender_id",
+        )
+        .filter(pl.col("region").is_not_null())
+        .group_by("firm_id", "region")
+        .agg(pl.len().alias("_n"))
+        .sort(["firm_id", "_n", "region"], descending=[False, True, False])
+        .unique("firm_id", keep="first")
+        .select("firm_id", "region")
+    )
     out = []
-    for row in ranked.iter_rows(named=True):
+    rows = ranked.join(regions, on="firm_id", how="left", maintain_order="left")
+    for row in rows.iter_rows(named=True):
         row["band"] = band(row["risk"])
         row["detail"] = row["firm_id"] in detailed
         row["q"] = f"{row['firm_id']} {row['name'] or ''} {row['bidder_names'] or ''}".lower()
