@@ -109,3 +109,31 @@ def test_firm_registry_names_entities() -> None:
     assert firm_rows["R1"]["name"] == "ＲＯＡＤ ＯＮＥ ＣＯ."
     assert firm_rows["B2"]["bidder_names"] == "Bridge Two"
     assert firm_rows["X9"]["bidder_ids"] == "X9"
+
+
+def test_progress_reports_each_step_of_load_scan_and_write(tmp_path: Path) -> None:
+    from .conftest import random_market
+
+    tenders, bids = random_market(seed=2, tenders=60)
+    steps: list[tuple[str, int, int]] = []
+
+    def record(step: str, done: int, total: int) -> None:
+        steps.append((step, done, total))
+
+    data = bidwatch.load(bids=bids, tenders=tenders, progress=record)
+    result = bidwatch.scan(data, progress=record)
+    result.write(tmp_path, xlsx=True, graph=True, progress=record)
+    names = [s for s, _, _ in steps]
+    assert names[:2] == ["reading tenders", "reading bids"]
+    assert "checking bids" in names
+    assert "resolving names" in names
+    ran = [r.name for r in result.runs]
+    assert [n for n in names if n in ran] == ran, "each detector, in order"
+    assert names[-5:] == [
+        "writing tables",
+        "writing findings.parquet",
+        "writing report.xlsx",
+        "writing graph",
+        "writing report.html",
+    ]
+    assert all(0 <= done <= total for _, done, total in steps)

@@ -145,12 +145,15 @@ class ScanResult:
         lang: str = "en",
         xlsx: bool = False,
         graph: bool = False,
+        progress: Progress | None = None,
     ) -> list[Path]:
         """Write the scan's tables and scan.json; report.html (in ``lang``, en or zh) unless
         ``html=False``; report.xlsx if ``xlsx``; graph.graphml and graph.gexf if ``graph``."""
         from bidwatch.report import write_all
 
-        return write_all(self, Path(out), html=html, lang=lang, xlsx=xlsx, graph=graph)
+        return write_all(
+            self, Path(out), html=html, lang=lang, xlsx=xlsx, graph=graph, progress=progress
+        )
 
     def to_pandas(self) -> dict[str, Any]:
         """The scan's tables as pandas DataFrames, keyed by name."""

@@ -203,9 +203,13 @@ def cmd_scan(args: argparse.Namespace) -> int:
             progress=report,
         )
         result = api.scan(data, config=given.get("config"), progress=report)
-        report("writing", 0, 1)
         written = result.write(
-            args.out, html=not args.no_html, lang=args.lang, xlsx=args.xlsx, graph=args.graph
+            args.out,
+            html=not args.no_html,
+            lang=args.lang,
+            xlsx=args.xlsx,
+            graph=args.graph,
+            progress=report,
         )
     if not args.quiet:
         print(_summary(result, args.out, written))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,8 +50,10 @@ def write_all(
     lang: str = "en",
     xlsx: bool = False,
     graph: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> list[Path]:
-    """Write every output of a scan into ``out`` (created if needed); returns the paths."""
+    """Write every output of a scan into ``out`` (created if needed); returns the paths.
+    ``progress(step, done, total)`` is called before each output."""
     from bidwatch.report.i18n import LANGUAGES
 
     if lang not in LANGUAGES:
@@ -60,9 +63,17 @@ def write_all(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"{out}: cannot create the output folder ({exc.strerror}).") from None
+    steps = 2 + xlsx + graph + html
+
+    def step(name: str, done: int) -> None:
+        if progress:
+            progress(f"writing {name}", done, steps)
+
     try:
+        step("tables", 0)
         tables = export_tables(result)
         written = [write_csv(frame, out / f"{name}.csv") for name, frame in tables.items()]
+        step("findings.parquet", 1)
         findings_parquet = out / "findings.parquet"
         tables["findings"].write_parquet(findings_parquet, statistics=False)
         written.append(findings_parquet)
@@ -71,14 +82,17 @@ def write_all(
         if xlsx:
             from bidwatch.report.exports import write_xlsx
 
+            step("report.xlsx", 2)
             written.append(write_xlsx(tables, out / "report.xlsx"))
         if graph:
             from bidwatch.report.exports import write_graph
 
+            step("graph", 2 + xlsx)
             written.extend(write_graph(result, out))
         if html:
             from bidwatch.report.html import render
 
+            step("report.html", 2 + xlsx + graph)
             page = out / "report.html"
             page.write_text(render(result, summary, lang=lang), encoding="utf-8")
             written.append(page)
