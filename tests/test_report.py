@@ -277,3 +277,22 @@ def test_firms_filter_by_the_region_of_most_of_their_bids(
     assert row.group(1) == escape(most)
     assert 'data-filter-for="firm-table" data-key="region"' in market_page
     assert 'data-filter-for="group-table" data-key="band"' in market_page
+
+
+def test_rejected_rows_are_one_click_from_the_coverage(tmp_path: Path) -> None:
+    bids = tmp_path / "bids.csv"
+    bids.write_text(
+        "tender_id,bidder_name,amount\nT1,Alpha,100\nT1,Beta,abc\nT2,Alpha,90\nT2,Gamma,95\n",
+        encoding="utf-8",
+    )
+    result = bidwatch.scan(bidwatch.load(bids=bids))
+    result.write(tmp_path / "out")
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    rejected = result.data.rejected
+    assert rejected.height == 1
+    source = next(i for i, s in enumerate(result.data.sources) if s.rows_rejected)
+    assert f'<a href="#rejected-{source}">1</a>' in page
+    start = page.index(f'<h3 id="rejected-{source}">')
+    shown = page[start : page.index("</table>", start)]
+    assert escape(rejected.row(0, named=True)["reason"]) in shown
+    assert "abc" in shown
