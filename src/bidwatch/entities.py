@@ -200,21 +200,29 @@ def _records(data: Dataset) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(records, incidence of record and tender)."""
     bids = data.bids
     regions = data.tenders.select("tender_id", region_key(clean(pl.col("region"))).alias("_region"))
-    keyed = bids.select(*IDENTITY, "tender_id", *[c for c in SUPPORT if c in TRACE_COLUMNS]).join(
-        regions, on="tender_id", how="left"
+    support = [c for c in SUPPORT if c in TRACE_COLUMNS]
+    keyed = bids.select(*IDENTITY, "tender_id", *support).filter(
+        pl.any_horizontal(pl.col(list(IDENTITY)).is_not_null())
     )
-    keyed = keyed.with_columns(_support_keys(keyed))
-    support_cols = [c for c in keyed.columns if c.startswith("_k_")]
+    # A firm writes the same phone and address on most of its bids: the trace keys are
+    # built once per distinct identity and traces, not once per bid.
+    distinct = keyed.select(*IDENTITY, *support).unique()
+    distinct = distinct.with_columns(_support_keys(distinct))
+    support_cols = [c for c in distinct.columns if c.startswith("_k_")]
+    traces = distinct.group_by(list(IDENTITY)).agg(
+        pl.concat_list(support_cols).explode().drop_nulls().unique().sort().alias("support")
+        if support_cols
+        else pl.lit([], dtype=pl.List(pl.String)).first().alias("support")
+    )
     from_bids = (
-        keyed.filter(pl.any_horizontal(pl.col(list(IDENTITY)).is_not_null()))
+        keyed.join(regions, on="tender_id", how="left")
         .group_by(list(IDENTITY))
         .agg(
             pl.len().cast(pl.UInt32).alias("bids"),
-            pl.concat_list(support_cols).explode().drop_nulls().unique().sort().alias("support")
-            if support_cols
-            else pl.lit([], dtype=pl.List(pl.String)).first().alias("support"),
             pl.col("_region").drop_nulls().unique().sort().alias("context"),
         )
+        .join(traces, on=list(IDENTITY), how="left", nulls_equal=True)
+        .select(*IDENTITY, "bids", "support", "context")
         .with_columns(
             pl.lit("bids").alias("source"), pl.lit(None, dtype=pl.String).alias("registry_id")
         )

@@ -21,12 +21,29 @@ def incidence(bids: pl.DataFrame) -> pl.DataFrame:
 def cobid_pairs(bids: pl.DataFrame) -> pl.DataFrame:
     """firm_a < firm_b, tenders (how many tenders both bid in), sorted."""
     inc = incidence(bids)
-    return (
-        inc.join(inc, on="tender_id", suffix="_b")
-        .filter(pl.col("firm_id") < pl.col("firm_id_b"))
-        .group_by(pl.col("firm_id").alias("firm_a"), pl.col("firm_id_b").alias("firm_b"))
+    # The self-join makes a row per co-bid (millions): it runs on integer codes whose order is
+    # the ids' order, and the pair (a, b) is one 64-bit key, so that no string is hashed,
+    # compared or sorted per co-bid.
+    firms = inc.select(pl.col("firm_id").unique().sort()).with_row_index("_f")
+    codes = inc.join(firms, on="firm_id").select(
+        pl.col("tender_id").rank("dense").cast(pl.UInt32).alias("_t"), "_f"
+    )
+    width = firms.height
+    pairs = (
+        codes.join(codes, on="_t", suffix="_b")
+        .filter(pl.col("_f") < pl.col("_f_b"))
+        .group_by((pl.col("_f").cast(pl.UInt64) * width + pl.col("_f_b")).alias("_key"))
         .agg(pl.len().cast(pl.UInt32).alias("tenders"))
-        .sort("firm_a", "firm_b")
+        .sort("_key")
+    )
+    names = firms.get_column("firm_id")
+    key = pairs.get_column("_key")
+    return pl.DataFrame(
+        {
+            "firm_a": names.gather(key // width),
+            "firm_b": names.gather(key % width),
+            "tenders": pairs.get_column("tenders"),
+        }
     )
 
 

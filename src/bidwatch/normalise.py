@@ -517,7 +517,7 @@ def parse_column(
 
 
 def _no_problem(source: pl.Series) -> pl.Series:
-    return pl.Series([None] * source.len(), dtype=pl.String)
+    return pl.Series(dtype=pl.String).extend_constant(None, source.len())
 
 
 def _text(source: pl.Series, is_id: bool) -> pl.Series:
@@ -533,10 +533,16 @@ def _text(source: pl.Series, is_id: bool) -> pl.Series:
         source = source.cast(pl.String)
     # Control and format characters (a tab, a zero-width space) are invisible in every
     # output and only make equal values differ.
-    stripped = source.str.replace_all(r"[\p{Cc}\p{Cf}]", "").str.strip_chars()
-    if is_id:
+    # Each rewrite runs only where some value needs it: searching costs far less than
+    # rewriting millions of values that stay the same.
+    invisible = r"[\p{Cc}\p{Cf}]"
+    if source.str.contains(invisible).any():
+        source = source.str.replace_all(invisible, "")
+    stripped = source.str.strip_chars()
+    spreadsheet = r"^(\d+)\.0+$"
+    if is_id and stripped.str.contains(spreadsheet).any():
         # Identifiers exported through a spreadsheet gain a ".0": 1305.0 is id "1305".
-        stripped = stripped.str.replace(r"^(\d+)\.0+$", "${1}")
+        stripped = stripped.str.replace(spreadsheet, "${1}")
     return pl.select(pl.when(stripped.str.len_chars() > 0).then(stripped)).to_series()
 
 

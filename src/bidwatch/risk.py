@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import sparse, stats
 
 from bidwatch.entities import firm_table
 from bidwatch.findings import ID_SEPARATOR
@@ -135,42 +135,114 @@ def _inherited(
     detectors = [d for d, ids in assessed.items() if weights.get(d, 0.0) > 0 and ids.len()]
     if "firm_id" not in bids.columns or not detectors:
         return empty
-    incidence = bids.select("tender_id", "firm_id").drop_nulls().unique(maintain_order=True)
+    # There are millions of units (bids x detectors) but few of them are named by a finding:
+    # the rest score 0 and share one rank. So units are never listed one by one: n per
+    # (detector, firm) is a sparse product of the detectors' tenders and the firms' tenders,
+    # and ranks come from each detector's distribution of scores.
+    detectors = sorted(detectors)
+    incidence = bids.select("tender_id", "firm_id").drop_nulls().unique()
+    tender_codes = _codes(incidence, "tender_id", "t")
+    firm_codes = _codes(incidence, "firm_id", "f")
+    incidence = incidence.join(tender_codes, on="tender_id").join(firm_codes, on="firm_id")
+    judged = (
+        pl.concat(
+            [
+                assessed[d].to_frame("tender_id").with_columns(pl.lit(i, pl.UInt32).alias("d"))
+                for i, d in enumerate(detectors)
+            ]
+        )
+        .join(tender_codes, on="tender_id")
+        .select("d", "t")
+        .unique()
+    )
+    counts = _product(
+        judged, incidence.select("t", "f"), len(detectors), tender_codes.height, firm_codes.height
+    )
+    units = (
+        judged.join(incidence.group_by("t").len("bidders"), on="t")
+        .group_by("d")
+        .agg(pl.col("bidders").sum().alias("_units"))
+    )
     named = (
-        findings.filter(pl.col("subject_kind") == "tender")
-        .select("detector", pl.col("subject_id").alias("tender_id"), "score", "firms")
-        .explode("firms")
-        .filter(pl.col("firms").is_not_null())
-        .group_by("detector", "tender_id", pl.col("firms").alias("firm_id"))
+        findings.filter((pl.col("subject_kind") == "tender") & pl.col("detector").is_in(detectors))
+        .select(
+            pl.col("detector")
+            .replace_strict({d: i for i, d in enumerate(detectors)}, return_dtype=pl.UInt32)
+            .alias("d"),
+            pl.col("subject_id").alias("tender_id"),
+            "score",
+            pl.col("firms").alias("firm_id"),
+        )
+        .explode("firm_id")
+        .join(tender_codes, on="tender_id")
+        .join(firm_codes, on="firm_id")
+        .group_by("d", "t", "f")
         .agg(pl.col("score").max())
+        .join(judged, on=["d", "t"], how="semi")
+        .join(incidence, on=["t", "f"], how="semi")
     )
-    units = pl.concat(
-        [
-            incidence.join(
-                assessed[d].to_frame("tender_id"), on="tender_id", how="semi", maintain_order="left"
-            ).with_columns(pl.lit(d).alias("detector"))
-            for d in detectors
-        ]
-    ).join(named, on=["detector", "tender_id", "firm_id"], how="left", maintain_order="left")
-    # Sorted so that every sum below adds up in one order, whatever the input order.
-    units = units.with_columns(pl.col("score").fill_null(0.0)).sort(
-        "detector", "tender_id", "firm_id"
+    # Each detector's scores with their counts, the unnamed units as zeros; the average rank
+    # of a score is the count below it plus the middle of its ties.
+    scores = (
+        pl.concat(
+            [
+                named.group_by("d", "score").len("count"),
+                units.join(named.group_by("d").len("named"), on="d", how="left").select(
+                    "d",
+                    pl.lit(0.0).alias("score"),
+                    (pl.col("_units") - pl.col("named").fill_null(0)).alias("count"),
+                ),
+            ],
+            how="vertical_relaxed",
+        )
+        .group_by("d", "score")
+        .agg(pl.col("count").sum())
+        .filter(pl.col("count") > 0)
+        .sort("d", "score")
+        .join(units, on="d")
+        .with_columns(
+            (
+                pl.col("count").cum_sum().over("d") - pl.col("count") + (pl.col("count") + 1) / 2
+            ).alias("_rank")
+        )
+        .with_columns(((pl.col("_rank") - 0.5) / pl.col("_units")).alias("_u"))
     )
-    units = units.with_columns(
-        pl.col("score").rank("average").over("detector").alias("_rank"),
-        pl.len().over("detector").alias("_units"),
-        (pl.col("score") > 0).sum().over("detector").alias("_flagged"),
+    per_detector = (
+        scores.group_by("d")
+        .agg(
+            pl.col("_units").first(),
+            pl.col("count").filter(pl.col("score") > 0).sum().alias("_flagged"),
+            pl.col("_rank").filter(pl.col("score") == 0).first().fill_null(0.0).alias("_zero"),
+            ((pl.col("count") * pl.col("_u")).sum() / pl.col("_units").first()).alias("_mean"),
+        )
+        .join(scores.select("d", "count", "_u"), on="d")
+        .group_by("d")
+        .agg(
+            pl.col("_units", "_flagged", "_zero").first(),
+            (
+                (pl.col("count") * (pl.col("_u") - pl.col("_mean")) ** 2).sum()
+                / pl.col("_units").first()
+            ).alias("_var"),
+        )
     )
-    units = units.with_columns(
-        ((pl.col("_rank") - 0.5) / pl.col("_units")).var(ddof=0).over("detector").alias("_var")
+    ranked = (
+        named.join(scores.select("d", "score", "_rank"), on=["d", "score"])
+        .group_by("d", "f")
+        .agg(
+            pl.len().alias("_named"),
+            (pl.col("score") > 0).sum().alias("k"),
+            pl.col("_rank").sum().alias("_named_ranks"),
+        )
     )
     table = (
-        units.group_by("detector", "firm_id")
-        .agg(
-            pl.len().alias("n"),
-            (pl.col("score") > 0).sum().alias("k"),
-            pl.col("_rank").sum().alias("_ranks"),
-            pl.col("_units", "_flagged", "_var").first(),
+        counts.join(ranked, on=["d", "f"], how="left")
+        .join(per_detector, on="d")
+        .with_columns(
+            pl.col("k").fill_null(0),
+            (
+                pl.col("_named_ranks").fill_null(0.0)
+                + (pl.col("n") - pl.col("_named").fill_null(0)) * pl.col("_zero")
+            ).alias("_ranks"),
         )
         .filter(pl.col("n") >= settings.firm_min_tenders)
         .with_columns(
@@ -182,7 +254,13 @@ def _inherited(
         )
         .with_columns(((pl.col("mean_u") - 0.5) * (pl.col("n") / pl.col("_var")).sqrt()).alias("z"))
         .filter(pl.when("graded").then(pl.col("z") > 0).otherwise(pl.col("k") > 0))
-        .sort("detector", "firm_id")
+        .sort("d", "f")
+        .join(firm_codes, on="f", maintain_order="left")
+        .with_columns(
+            pl.col("d")
+            .replace_strict(dict(enumerate(detectors)), return_dtype=pl.String)
+            .alias("detector")
+        )
     )
     if table.height == 0:
         return empty
@@ -225,6 +303,44 @@ def _inherited(
         pl.lit(0.0).alias("points"),
         pl.format("{} (chance {})", why, pl.col("chance").round_sig_figs(2)).alias("reason"),
     )
+
+
+def _codes(frame: pl.DataFrame, column: str, code: str) -> pl.DataFrame:
+    """The distinct values of ``column`` with their rank in sorted order as ``code``."""
+    return (
+        frame.select(pl.col(column).unique().sort())
+        .with_row_index(code)
+        .select(column, pl.col(code).cast(pl.UInt32))
+    )
+
+
+def _product(
+    rows: pl.DataFrame, columns: pl.DataFrame, n_rows: int, n_inner: int, n_cols: int
+) -> pl.DataFrame:
+    """(d, f, n): how many tenders t link d to f, given (d, t) and (t, f) pairs, as a sparse
+    product."""
+    left = sparse.csr_array(
+        (
+            np.ones(rows.height, dtype=np.int64),
+            (rows.get_column("d").to_numpy(), rows.get_column("t").to_numpy()),
+        ),
+        shape=(n_rows, n_inner),
+    )
+    right = sparse.csr_array(
+        (
+            np.ones(columns.height, dtype=np.int64),
+            (columns.get_column("t").to_numpy(), columns.get_column("f").to_numpy()),
+        ),
+        shape=(n_inner, n_cols),
+    )
+    product = (left @ right).tocoo()
+    return pl.DataFrame(
+        {
+            "d": product.row.astype(np.uint32),
+            "f": product.col.astype(np.uint32),
+            "n": product.data.astype(np.uint32),
+        }
+    ).filter(pl.col("n") > 0)
 
 
 def with_points(contributions: pl.DataFrame, scale: float) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -170,6 +170,8 @@ def _duplicates(
     frame: pl.DataFrame, keys: tuple[str, ...], what: str, paths: list[str]
 ) -> pl.DataFrame:
     """Later rows repeating the key of an earlier one; the earlier one is kept."""
+    # Duplicates are rare: the windows below run over the rows whose key repeats only.
+    frame = frame.filter(pl.struct(list(keys)).is_duplicated())
     first = pl.col(ROW).first().over(keys)
     first_src = pl.col(SRC).first().over(keys)
     dup = frame.with_columns(

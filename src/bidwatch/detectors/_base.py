@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import polars as pl
@@ -23,6 +24,9 @@ DOC_HEADINGS = (
 
 
 Family = Literal["collusion", "materials"]
+
+# Two dozen detectors start from the priced bids: filtered once per dataset.
+_PRICED: weakref.WeakKeyDictionary[Dataset, pl.DataFrame] = weakref.WeakKeyDictionary()
 
 
 def family(detector: type[Detector] | Detector) -> Family:
@@ -49,10 +53,14 @@ class Detector(Protocol):
 
 def priced_bids(data: Dataset) -> pl.DataFrame:
     """Bids that compete on price: an amount, and not disqualified or withdrawn."""
-    return data.bids.filter(
-        pl.col("amount").is_not_null()
-        & (pl.col("status").is_null() | (pl.col("status") == "valid"))
-    )
+    cached = _PRICED.get(data)
+    if cached is None:
+        cached = data.bids.filter(
+            pl.col("amount").is_not_null()
+            & (pl.col("status").is_null() | (pl.col("status") == "valid"))
+        )
+        _PRICED[data] = cached
+    return cached
 
 
 def sig(expr: pl.Expr, digits: int = 4) -> pl.Expr:

@@ -74,10 +74,16 @@ class IdenticalBids:
 
     def detect(self, data: Dataset) -> Findings:
         firm = "firm_id" if "firm_id" in data.bids.columns else None
-        bids = data.bids.filter(pl.col("amount").is_not_null()).with_columns(
-            (pl.col("amount") * 100).round().cast(pl.Int64).alias("_cents"),
-            pl.len().over("tender_id").alias("_n"),
-            (pl.col("amount").max() - pl.col("amount").min()).over("tender_id").alias("_range"),
+        priced = data.bids.filter(pl.col("amount").is_not_null()).with_columns(
+            (pl.col("amount") * 100).round().cast(pl.Int64).alias("_cents")
+        )
+        spread = priced.group_by("tender_id").agg(
+            pl.len().alias("_n"), (pl.col("amount").max() - pl.col("amount").min()).alias("_range")
+        )
+        # Equal amounts are rare: only the bids that share their tender's cent amount with
+        # another bid are described below (a hash of every recorded field costs most).
+        bids = priced.filter(pl.len().over("tender_id", "_cents") >= 2).join(
+            spread, on="tender_id", how="left", maintain_order="left"
         )
         # A bid whose bidder is unknown is told apart by what its row records: two rows that
         # agree in every field may be one bid recorded twice (a consortium listed member by
@@ -150,5 +156,5 @@ class IdenticalBids:
                 "range_of_bids": pl.col("_range"),
             },
             firms=pl.col("firms") if firm else None,
-            assessed=bids.get_column("tender_id"),
+            assessed=spread.get_column("tender_id"),
         )

@@ -113,28 +113,43 @@ class SharedTraces:
             pl.col("tender_id").rank("dense").cast(pl.UInt32).alias("_t"),
             pl.col("bidder").rank("dense").cast(pl.UInt32).alias("_b"),
         )
-        long = pl.concat(
-            [
-                bids.select(
-                    "_t", "_b", pl.lit(trace).alias("trace"), pl.col(trace).alias("value")
-                ).filter(pl.col("value").is_not_null())
-                for trace in present
-            ]
-        )
-        # Each distinct value is normalised once: traces repeat across a firm's bids.
+        # Each distinct value of a trace is normalised once (traces repeat across a firm's
+        # bids) and coded: _v numbers the values of each trace in their text's order, _k the
+        # comparable keys. The long table of (bid, trace) rows, tens of millions for a
+        # national year, then holds codes only.
         keys = pl.concat(
             [
-                long.filter(pl.col("trace") == trace)
-                .select("trace", "value")
+                bids.select(pl.col(trace).alias("value"))
+                .drop_nulls()
                 .unique()
-                .with_columns(trace_key(trace, pl.col("value")).alias("key"))
+                .select(
+                    pl.lit(trace).alias("trace"),
+                    "value",
+                    trace_key(trace, pl.col("value")).alias("key"),
+                )
                 for trace in present
             ]
         ).filter(~pl.col("key").is_in(PLACEHOLDERS))
-        keys = keys.with_columns(
-            pl.struct("trace", "key").rank("dense").cast(pl.UInt32).alias("_k")
+        keys = (
+            keys.sort("trace", "value")
+            .with_row_index("_v")
+            .with_columns(
+                pl.col("_v").cast(pl.UInt32),
+                pl.struct("trace", "key").rank("dense").cast(pl.UInt32).alias("_k"),
+            )
         )
-        long = long.join(keys.select("trace", "value", "_k"), on=["trace", "value"])
+        long = pl.concat(
+            [
+                bids.select("_t", "_b", pl.col(trace).alias("value"))
+                .drop_nulls("value")
+                .join(
+                    keys.filter(pl.col("trace") == trace).select("value", "_v", "_k"),
+                    on="value",
+                )
+                .select("_t", "_b", "_v", "_k")
+                for trace in present
+            ]
+        )
         spread = long.group_by("_k").agg(pl.col("_b").n_unique().alias("_firms"))
         defaults = spread.filter(pl.col("_firms") > self.max_firms)
         named = keys.join(defaults, on="_k").group_by("trace", "key").agg(pl.col("_firms").first())
@@ -156,13 +171,10 @@ class SharedTraces:
         shared = (
             pairs.join(who, on="_b")
             .group_by("_t", "_k")
-            .agg(
-                pl.col("bidder").unique().sort().alias("bidders"),
-                pl.col("value").sort().first(),
-                pl.col("trace").first(),
-            )
+            .agg(pl.col("bidder").unique().sort().alias("bidders"), pl.col("_v").min())
             .filter(pl.col("bidders").list.len() >= 2)
             .join(codes, on="_t")
+            .join(keys.select("_v", "trace", "value"), on="_v")
             .join(keys.select("_k", "key").unique("_k"), on="_k")
         )
         strength = {t: s for t, (s, _, _) in TRACES.items()}

@@ -1,0 +1,105 @@
+"""benchmarks/scale.py and benchmarks/naive_pandas.py on tiny data: what they measure is real."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from benchmarks import naive_pandas, scale
+
+from .conftest import random_market
+
+
+def test_exponent_is_the_slope_of_log_time_against_log_bids() -> None:
+    small = {"scan_seconds": 2.0, "bids": 1_000}
+    assert scale.exponent(small, {"scan_seconds": 20.0, "bids": 10_000}) == pytest.approx(1.0)
+    assert scale.exponent(small, {"scan_seconds": 200.0, "bids": 10_000}) == pytest.approx(2.0)
+
+
+def test_stages_are_grouped_with_every_detector_counted_once() -> None:
+    stages = {"load": 1.0, "entities": 2.0, "bid-cv": 0.5, "cobid-pairs": 1.5, "risk": 0.25}
+    stages["write"] = 0.75
+    assert scale.grouped(stages) == {
+        "load": 1.0,
+        "entities": 2.0,
+        "risk": 0.25,
+        "write": 0.75,
+        "detectors": 2.0,
+    }
+
+
+def test_watchdog_kills_a_process_above_its_memory_limit() -> None:
+    hog = "import time; x = bytearray(400 * 2**20); x[::4096] = b'1' * 102400; time.sleep(30)"
+    done = scale.run_limited([sys.executable, "-c", hog], max_rss_gib=0.2)
+    assert done["killed"]
+    assert done["seconds"] < 20
+    assert done["watch_peak_gib"] > 0.2
+
+
+def test_watchdog_leaves_a_small_process_alone() -> None:
+    done = scale.run_limited([sys.executable, "-c", "print('ok')"], max_rss_gib=4.0)
+    assert not done["killed"]
+    assert done["returncode"] == 0
+    assert done["stdout"].strip() == "ok"
+
+
+def test_machine_is_described() -> None:
+    info = scale.machine()
+    assert info["cores"] >= 1
+    assert info["versions"]["polars"] == pl.__version__
+    assert "cores" in scale.describe(info)
+
+
+def test_a_tiny_scan_is_measured_stage_by_stage(tmp_path: Path) -> None:
+    row = scale.measure(200, tmp_path, max_rss_gib=8.0)
+    assert "error" not in row, row.get("error")
+    assert row["synth"] is not None  # generated, then cached
+    assert (tmp_path / "t200" / "bids.parquet").is_file()
+    assert (tmp_path / "out200" / "tenders.csv").is_file()
+    assert not (tmp_path / "out200" / "report.html").exists()  # --no-html, as a user runs it
+    assert row["tenders"] == 200
+    assert row["bids"] > 200
+    assert row["detectors"] >= 30
+    stages = row["stages"]
+    assert {"load", "entities", "risk", "write", "bid-pattern"} <= set(stages)
+    assert all(seconds >= 0 for seconds in stages.values())
+    # The stages are parts of the command's time, not more.
+    assert sum(stages.values()) <= row["scan_seconds"] * 1.01
+    assert row["bids_per_second"] == pytest.approx(row["bids"] / row["scan_seconds"])
+    assert 0 < row["peak_scan_gib"] <= row["peak_gib"] < 8.0
+    table = scale.render([row])
+    assert "| 200 |" in table
+    assert "Slowest detectors at 200 tenders" in table
+
+
+def _bids(tenders: int, seed: int) -> pl.DataFrame:
+    _, bids = random_market(seed=seed, tenders=tenders)
+    return bids.select(pl.col("tender_id").cast(pl.String), pl.col("amount").cast(pl.Float64))
+
+
+def test_pandas_and_bidwatch_screens_agree() -> None:
+    bids = _bids(120, seed=5)
+    row = naive_pandas.compare(bids)
+    assert row["tenders"] == bids.get_column("tender_id").n_unique()
+    assert row["pandas_seconds"] > 0
+    assert row["polars_seconds"] > 0
+
+
+def test_the_agreement_check_catches_a_wrong_screen() -> None:
+    bids = _bids(60, seed=6)
+    fast = naive_pandas.with_bidwatch(bids)
+    slow = naive_pandas.with_pandas(bids.to_pandas())
+    flat = naive_pandas.flat_losers(bids)
+    assert naive_pandas.agree(fast, slow, flat) == fast.height
+    wrong = slow.copy()
+    wrong.iloc[0, wrong.columns.get_loc("cv")] *= 1.01
+    with pytest.raises(AssertionError, match="cv"):
+        naive_pandas.agree(fast, wrong, flat)
+    missing = slow.copy()
+    missing.iloc[np.flatnonzero(missing["n"] >= 3)[0], missing.columns.get_loc("skew")] = np.nan
+    with pytest.raises(AssertionError, match="skew"):
+        naive_pandas.agree(fast, missing, flat)
