@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -754,11 +755,13 @@ def _price_view(result: ScanResult, ids: list[str]) -> pl.DataFrame:
         return pl.DataFrame(schema=schema)
     low = _detector_param(result, "below-reference-price", "max_ratio", 0.8)
     high = _detector_param(result, "unbalanced-bid", "high", 1.5)
-    items = priced_items(data).filter(pl.col("tender_id").is_in(ids))
+    # Only the drawn tenders' items: a national bill of quantities has millions of rows.
+    some = replace(data, items=data.items.filter(pl.col("tender_id").is_in(ids)))
+    items = priced_items(some)
     if items.height == 0:
         return pl.DataFrame(schema=schema)
-    items = bill_owners(items, data).filter(pl.col(BIDDER) == pl.col(HOLDER))
-    compared = with_reference(items, data).filter(pl.col("_reference") > 0)
+    items = bill_owners(items, some).filter(pl.col(BIDDER) == pl.col(HOLDER))
+    compared = with_reference(items, some).filter(pl.col("_reference") > 0)
     ratio = pl.col("_price") / pl.col("_reference")
     return compared.select(
         "tender_id",
