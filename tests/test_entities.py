@@ -184,6 +184,28 @@ def test_credit_codes() -> None:
     assert "code" in set(table.get_column("method"))
 
 
+def test_valid_codes_agree_with_the_check_of_one_code() -> None:
+    valid = [code(f"91420281MA4F{n:05d}") for n in range(40)]
+    written = [
+        *valid,
+        *(c.lower() for c in valid[:5]),
+        *(f" {c}\t" for c in valid[5:10]),
+        *(f"\x1c{c}\x1f" for c in valid[10:12]),  # str.strip() removes these too
+        *(f"\u3000{c}" for c in valid[12:14]),  # non-ASCII: checked one by one
+        *(c[:17] + ("1" if c[17] != "1" else "2") for c in valid[14:24]),  # wrong check
+        *(c[:17] for c in valid[24:28]),
+        *(c + "0" for c in valid[28:30]),
+        "91420281MA4F0000I" + "0",  # I is no code letter
+        "",
+        "-",
+    ]
+    got = entities.valid_codes(pl.Series([*written, None], dtype=pl.String))
+    expected = {c: c.strip().upper() for c in set(written) if credit_code_valid(c)}
+    assert got == expected
+    assert len(expected) == 40 + 5 + 5 + 2 + 2
+    assert entities.valid_codes(pl.Series([], dtype=pl.String)) == {}
+
+
 def test_transliteration() -> None:
     table = resolve(
         [

@@ -100,6 +100,56 @@ def test_expected_cobids_follow_the_market_null() -> None:
         assert obs == sum(a in who and b in who for who in bidders.values())
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pair_counts_and_expectations_equal_the_join_they_replace(seed: int) -> None:
+    """The numpy pair counts and E_ij equal a polars self-join and group-by sum to the last
+    bit (polars adds a group's floats with compensation, and so must the numpy sums), on
+    real data and on a shuffled copy."""
+    rng = np.random.default_rng(seed)
+    rows = 3000
+    tender = rng.integers(0, 400, rows)
+    market_of = rng.integers(0, 7, 400).astype(np.uint32)
+    # Firms bid mostly in a few markets, so that pairs meet in several of them.
+    firm = (market_of[tender] * 5 + rng.integers(0, 60, rows)) % 90
+    incidence = _groups._coded_incidence(tender, firm, market_of)
+    copies = [incidence, _groups._shuffled(incidence, np.random.default_rng(seed))]
+    for inc in copies:
+        assert inc.equals(inc.sort("_t", "_f"))
+        assert inc.select("_t", "_f").is_unique().all()
+        search = _groups._search(inc, min_pair_tenders=2, edge_p=0.5, min_members=3)
+        slim = inc.select("_t", "_f")
+        want = (
+            slim.join(slim, on="_t", suffix="_b")
+            .filter(pl.col("_f") < pl.col("_f_b"))
+            .group_by("_f", "_f_b")
+            .agg(pl.len().cast(pl.Int64).alias("obs"))
+            .filter(pl.col("obs") >= 2)
+        )
+        w = search.weights.select("_f", "_m", "w")
+        expected = (
+            want.select("_f", "_f_b")
+            .join(w, on="_f")
+            .join(w.rename({"_f": "_f_b", "w": "w_b"}), on=["_f_b", "_m"])
+            .sort("_f", "_f_b", "_m")
+            .group_by("_f", "_f_b", maintain_order=True)
+            .agg((pl.col("w") * pl.col("w_b")).sum().alias("expected"))
+        )
+        want = want.join(expected, on=["_f", "_f_b"]).sort("_f", "_f_b")
+        got = search.pairs.select("_f", "_f_b", "obs", "expected")
+        assert got.height > 100
+        assert got.equals(want)
+
+
+def test_kahan_sums_add_each_group_in_row_order() -> None:
+    group = np.array([0, 0, 0, 2, 2])
+    value = np.array([1.0, 1e-16, 1e-16, 0.5, 0.25])
+    total = _groups._kahan_sums(group, value, 4)
+    # Plain addition loses both 1e-16 terms against 1.0; compensation keeps them.
+    assert total[0] == 1.0 + 2e-16
+    assert total[0] != (1.0 + 1e-16) + 1e-16
+    assert total.tolist()[1:] == [0.0, 0.75, 0.0]
+
+
 def test_group_qvalues_are_an_empirical_false_discovery_rate() -> None:
     strength = np.array([30.0, 12.0, 9.0, 9.0, 4.0])
     chance = np.array([10.0, 5.0, 3.5, 8.0, 2.0, 4.5])  # two shuffled copies

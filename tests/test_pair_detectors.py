@@ -20,7 +20,13 @@ from bidwatch import entities
 from bidwatch.config import Config
 from bidwatch.dataset import Dataset
 from bidwatch.detectors._base import NotComputable
-from bidwatch.detectors._pairs import binom_law, fdr, hypergeom_law, sum_tails
+from bidwatch.detectors._pairs import (
+    binom_law,
+    coded_incidence,
+    fdr,
+    hypergeom_law,
+    sum_tails,
+)
 from bidwatch.detectors.cobid_pairs import CobidPairs
 from bidwatch.detectors.market_allocation import MarketAllocation
 from bidwatch.detectors.persistent_loser import PersistentLoser
@@ -100,6 +106,84 @@ def test_sum_tails_of_no_subject_is_empty() -> None:
     empty = np.zeros(0, dtype=np.int64)
     ((below, above),) = sum_tails(empty, empty, binom_law(empty, np.zeros(0)), empty, [empty])
     assert below.size == above.size == 0
+
+
+def test_sum_tails_of_a_subject_does_not_depend_on_the_others() -> None:
+    # Subjects with 1 to 6 markets, convolved together and alone: the same digits, and the
+    # same as a direct convolution, whatever the mix of row counts in the batch.
+    rng = np.random.default_rng(7)
+    count = np.array([3, 1, 6, 2, 6, 4])
+    subject = np.repeat(np.arange(count.size), count)
+    total = rng.integers(20, 60, subject.size)
+    good = rng.integers(3, 20, subject.size)
+    draws = rng.integers(3, 20, subject.size)
+    cap = np.array([5, 2, 12, 7, 9, 30])
+    law = hypergeom_law(total, good, draws)
+    ((below, above),) = sum_tails(subject, np.minimum(good, draws), law, cap, [cap])
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    for s in range(count.size):
+        rows = np.arange(start[s], start[s] + count[s])
+        ((alone_below, alone_above),) = sum_tails(
+            np.zeros(count[s], dtype=np.int64),
+            np.minimum(good, draws)[rows],
+            hypergeom_law(total[rows], good[rows], draws[rows]),
+            cap[s : s + 1],
+            [cap[s : s + 1]],
+        )
+        assert (alone_below[0], alone_above[0]) == (below[s], above[s])
+        laws = [
+            stats.hypergeom.pmf(np.arange(min(good[r], draws[r]) + 1), total[r], good[r], draws[r])
+            for r in rows
+        ]
+        pmf = convolved(laws)
+        assert below[s] == pytest.approx(pmf[: cap[s]].sum(), rel=1e-9, abs=1e-300)
+        assert above[s] == pytest.approx(pmf[cap[s] :].sum(), rel=1e-9, abs=1e-300)
+
+
+def test_sum_tails_lower_only_gives_the_same_lower_tails() -> None:
+    rng = np.random.default_rng(3)
+    subject = np.repeat(np.arange(4), [2, 5, 1, 3])
+    trials = rng.integers(1, 30, subject.size)
+    chance = rng.uniform(0.05, 0.9, subject.size)
+    cap = np.array([4, 20, 1, 9])
+    thresholds = [cap, np.array([0, 3, 1, 2])]
+    full = sum_tails(subject, trials, binom_law(trials, chance), cap, thresholds)
+    lower = sum_tails(subject, trials, binom_law(trials, chance), cap, thresholds, lower_only=True)
+    for (below, _), (low, high) in zip(full, lower, strict=True):
+        assert np.array_equal(below, low)
+        assert np.isnan(high).all()
+
+
+def test_coded_incidence_codes_follow_the_names_and_are_built_once() -> None:
+    data = dataset(
+        [
+            {"tender_id": "T2", "bidder_id": "B"},
+            {"tender_id": "T2", "bidder_id": "A"},
+            {"tender_id": "T1", "bidder_id": "C"},
+            {"tender_id": "T1", "bidder_id": "A"},
+            {"tender_id": "T1", "bidder_id": "A"},
+        ],
+        [
+            {"tender_id": "T1", "region": "south", "category": "road"},
+            {"tender_id": "T2", "region": "north", "category": "road"},
+        ],
+    )
+    found = coded_incidence(data)
+    assert coded_incidence(data) is found
+    firms = found.firms.to_list()
+    assert firms == sorted(firms)
+    assert len(firms) == 3
+    assert found.tenders.get_column("tender_id").to_list() == ["T1", "T2"]
+    assert found.tenders.get_column("market").to_list() == ["south / road", "north / road"]
+    # "north / road" sorts first, so it is market 0 although T1 comes first.
+    assert found.tenders.get_column("_m").to_list() == [1, 0]
+    named = found.frame.with_columns(
+        found.firms.gather(found.frame.get_column("_f")).alias("firm_id"),
+        found.tenders.get_column("tender_id").gather(found.frame.get_column("_t")),
+    )
+    expected = data.bids.select("tender_id", "firm_id").unique()
+    assert named.height == 4
+    assert named.select("tender_id", "firm_id").sort(pl.all()).equals(expected.sort(pl.all()))
 
 
 def test_fdr_is_benjamini_hochberg_and_ignores_order() -> None:

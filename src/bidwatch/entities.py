@@ -63,6 +63,7 @@ SUPPORT = ("phone", "email", "address", "legal_representative")
 # Edge kinds in the order the union-find applies them.
 ORDER = ("must_link", "code", "registry_id", "id", "exact", "transliteration", "fuzzy", "supported")
 NAMED = frozenset(("exact", "transliteration", "fuzzy", "supported"))
+_PAIR = 1 << 32
 
 
 def name_key(names: pl.Expr) -> pl.Expr:
@@ -220,14 +221,24 @@ def _records(data: Dataset) -> tuple[pl.DataFrame, pl.DataFrame]:
         .agg(
             pl.len().cast(pl.UInt32).alias("bids"),
             pl.col("_region").drop_nulls().unique().sort().alias("context"),
+            pl.col("tender_id").unique().alias("_tenders"),
         )
         .join(traces, on=list(IDENTITY), how="left", nulls_equal=True)
-        .select(*IDENTITY, "bids", "support", "context")
+        .select(*IDENTITY, "bids", "support", "context", "_tenders")
         .with_columns(
             pl.lit("bids").alias("source"), pl.lit(None, dtype=pl.String).alias("registry_id")
         )
         .sort(*IDENTITY, nulls_last=True)
     )
+    # The records of the bids come first, so a record's number is its row here: the
+    # incidence needs no second join of the bids on their identity.
+    incidence = (
+        from_bids.select(pl.col("_tenders").alias("tender_id"))
+        .with_row_index("rec")
+        .select(pl.col("rec").cast(pl.Int64), "tender_id")
+        .explode("tender_id")
+    )
+    from_bids = from_bids.drop("_tenders")
     after = (
         pl.concat(
             [
@@ -272,16 +283,6 @@ def _records(data: Dataset) -> tuple[pl.DataFrame, pl.DataFrame]:
     ).sort("registry_id")
     records = pl.concat([from_bids, after, registry], how="vertical_relaxed").with_row_index("rec")
     records = records.with_columns(pl.col("rec").cast(pl.Int64))
-    incidence = (
-        bids.select(*IDENTITY, "tender_id")
-        .join(
-            records.filter(pl.col("source") == "bids").select(*IDENTITY, "rec"),
-            on=list(IDENTITY),
-            nulls_equal=True,
-        )
-        .select("rec", "tender_id")
-        .unique()
-    )
     return records, incidence
 
 
@@ -294,15 +295,21 @@ class Resolution:
     notes: tuple[str, ...]
 
 
+# A record as the union-find sees it: _code, _regions_py, branch, core, trade_py, han.
+_Row = tuple[str | None, list[str], str | None, str, str, bool]
+_ROW = ("_code", "_regions_py", "branch", "core", "trade_py", "han")
+
+
 class _Cluster:
     __slots__ = ("branches", "codes", "enemies", "members", "names", "regions")
 
-    def __init__(self, rec: int, row: dict[str, Any], enemies: set[int]) -> None:
+    def __init__(self, rec: int, row: _Row, enemies: set[int]) -> None:
+        code, regions, branch, core, trade_py, han = row
         self.members = [rec]
-        self.codes = {row["_code"]} if row["_code"] else set()
-        self.regions = set(row["_regions_py"])
-        self.branches = {row["branch"]}
-        self.names = {(row["core"], row["trade_py"], row["han"])} if row["core"] else set()
+        self.codes = {code} if code else set()
+        self.regions = set(regions)
+        self.branches = {branch}
+        self.names = {(core, trade_py, han)} if core else set()
         self.enemies = enemies
 
 
@@ -456,12 +463,20 @@ class _Resolver:
                     side("bare").join(side("regional"), on="key", suffix="_b"),
                 ]
             )
+            # A pair as one 64-bit key (records number far fewer than 2^32): unique and
+            # sort on one integer column, in the order of (a, b).
             .select(
-                pl.min_horizontal("rec", "rec_b").alias("a"),
-                pl.max_horizontal("rec", "rec_b").alias("b"),
+                (
+                    pl.min_horizontal("rec", "rec_b").cast(pl.UInt64) * _PAIR
+                    + pl.max_horizontal("rec", "rec_b").cast(pl.UInt64)
+                ).alias("_pair")
             )
             .unique()
-            .sort("a", "b")
+            .sort("_pair")
+            .select(
+                (pl.col("_pair") // _PAIR).cast(pl.Int64).alias("a"),
+                (pl.col("_pair") % _PAIR).cast(pl.Int64).alias("b"),
+            )
         )
         if pairs.height == 0:
             return _no_edges()
@@ -481,17 +496,20 @@ class _Resolver:
 
         pairs = pairs.with_columns(take(["core", "trade", "trade_py", "han"]))
 
-        def compare(left: str, right: str, scorer: Any) -> np.ndarray:
+        def compare(name: str, scorer: Any) -> np.ndarray:
+            # Python strings once per record, gathered per pair by numpy: converting the
+            # pairs' columns would build a string object for each of the many pairs.
+            texts = np.array(r.get_column(name).to_list(), dtype=object)
             return process.cpdist(
-                pairs.get_column(left).to_list(),
-                pairs.get_column(right).to_list(),
+                texts[pairs.get_column("a").to_numpy()],
+                texts[pairs.get_column("b").to_numpy()],
                 scorer=scorer,
                 workers=-1,
             )
 
         pairs = pairs.with_columns(
-            pl.Series("core_sim", compare("core", "core_b", fuzz.ratio), dtype=pl.Float64),
-            pl.Series("_edits", compare("trade", "trade_b", Levenshtein.distance), dtype=pl.Int64),
+            pl.Series("core_sim", compare("core", fuzz.ratio), dtype=pl.Float64),
+            pl.Series("_edits", compare("trade", Levenshtein.distance), dtype=pl.Int64),
         )
         pairs = pairs.filter(
             (pl.col("core") == pl.col("core_b"))
@@ -668,12 +686,15 @@ class _Resolver:
         )
         # Python objects only for the records some edge touches: most records join no one.
         touched = pl.concat([edges.get_column("a"), edges.get_column("b")]).unique()
-        rows = {
-            row["rec"]: row
-            for row in self.records.join(touched.to_frame("rec"), on="rec", how="semi")
-            .select("rec", "_code", "_regions_py", "branch", "core", "trade_py", "han")
-            .iter_rows(named=True)
-        }
+        # Column lists zipped into tuples: a dict per row costs more than the merging.
+        chosen = self.records.join(touched.to_frame("rec"), on="rec", how="semi")
+        rows: dict[int, _Row] = dict(
+            zip(
+                chosen.get_column("rec").to_list(),
+                zip(*(chosen.get_column(c).to_list() for c in _ROW), strict=True),
+                strict=True,
+            )
+        )
         enemies: dict[int, set[int]] = {}
         for a, b in cannot:
             enemies.setdefault(a, set()).add(b)
@@ -715,21 +736,22 @@ class _Resolver:
             ca.regions |= cb.regions
             ca.branches |= cb.branches
             ca.names |= cb.names
-            ca.enemies = ca.enemies | cb.enemies
+            if cb.enemies:
+                # A new set: a record's enemies may be shared with the enemies dict.
+                ca.enemies = ca.enemies | cb.enemies
             del clusters[rb]
             joined.setdefault(b, (method, score, a))
             joined.setdefault(a, (method, score, b))
 
         spoken = edges.filter(pl.col("method") == "transliteration")
-        for a, b, method, score in (
-            edges.filter(pl.col("method") != "transliteration")
-            .select("a", "b", "method", "score")
-            .iter_rows()
+        applied = edges.filter(pl.col("method") != "transliteration")
+        for a, b, method, score in zip(
+            *(applied.get_column(c).to_list() for c in ("a", "b", "method", "score")), strict=True
         ):
             merge(a, b, method, score)
         # A Latin name joins a Chinese firm only when its pinyin points at one firm: after
         # the other edges, homophone typos (宏润, 洪润) are one firm, homophone firms two.
-        han = {rec: row["han"] for rec, row in rows.items()}
+        han = {rec: row[5] for rec, row in rows.items()}
         partners: dict[int, list[tuple[int, float]]] = {}
         for a, b, score in spoken.select("a", "b", "score").iter_rows():
             latin, chinese = (b, a) if han[a] else (a, b)
@@ -822,7 +844,9 @@ class _Resolver:
 
 
 def _conflict(a: _Cluster, b: _Cluster, method: str, cluster_floor: float) -> str | None:
-    if a.enemies & set(b.members) or b.enemies & set(a.members):
+    if (a.enemies and not a.enemies.isdisjoint(b.members)) or (
+        b.enemies and not b.enemies.isdisjoint(a.members)
+    ):
         return "the two bid in the same tender, or an analyst link keeps them apart"
     if a.codes and b.codes and a.codes != b.codes:
         return "different valid credit codes"
@@ -930,14 +954,53 @@ def _describe(records: pl.DataFrame) -> pl.DataFrame:
             .otherwise(pl.col("trade_py"))
             .alias("trade_py"),
         )
-    codes = out.get_column("credit_code").drop_nulls().unique().to_list()
-    valid = {c: c.strip().upper() for c in codes if credit_code_valid(c)}
+    valid = valid_codes(out.get_column("credit_code"))
     out = out.with_columns(
         pl.col("credit_code")
         .replace_strict(valid, default=None, return_dtype=pl.String)
         .alias("_code")
     )
     return out.sort("rec")
+
+
+# What str.strip() removes from an ASCII string.
+_ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_USCC_LETTERS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = np.array([1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28])
+
+
+def valid_codes(codes: pl.Series) -> dict[str, str]:
+    """The distinct valid credit codes, each with its canonical form (stripped, upper case):
+    ``credit_code_valid`` for whole columns.
+
+    A registry holds a code per firm, too many for a Python call each: ASCII codes are
+    checked at once (pattern by polars, check character by numpy), others one by one.
+    """
+    frame = pl.DataFrame({"raw": codes.drop_nulls().unique()}, schema={"raw": pl.String})
+    ascii_only = pl.col("raw").str.contains(r"^[\x00-\x7F]*$")
+    others = frame.filter(~ascii_only).get_column("raw").to_list()
+    valid = {c: c.strip().upper() for c in others if credit_code_valid(c)}
+    shaped = (
+        frame.filter(ascii_only)
+        .with_columns(pl.col("raw").str.strip_chars(_ASCII_SPACE).str.to_uppercase().alias("code"))
+        .filter(
+            pl.col("code").str.contains(r"^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}$")
+        )
+    )
+    if shaped.height == 0:
+        return valid
+    value = np.zeros(128, dtype=np.int64)
+    value[[ord(c) for c in _USCC_LETTERS]] = np.arange(len(_USCC_LETTERS))
+    chars = np.frombuffer(
+        "".join(shaped.get_column("code").to_list()).encode("ascii"), dtype=np.uint8
+    ).reshape(-1, 18)
+    total = value[chars[:, :17]] @ _USCC_WEIGHTS
+    expected = np.frombuffer(_USCC_LETTERS.encode("ascii"), dtype=np.uint8)[(31 - total % 31) % 31]
+    right = shaped.filter(pl.Series(expected == chars[:, 17]))
+    valid.update(
+        zip(right.get_column("raw").to_list(), right.get_column("code").to_list(), strict=True)
+    )
+    return valid
 
 
 def word_endings(words: pl.Series) -> list[str]:

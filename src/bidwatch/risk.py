@@ -144,17 +144,18 @@ def _inherited(
     tender_codes = _codes(incidence, "tender_id", "t")
     firm_codes = _codes(incidence, "firm_id", "f")
     incidence = incidence.join(tender_codes, on="tender_id").join(firm_codes, on="firm_id")
-    judged = (
-        pl.concat(
-            [
-                assessed[d].to_frame("tender_id").with_columns(pl.lit(i, pl.UInt32).alias("d"))
-                for i, d in enumerate(detectors)
-            ]
-        )
-        .join(tender_codes, on="tender_id")
-        .select("d", "t")
-        .unique()
-    )
+    # Many detectors assess the same tenders (all of them, or all with two bids): each
+    # distinct list is coded once, as comparing two lists costs less than joining one.
+    coded: list[tuple[pl.Series, pl.DataFrame]] = []
+    parts = []
+    for i, d in enumerate(detectors):
+        ids = assessed[d]
+        same = next((t for seen, t in coded if seen.len() == ids.len() and seen.equals(ids)), None)
+        if same is None:
+            same = ids.to_frame("tender_id").join(tender_codes, on="tender_id").select("t").unique()
+            coded.append((ids, same))
+        parts.append(same.select(pl.lit(i, pl.UInt32).alias("d"), "t"))
+    judged = pl.concat(parts)
     counts = _product(
         judged, incidence.select("t", "f"), len(detectors), tender_codes.height, firm_codes.height
     )
@@ -173,8 +174,9 @@ def _inherited(
             "score",
             pl.col("firms").alias("firm_id"),
         )
-        .explode("firm_id")
+        # Tenders coded before the firms are listed: one join per finding, not per firm.
         .join(tender_codes, on="tender_id")
+        .explode("firm_id")
         .join(firm_codes, on="firm_id")
         .group_by("d", "t", "f")
         .agg(pl.col("score").max())

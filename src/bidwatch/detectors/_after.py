@@ -113,15 +113,38 @@ def priced_items(data: Dataset) -> pl.DataFrame:
         "tender_id", keep="first", maintain_order=True
     )
     unit = pl.col("unit")
-    return (
-        items.filter((pl.col("unit_price") > 0) & unit.is_not_null())
+    # A bill names a handful of units and materials over many rows: their text is read once
+    # per distinct value and joined back.
+    priced = items.filter((pl.col("unit_price") > 0) & unit.is_not_null())
+    units = (
+        priced.select("unit")
+        .unique()
         .with_columns(
             dimension(unit).alias("_dimension"),
             base_symbol(unit).alias("_base"),
-            (pl.col("quantity") * factor(unit)).alias("_quantity"),
-            (pl.col("unit_price") / factor(unit)).alias("_price"),
+            factor(unit).alias("_factor"),
+        )
+    )
+    materials = (
+        priced.select("material")
+        .unique()
+        .drop_nulls()
+        .with_columns(
             material_key(pl.col("material")).alias("_material"),
             material_class(pl.col("material")).alias("_class"),
+        )
+    )
+    return (
+        priced.join(units, on="unit", how="left", maintain_order="left")
+        .join(materials, on="material", how="left", maintain_order="left")
+        .select(
+            *items.columns,
+            "_dimension",
+            "_base",
+            (pl.col("quantity") * pl.col("_factor")).alias("_quantity"),
+            (pl.col("unit_price") / pl.col("_factor")).alias("_price"),
+            "_material",
+            "_class",
         )
         .join(regions, on="tender_id", how="left", maintain_order="left")
         .join(months, on="tender_id", how="left", maintain_order="left")

@@ -31,6 +31,7 @@ share it (and the group ids they give are the same).
 
 from __future__ import annotations
 
+import itertools
 import math
 import weakref
 from dataclasses import dataclass
@@ -149,28 +150,32 @@ def _candidates(
 ) -> Candidates:
     if "firm_id" not in data.bids.columns or not data.has("bids.firm_id"):
         raise NotComputable("needs resolved bidders (a bidder_id or bidder_name column)")
-    pairs_of = data.bids.select("tender_id", "firm_id").drop_nulls().unique()
+    # Codes first, on every bid: the repeated (tender, firm) pairs are dropped on integer
+    # keys, and no string pair is hashed.
+    bids = (
+        data.bids.select("tender_id", "firm_id")
+        .drop_nulls()
+        .with_columns((pl.col("tender_id").rank("dense") - 1).cast(pl.UInt32).alias("_t"))
+    )
     tenders = (
-        pairs_of.select("tender_id")
-        .unique()
-        .join(_markets(data), on="tender_id", how="left")
+        bids.select("tender_id", "_t")
+        .unique("_t")
+        .sort("_t")
+        .join(_markets(data), on="tender_id", how="left", maintain_order="left")
         .with_columns(pl.col("market").fill_null(f"{UNSTATED}/{UNSTATED}"))
-        .sort("tender_id")
-        .with_columns(
-            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_t"),
-            pl.col("market").rank("dense").cast(pl.UInt32).alias("_m"),
-        )
+        .with_columns(pl.col("market").rank("dense").cast(pl.UInt32).alias("_m"))
     )
     firms = (
-        pairs_of.select("firm_id")
+        bids.select("firm_id")
         .unique()
         .sort("firm_id")
         .with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_f"))
     )
-    incidence = _with_sizes(
-        pairs_of.join(tenders.select("tender_id", "_t", "_m"), on="tender_id")
-        .join(firms, on="firm_id")
-        .select("_t", "_f", "_m")
+    coded = bids.join(firms, on="firm_id")
+    incidence = _coded_incidence(
+        coded.get_column("_t").to_numpy(),
+        coded.get_column("_f").to_numpy(),
+        tenders.get_column("_m").to_numpy(),
     )
     real = _search(incidence, min_pair_tenders, edge_p, min_members)
     # The whole search again on copies of the data with bidders shuffled among the bids of
@@ -240,24 +245,38 @@ def null_runs(rows: int) -> int:
     return int(min(10, max(1, math.ceil(100_000 / max(rows, 1)))))
 
 
-def _with_sizes(incidence: pl.DataFrame) -> pl.DataFrame:
-    return incidence.with_columns(pl.len().over("_t").cast(pl.Int64).alias("n")).sort("_t", "_f")
+def _coded_incidence(tender: Array, firm: Array, market_of: Array) -> pl.DataFrame:
+    """_t, _f, _m, n of the distinct (tender, firm) pairs, sorted by _t then _f; market_of
+    gives each tender code's market."""
+    # One 64-bit key per pair: np.unique drops the repeats and sorts in one pass.
+    width = np.uint64(int(firm.max()) + 1 if firm.size else 1)
+    key = np.sort(tender.astype(np.uint64) * width + firm.astype(np.uint64))
+    key = key[np.r_[True, key[1:] != key[:-1]]] if key.size else key
+    t = (key // width).astype(np.uint32)
+    size = np.bincount(t, minlength=int(t.max()) + 1 if t.size else 0)
+    return pl.DataFrame(
+        {
+            "_t": t,
+            "_f": (key % width).astype(np.uint32),
+            "_m": market_of[t].astype(np.uint32),
+            "n": size[t].astype(np.int64),
+        }
+    )
 
 
 def _shuffled(incidence: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
     """Firms shuffled among the bids of each market (a firm drawn twice into one tender
     keeps one place): every firm keeps its number of bids per market, every tender its
     market and about its number of bidders."""
-    ordered = incidence.sort("_m", "_t", "_f")
-    market = ordered.get_column("_m").to_numpy()
-    firm = ordered.get_column("_f").to_numpy()
+    # The incidence is sorted by (_t, _f): a stable sort by market orders it by (_m, _t, _f).
+    ordered = np.argsort(incidence.get_column("_m").to_numpy(), kind="stable")
+    market = incidence.get_column("_m").to_numpy()[ordered]
+    tender = incidence.get_column("_t").to_numpy()[ordered]
+    firm = incidence.get_column("_f").to_numpy()[ordered]
     order = np.lexsort((rng.random(market.size), market))
-    return _with_sizes(
-        ordered.select("_t", "_m")
-        .with_columns(pl.Series("_f", firm[order], dtype=pl.UInt32))
-        .unique(["_t", "_f"])
-        .select("_t", "_f", "_m")
-    )
+    market_of = np.zeros(int(tender.max()) + 1 if tender.size else 0, dtype=np.uint32)
+    market_of[tender] = market
+    return _coded_incidence(tender, firm[order], market_of)
 
 
 @dataclass(frozen=True)
@@ -288,25 +307,7 @@ def _search(
         .sort("_f", "_m")
     )
     slim = incidence.select("_t", "_f")
-    pairs = (
-        slim.join(slim, on="_t", suffix="_b")
-        .filter(pl.col("_f") < pl.col("_f_b"))
-        .group_by("_f", "_f_b")
-        .agg(pl.len().cast(pl.Int64).alias("obs"))
-        .filter(pl.col("obs") >= min_pair_tenders)
-    )
-    expected = (
-        pairs.select("_f", "_f_b")
-        .join(weights.select("_f", "_m", "w"), on="_f")
-        .join(
-            weights.select(pl.col("_f").alias("_f_b"), "_m", pl.col("w").alias("w_b")),
-            on=["_f_b", "_m"],
-        )
-        .sort("_f", "_f_b", "_m")
-        .group_by("_f", "_f_b", maintain_order=True)
-        .agg((pl.col("w") * pl.col("w_b")).sum().alias("expected"))
-    )
-    pairs = pairs.join(expected, on=["_f", "_f_b"]).sort("_f", "_f_b")
+    pairs = _expected(_cobids(incidence, min_pair_tenders), weights)
     obs = pairs.get_column("obs").to_numpy()
     exp = pairs.get_column("expected").to_numpy()
     p = stats.poisson.sf(obs - 1, exp) if obs.size else np.zeros(0)
@@ -356,6 +357,85 @@ def _search(
         strength = -stats.poisson.logsf(o - 1, np.maximum(e, 1e-12)) / math.log(10)
     groups = groups.with_columns(pl.Series("strength", strength, dtype=pl.Float64))
     return _Search(markets, weights, pairs, edges.height, groups)
+
+
+def _cobids(incidence: pl.DataFrame, min_pair_tenders: int) -> pl.DataFrame:
+    """_f < _f_b, obs (tenders both bid in) of the pairs with obs >= min_pair_tenders,
+    sorted; ``incidence`` sorted by _t then _f."""
+    tender = incidence.get_column("_t").to_numpy()
+    firm = incidence.get_column("_f").to_numpy().astype(np.uint64)
+    size = incidence.get_column("n").to_numpy()
+    width = np.uint64(int(firm.max()) + 1 if firm.size else 1)
+    # Each row pairs with the rows after it in its tender (their firms have larger codes),
+    # generated without a join; the pair is one 64-bit key that np.unique counts and sorts.
+    first = np.flatnonzero(np.r_[True, tender[1:] != tender[:-1]]) if tender.size else tender
+    place = np.arange(tender.size) - np.repeat(first, np.diff(np.r_[first, tender.size]))
+    after = size - 1 - place
+    a = np.repeat(np.arange(tender.size), after)
+    b = a + 1 + (np.arange(a.size) - np.repeat(np.cumsum(after) - after, after))
+    key, obs = np.unique(firm[a] * width + firm[b], return_counts=True)
+    keep = obs >= min_pair_tenders
+    key = key[keep]
+    return pl.DataFrame(
+        {
+            "_f": (key // width).astype(np.uint32),
+            "_f_b": (key % width).astype(np.uint32),
+            "obs": obs[keep].astype(np.int64),
+        }
+    )
+
+
+def _expected(pairs: pl.DataFrame, weights: pl.DataFrame) -> pl.DataFrame:
+    """``pairs`` with expected: the sum over the markets both firms bid in of w w_b, added
+    in market order; pairs without a common market are dropped. ``weights`` sorted by _f
+    then _m."""
+    wf = weights.get_column("_f").to_numpy().astype(np.int64)
+    wm = weights.get_column("_m").to_numpy().astype(np.int64)
+    w = weights.get_column("w").to_numpy()
+    fa = pairs.get_column("_f").to_numpy().astype(np.int64)
+    fb = pairs.get_column("_f_b").to_numpy().astype(np.int64)
+    firms = int(max(wf.max(initial=0), fa.max(initial=0))) + 1
+    markets = int(wm.max(initial=0)) + 1
+    # Every market of the first firm, in market order; the second firm's weight there
+    # looked up by the sorted (firm, market) key.
+    start = np.searchsorted(wf, np.arange(firms + 1))
+    count = start[fa + 1] - start[fa]
+    pair = np.repeat(np.arange(fa.size), count)
+    row = np.repeat(start[fa], count) + (
+        np.arange(pair.size) - np.repeat(np.cumsum(count) - count, count)
+    )
+    keys = wf * markets + wm
+    wanted = fb[pair] * markets + wm[row]
+    at = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
+    hit = keys[at] == wanted if keys.size else np.zeros(0, dtype=bool)
+    pair, row, at = pair[hit], row[hit], at[hit]
+    expected = _kahan_sums(pair, w[row] * w[at], fa.size)
+    common = np.bincount(pair, minlength=fa.size) > 0
+    return pairs.with_columns(pl.Series("expected", expected, dtype=pl.Float64)).filter(
+        pl.Series(common)
+    )
+
+
+def _kahan_sums(group: Array, value: Array, groups: int) -> Array:
+    """Sum of ``value`` per ``group`` (sorted, coded 0..groups-1), compensated (Kahan) and in
+    row order within each group: the sums polars' group-by gives, to the last bit."""
+    total = np.zeros(groups)
+    carry = np.zeros(groups)
+    if group.size == 0:
+        return total
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    place = np.arange(group.size) - np.repeat(starts, np.diff(np.r_[starts, group.size]))
+    by_place = np.argsort(place, kind="stable")
+    bounds = np.searchsorted(place[by_place], np.arange(int(place.max()) + 2))
+    # One step per term index, vectorised over the groups that have that many terms.
+    for lo, hi in itertools.pairwise(bounds):
+        rows = by_place[lo:hi]
+        g = group[rows]
+        y = value[rows] - carry[g]
+        t = total[g] + y
+        carry[g] = (t - total[g]) - y
+        total[g] = t
+    return total
 
 
 def group_qvalues(strength: Array, chance: Array, runs: int) -> tuple[Array, Array]:

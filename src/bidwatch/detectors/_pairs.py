@@ -12,7 +12,9 @@ followed, and the Python loops run over count values and market slots, never ove
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -76,25 +78,82 @@ def tender_markets(data: Dataset) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class Incidence:
+    """Who bid where, on integer codes: ``frame`` has one row per distinct tender (_t) and
+    resolved firm (_f) with the tender's market (_m, null for a tender missing from the
+    tenders table), sorted; ``tenders`` gives each _t its tender_id, market and _m, and
+    ``firms`` each _f its firm_id. A code's order is its name's order, so that sorting by
+    codes sorts by names, and pairs of firms, markets and tenders are joined and grouped on
+    integers rather than strings."""
+
+    frame: pl.DataFrame
+    tenders: pl.DataFrame
+    firms: pl.Series
+
+
+_INCIDENCE: weakref.WeakKeyDictionary[Dataset, Incidence] = weakref.WeakKeyDictionary()
+
+
+def coded_incidence(data: Dataset) -> Incidence:
+    """The dataset's coded incidence, built once and shared by the detectors across tenders."""
+    cached = _INCIDENCE.get(data)
+    if cached is not None:
+        return cached
+    bids = data.bids.select("tender_id", "firm_id").drop_nulls()
+    firms = bids.get_column("firm_id").unique().sort()
+    # Codes come from joins on the few distinct names: ranking strings row by row is slow.
+    tenders = (
+        bids.select(pl.col("tender_id").unique().sort())
+        .join(tender_markets(data), on="tender_id", how="left", maintain_order="left")
+        .with_row_index("_t")
+    )
+    markets = tenders.get_column("market").drop_nulls().unique().sort()
+    tenders = tenders.join(
+        markets.to_frame().with_row_index("_m"), on="market", how="left", maintain_order="left"
+    )
+    frame = (
+        bids.join(firms.to_frame().with_row_index("_f"), on="firm_id")
+        .join(tenders.select("tender_id", "_t", "_m"), on="tender_id")
+        .select("_t", "_f", "_m")
+        # Distinct (tender, firm) by sorting one 64-bit key: polars' unique on two columns is
+        # several times slower.
+        .with_columns((pl.col("_t").cast(pl.UInt64) * firms.len() + pl.col("_f")).alias("_k"))
+        .sort("_k")
+        .filter((pl.col("_k") != pl.col("_k").shift()).fill_null(True))
+        .drop("_k")
+    )
+    found = Incidence(frame=frame, tenders=tenders, firms=firms)
+    _INCIDENCE[data] = found
+    return found
+
+
 def pair_id(a: str = "firm_a", b: str = "firm_b") -> pl.Expr:
     """ "A|B" for two firm columns already in order (A < B)."""
     return pl.concat_str([pl.col(a), pl.col(b)], separator=ID_SEPARATOR)
 
 
+def _log_factorials(largest: int) -> FloatArray:
+    """log(i!) for i = 0..largest: the laws' log-gammas are all of integers, and a lookup
+    gives the very value scipy's gammaln gives for that integer, at a fraction of the cost."""
+    return np.asarray(special.gammaln(np.arange(1, largest + 2, dtype=np.float64)))
+
+
 def hypergeom_law(total: IntArray, good: IntArray, draws: IntArray) -> Law:
     """Per row: marked items among ``draws`` taken without replacement from ``total``, of
-    which ``good`` are marked. Probabilities from log-gamma (scipy's hypergeom pmf is
+    which ``good`` are marked. Probabilities from log-factorials (scipy's hypergeom pmf is
     several times slower on a grid); the lumped tail from scipy."""
+    total, good, draws = (np.asarray(v, dtype=np.int64) for v in (total, good, draws))
+    lf = _log_factorials(int(total.max()) if total.size else 0)
 
     def pmf(rows: IntArray, x: IntArray) -> FloatArray:
-        n, a, d = (v[rows, None].astype(np.float64) for v in (total, good, draws))
-        k = x[None, :].astype(np.float64)
+        n, a, d = (v[rows, None] for v in (total, good, draws))
+        k = x[None, :].astype(np.int64)
         inside = (k <= np.minimum(a, d)) & (k >= d - (n - a))
-        k = np.where(inside, k, 0.0)
-        gl = special.gammaln
-        rows_part = gl(a + 1) + gl(n - a + 1) + gl(d + 1) + gl(n - d + 1) - gl(n + 1)
-        log = rows_part - gl(k + 1) - gl(np.maximum(a - k, 0) + 1) - gl(np.maximum(d - k, 0) + 1)
-        log -= gl(np.maximum(n - a - d + k, 0) + 1)
+        k = np.where(inside, k, 0)
+        rows_part = lf[a] + lf[n - a] + lf[d] + lf[n - d] - lf[n]
+        log = rows_part - lf[k] - lf[np.maximum(a - k, 0)] - lf[np.maximum(d - k, 0)]
+        log -= lf[np.maximum(n - a - d + k, 0)]
         return np.where(inside, np.exp(log), 0.0)
 
     def sf(rows: IntArray, x: IntArray) -> FloatArray:
@@ -105,13 +164,14 @@ def hypergeom_law(total: IntArray, good: IntArray, draws: IntArray) -> Law:
 
 def binom_law(trials: IntArray, chance: FloatArray) -> Law:
     """Per row: successes in ``trials`` independent trials of probability ``chance``."""
+    trials = np.asarray(trials, dtype=np.int64)
+    lf = _log_factorials(int(trials.max()) if trials.size else 0)
 
     def pmf(rows: IntArray, x: IntArray) -> FloatArray:
-        n = trials[rows, None].astype(np.float64)
+        n = trials[rows, None]
         p = chance[rows, None]
-        k = np.minimum(x[None, :].astype(np.float64), n)
-        gl = special.gammaln
-        log = gl(n + 1) - gl(k + 1) - gl(n - k + 1)
+        k = np.minimum(x[None, :].astype(np.int64), n)
+        log = lf[n] - lf[k] - lf[n - k]
         log += special.xlogy(k, p) + special.xlog1py(n - k, -p)
         return np.where(x[None, :] <= n, np.exp(log), 0.0)
 
@@ -127,6 +187,8 @@ def sum_tails(
     law: Law,
     cap: IntArray,
     thresholds: list[IntArray],
+    *,
+    lower_only: bool = False,
 ) -> list[tuple[FloatArray, FloatArray]]:
     """Exact tails of S_s, the sum of independent counts, one per row of subject s.
 
@@ -135,13 +197,15 @@ def sum_tails(
     ``law`` its distribution. The sum is followed exactly up to ``cap[s]`` and lumped above,
     so that for each threshold array t (0 <= t <= cap) the result holds (P(S < t), P(S >= t))
     per subject, each a sum of non-negative terms: no tail is taken as 1 minus the other,
-    and tiny p-values keep their digits.
+    and tiny p-values keep their digits. With ``lower_only`` only P(S < t) is wanted: the
+    mass above the cap is never lumped (it cannot reach the lower tails), and P(S >= t)
+    comes back as NaN.
     """
     subjects = cap.shape[0]
     if subjects == 0:
         return [(np.zeros(0), np.zeros(0)) for _ in thresholds]
     starts = np.searchsorted(subject, np.arange(subjects))
-    position = np.arange(subject.shape[0]) - starts[subject]
+    count = np.bincount(subject, minlength=subjects)
     # Follow each subject to the first 2^j - 1 at or above its cap: few distinct widths.
     width = (1 << np.ceil(np.log2(cap + 1)).astype(np.int64)) - 1
     below = [np.zeros(subjects) for _ in thresholds]
@@ -152,52 +216,68 @@ def sum_tails(
         for first in range(0, members.shape[0], per_batch):
             batch = members[first : first + per_batch]
             state = _convolve(
-                batch, subject=subject, position=position, support=support, law=law, top=int(top)
+                starts[batch],
+                count[batch],
+                support=support,
+                law=law,
+                top=int(top),
+                lump=not lower_only,
             )
-            tail = np.cumsum(state[:, ::-1], axis=1)[:, ::-1]  # tail[:, x] = P(S >= x)
-            head = np.concatenate([np.zeros((batch.shape[0], 1)), np.cumsum(state, axis=1)], 1)
+            tail = np.cumsum(state[::-1], axis=0)[::-1]  # tail[x] = P(S >= x)
+            head = np.concatenate([np.zeros((1, batch.shape[0])), np.cumsum(state, axis=0)])
             local = np.arange(batch.shape[0])
             for i, t in enumerate(thresholds):
                 tb = t[batch]
-                above[i][batch] = tail[local, tb]
-                below[i][batch] = head[local, tb]
+                above[i][batch] = np.nan if lower_only else tail[tb, local]
+                below[i][batch] = head[tb, local]
     return list(zip(below, above, strict=True))
 
 
 def _convolve(
-    batch: IntArray,
-    *,
-    subject: IntArray,
-    position: IntArray,
-    support: IntArray,
-    law: Law,
-    top: int,
+    start: IntArray, count: IntArray, *, support: IntArray, law: Law, top: int, lump: bool
 ) -> FloatArray:
-    """Distribution of min(S, top) for the subjects of ``batch``: rows (batch, top + 1)."""
+    """Distribution of min(S, top) for subjects whose rows are ``start`` to ``start + count``:
+    column j holds subject j's probabilities of 0..top (an array (top + 1, subjects)).
+
+    Subjects are taken by decreasing number of rows, so that those with a row in slot s are
+    the first ones and each step updates a leading block of columns in place; a column is
+    a subject's state, so that every operation runs along all subjects at once. Each
+    subject's terms are added in the same order whatever the batch: results do not depend
+    on which subjects are convolved together. Without ``lump`` the last cell is left at 0:
+    the cells below it are the same either way, for nothing flows down from the lumped one.
+    """
     pmf, sf = law
-    local = np.full(int(subject.max()) + 1 if subject.size else 0, -1, dtype=np.int64)
-    local[batch] = np.arange(batch.shape[0])
-    rows = np.flatnonzero(local[subject] >= 0)
-    state = np.zeros((batch.shape[0], top + 1))
-    state[:, 0] = 1.0
-    for slot in range(int(position[rows].max()) + 1 if rows.size else 0):
-        here = rows[position[rows] == slot]
-        who = local[subject[here]]
+    order = np.argsort(-count, kind="stable")
+    first = start[order]
+    # Subjects with more than s rows, for each slot s.
+    slots = np.arange(int(count.max(initial=0)))
+    alive = count.shape[0] - np.searchsorted(np.sort(count), slots, side="right")
+    state = np.zeros((top + 1, count.shape[0]))
+    state[0] = 1.0
+    for slot, m in enumerate(alive.tolist()):
+        here = first[:m] + slot
         # The law is needed up to the slot's largest count, lumped at ``top`` if it gets there.
         reach = min(top, int(support[here].max()))
         chance = pmf(here, np.arange(reach + 1, dtype=np.int64))
-        if reach == top:
-            chance[:, top] = sf(here, np.full(here.shape[0], top - 1, dtype=np.int64))
-        now = state[who]
-        tail = np.cumsum(now[:, ::-1], axis=1)[:, ::-1]
+        if reach == top and lump:
+            # Beyond a count's support its tail is exactly 0: scipy is asked only the others.
+            lumped = np.flatnonzero(support[here] >= top)
+            chance[:, top] = 0.0
+            chance[lumped, top] = sf(here[lumped], np.full(lumped.shape[0], top - 1, np.int64))
+        chance = np.ascontiguousarray(chance.T)
+        now = state[:, :m]
+        tail = np.cumsum(now[::-1], axis=0)[::-1] if lump else now
         new = np.zeros_like(now)
         for y in range(reach + 1):
-            p = chance[:, y]
+            p = chance[y]
             if y < top:
-                new[:, y:top] += now[:, : top - y] * p[:, None]
-            new[:, top] += tail[:, top - y] * p
-        state[who] = new
-    return state
+                new[y:top] += now[: top - y] * p
+            if lump:
+                new[top] += tail[top - y] * p
+        state[:, :m] = new
+    result = np.empty_like(state)
+    result[:, order] = state
+    return result
 
 
 def fdr(p: FloatArray) -> FloatArray:

@@ -232,7 +232,10 @@ class BenchmarkInfluence(GroupSearch):
             .select("_u", "_pos")
         )
         shift_obs, changed_obs = pool.measures(
-            own[None, :], r, removed=(covers["_u"].to_numpy(), covers["_pos"].to_numpy())
+            own[None, :],
+            r,
+            average,
+            removed=(covers["_u"].to_numpy(), covers["_pos"].to_numpy()),
         )
         units_n = r.size
         shift_null = np.empty((self.permutations, units_n))
@@ -242,11 +245,16 @@ class BenchmarkInfluence(GroupSearch):
             reps = min(chunk, self.permutations - lo)
             drawn = entry[first + np.floor(rng.random((reps, units_n)) * count).astype(np.int64)]
             offset = rng.random((reps, units_n))
-            s, ch = pool.measures(drawn, r, offset=offset)
+            s, ch = pool.measures(drawn, r, average, offset=offset)
             shift_null[lo : lo + reps], changed_null[lo : lo + reps] = s, ch
         # Each unit's measures as percentiles among its own replicates (mid-ranks).
         shift_pct = _percentiles(np.vstack([shift_obs, shift_null]))
-        change_pct = _percentiles(np.vstack([changed_obs, changed_null]))
+        # Closest-bid changes count in average-bid tenders only (weight 0 elsewhere).
+        change_pct = np.zeros((self.permutations + 1, units_n))
+        if average.any():
+            change_pct[:, average] = _percentiles(
+                np.vstack([changed_obs[:, average], changed_null[:, average]])
+            )
         weight_change = average.astype(float)
         code = units.get_column("_g").rank("dense").cast(pl.Int64).to_numpy() - 1
         n_groups = int(code.max()) + 1
@@ -298,9 +306,17 @@ def _bids(data: Dataset, ruled: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.len().over("tender_id") >= 2)
         .with_columns(
             pl.col("tender_id").rank("dense").cast(pl.Int64).alias("_tc"),
-            pl.col("firm_id").rank("dense").cast(pl.Int64).alias("_fc"),
         )
-        .sort("_tc", "amount", "_fc", "is_winner", nulls_last=True)
+    )
+    # The firms' dense ranks, from their sorted distinct ids: ranking every bid's long id
+    # string costs several times more. A bid without a firm gets none, as rank gives.
+    firms = (
+        bids.select(pl.col("firm_id").drop_nulls().unique().sort())
+        .with_row_index("_fc", offset=1)
+        .with_columns(pl.col("_fc").cast(pl.Int64))
+    )
+    bids = bids.join(firms, on="firm_id", how="left", maintain_order="left").sort(
+        "_tc", "amount", "_fc", "is_winner", nulls_last=True
     )
     # One kept bid per tender: the winning one (the lowest if several are marked).
     keep = pl.col("is_winner") & (pl.col("is_winner").cum_sum().over("tender_id") == 1)
@@ -330,6 +346,11 @@ class _Pool:
     n: Array
     removable: Array
     keys: pl.DataFrame  # per tender: _rule, n, band
+    # Per tender the sum of its bids (added in layout order) and their mean; per bid its
+    # distance to that mean. They do not depend on which bids a replicate removes.
+    total: Array
+    before: Array
+    gap: Array
 
     @classmethod
     def build(cls, bids: pl.DataFrame) -> _Pool:
@@ -341,13 +362,20 @@ class _Pool:
             pl.col("_rule").first(),
         )
         n = per.get_column("n").to_numpy()
+        amount = ordered.get_column("amount").to_numpy()
+        owner = np.repeat(np.arange(n.size), n)
+        total = np.bincount(owner, weights=amount, minlength=n.size)
+        before = total / n
         return cls(
             tender_id=per.get_column("tender_id"),
-            amount=ordered.get_column("amount").to_numpy(),
+            amount=amount,
             start=np.cumsum(n) - n,
             n=n,
             removable=per.get_column("removable").to_numpy(),
             keys=per.select("_rule", "n", bid_count_band(pl.col("n")).alias("band")),
+            total=total,
+            before=before,
+            gap=np.abs(amount - before[owner]),
         )
 
     def index_of(self, tender_id: pl.Series) -> Array:
@@ -412,43 +440,59 @@ class _Pool:
         self,
         tender: Array,
         r: Array,
+        judged: Array,
         *,
         offset: Array | None = None,
         removed: tuple[Array, Array] | None = None,
     ) -> tuple[Array, Array]:
         """Benchmark shift and whether the closest remaining bid changes, per replicate
         (rows) and unit (columns) of ``tender`` indices: with ``removed`` (unit, place) the
-        listed bids go; otherwise r removable bids from a random ``offset``, cyclically."""
+        listed bids go; otherwise r removable bids from a random ``offset``, cyclically.
+        Whether the closest bid changes is worked out for the ``judged`` units only (False
+        for the others)."""
         reps, units = tender.shape
-        t = tender
-        n = self.n[t]
-        seg = n.ravel()
+        t = tender.ravel()
+        seg = self.n[t]
+        starts = np.cumsum(seg) - seg
         owner = np.repeat(np.arange(seg.size), seg)
-        k = np.arange(owner.size) - np.repeat(np.cumsum(seg) - seg, seg)
-        amount = self.amount[np.repeat(self.start[t].ravel(), seg) + k]
+        k = np.arange(owner.size) - np.repeat(starts, seg)
+        at = np.repeat(self.start[t], seg) + k
+        amount = self.amount[at]
         if removed is not None:
             gone = np.zeros(owner.size, dtype=bool)
-            unit_start = np.cumsum(seg) - seg
-            gone[unit_start[removed[0]] + removed[1]] = True
+            gone[starts[removed[0]] + removed[1]] = True
+            kept = seg - np.bincount(owner, weights=gone, minlength=seg.size)
         else:
             assert offset is not None
-            rem = self.removable[t].ravel()
+            rem = self.removable[t]
             start_pos = np.floor(offset.ravel() * rem).astype(np.int64)
             rr = np.broadcast_to(r, (reps, units)).ravel()
-            rem_o, start_o, r_o = rem[owner], start_pos[owner], rr[owner]
-            gone = (k < rem_o) & (((k - start_o) % np.maximum(rem_o, 1)) < r_o)
-        total = np.bincount(owner, weights=amount, minlength=seg.size)
+            rem_o = np.repeat(rem, seg)
+            # (k - start) mod rem without the division: where k < rem, k - start lies in
+            # (-rem, rem); elsewhere the bid is not removable anyway.
+            step = k - np.repeat(start_pos, seg)
+            step += rem_o * (step < 0)
+            gone = (k < rem_o) & (step < np.repeat(rr, seg))
+            # The window takes min(r, removable) bids: no count per bid needed.
+            kept = seg - np.minimum(rr, rem)
+        total = self.total[t]
         lost = np.bincount(owner, weights=amount * gone, minlength=seg.size)
-        kept = seg - np.bincount(owner, weights=gone, minlength=seg.size)
-        before = total / seg
+        before = self.before[t]
         after = (total - lost) / np.maximum(kept, 1)
         shift = np.abs(before - after) / before
-        left = ~gone
-        d1 = np.where(left, np.abs(amount - before[owner]), np.inf)
-        d2 = np.where(left, np.abs(amount - after[owner]), np.inf)
-        starts = np.cumsum(seg) - seg
-        m1 = np.minimum.reduceat(d1, starts)
-        m2 = np.minimum.reduceat(d2, starts)
-        both = (d1 == m1[owner]) & (d2 == m2[owner])
-        changed = np.bincount(owner, weights=both, minlength=seg.size) == 0
+        # The closest bid only for the judged units (average-bid tenders): the others'
+        # changes are never used, and this part is most of the work.
+        judge = np.broadcast_to(judged, (reps, units)).ravel()
+        changed = np.zeros(seg.size, dtype=bool)
+        if judge.any():
+            mine = np.repeat(judge, seg)
+            size = seg[judge]
+            left = ~gone[mine]
+            d1 = np.where(left, self.gap[at[mine]], np.inf)
+            d2 = np.where(left, np.abs(amount[mine] - np.repeat(after[judge], size)), np.inf)
+            first = np.cumsum(size) - size
+            m1 = np.minimum.reduceat(d1, first)
+            m2 = np.minimum.reduceat(d2, first)
+            both = (d1 == np.repeat(m1, size)) & (d2 == np.repeat(m2, size))
+            changed[judge] = ~np.logical_or.reduceat(both, first)
         return shift.reshape(reps, units), changed.astype(float).reshape(reps, units)

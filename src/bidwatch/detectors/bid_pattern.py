@@ -143,9 +143,14 @@ class BidPattern:
             )
         if not parts:
             raise NotComputable("no tender has enough priced bids for any price screen")
-        per_screen = pl.concat(parts).sort("tender_id", "screen")
+        # Each tender's screens in the order of their labels, which the mean is summed in:
+        # the parts stacked in that order, then a stable sort on the tender alone (one text
+        # column sorts faster than two).
+        parts.sort(key=lambda part: str(part.get_column("screen")[0]) if part.height else "")
         pattern = (
-            per_screen.group_by("tender_id")
+            pl.concat(parts)
+            .sort("tender_id", maintain_order=True)
+            .group_by("tender_id")
             .agg(
                 pl.col("percentile").mean().alias("_pattern"),
                 pl.len().alias("_screens"),

@@ -137,10 +137,17 @@ class BidRotation(GroupSearch):
             pl.col("is_winner").fill_null(False).alias("_won"),
             (pl.col("status").is_null() | (pl.col("status") == "valid")).alias("_valid"),
             "amount",
-        ).join(codes, on="tender_id")
-        decided = bids.filter(pl.col("_won")).select("_t").unique()
+        )
+        decided = (
+            (bids.filter(pl.col("_won")).select("tender_id").join(codes, on="tender_id"))
+            .select("_t")
+            .unique()
+        )
+        # Members' bids first, then their tenders' codes: most bids are not members'.
+        members = c.firms.join(c.membership.select("_f").unique(), on="_f", how="semi")
         member_bids = (
-            bids.join(c.firms, on="firm_id")
+            bids.join(members, on="firm_id")
+            .join(codes, on="tender_id")
             .join(c.membership, on="_f")
             .join(c.together.select("_g", "_t"), on=["_g", "_t"])
             .join(decided, on="_t")

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import polars as pl
 
-from bidwatch import graph
 from bidwatch.detectors._base import sig
 from bidwatch.detectors._pairs import (
+    Incidence,
+    coded_incidence,
     fdr,
     hypergeom_law,
     market_notes,
     pair_id,
     sum_tails,
-    tender_markets,
 )
 from bidwatch.findings import Findings, SubjectKind, build
 
@@ -104,27 +104,44 @@ class CobidPairs:
             raise ValueError(f"max_q must be in (0, 1], got {self.max_q}")
 
     def detect(self, data: Dataset) -> Findings:
-        bids = data.bids.filter(pl.col("firm_id").is_not_null())
-        candidates = (
-            graph.cobid_pairs(bids)
-            .filter(pl.col("tenders") >= self.min_cobids)
-            .rename({"tenders": "k"})
-            .with_row_index("_s")
+        found = coded_incidence(data)
+        codes = found.frame
+        width = found.firms.len()
+        # The self-join makes a row per co-bid (millions): the pair (a, b) is one 64-bit key
+        # of integer codes, in the order of the firms' ids.
+        key = (pl.col("_f").cast(pl.UInt64) * width + pl.col("_f_b")).alias("_key")
+        counted = (
+            codes.select("_t", "_f")
+            .join(codes.select("_t", "_f"), on="_t", suffix="_b")
+            .filter(pl.col("_f") < pl.col("_f_b"))
+            .group_by(key)
+            .agg(pl.len().cast(pl.UInt32).alias("k"))
+            .filter(pl.col("k") >= self.min_cobids)
+            .sort("_key")
         )
-        if candidates.height == 0:
+        if counted.height == 0:
             return Findings.empty()
-        markets = tender_markets(data)
-        incidence = graph.incidence(bids).join(markets, on="tender_id", how="left")
+        pair_key = counted.get_column("_key")
+        first, second = (pair_key // width).cast(pl.UInt32), (pair_key % width).cast(pl.UInt32)
+        candidates = pl.DataFrame(
+            {
+                "_fa": first,
+                "_fb": second,
+                "firm_a": found.firms.gather(first),
+                "firm_b": found.firms.gather(second),
+                "k": counted.get_column("k"),
+            }
+        ).with_row_index("_s")
         # A market's tenders are those with a resolved bid: nobody could be drawn to the others.
-        size = incidence.group_by("market").agg(pl.col("tender_id").n_unique().alias("N"))
-        active = incidence.group_by("firm_id", "market").agg(pl.len().alias("n"))
+        size = codes.group_by("_m").agg(pl.col("_t").n_unique().alias("N"))
+        active = codes.group_by("_f", "_m").agg(pl.len().alias("n"))
         cells = (
-            candidates.select("_s", "firm_a", "firm_b")
-            .join(active, left_on="firm_a", right_on="firm_id")
-            .join(active, left_on=["firm_b", "market"], right_on=["firm_id", "market"])
+            candidates.select("_s", "_fa", "_fb")
+            .join(active, left_on="_fa", right_on="_f")
+            .join(active, left_on=["_fb", "_m"], right_on=["_f", "_m"])
             .rename({"n": "a", "n_right": "b"})
-            .join(size, on="market")
-            .sort("_s", "market")
+            .join(size, on="_m")
+            .sort("_s", "_m")
         )
         subject = cells.get_column("_s").cast(pl.Int64).to_numpy()
         total, a, b = (cells.get_column(c).cast(pl.Int64).to_numpy() for c in ("N", "a", "b"))
@@ -146,7 +163,7 @@ class CobidPairs:
             pair_id().alias("pair"),
         )
         flagged = tested.filter(pl.col("q") <= self.max_q)
-        flagged = flagged.join(self._details(flagged, cells, incidence, bids), on="_s")
+        flagged = flagged.join(self._details(flagged, cells, found, data.bids), on="_s")
         return build(
             flagged,
             detector=self.name,
@@ -187,40 +204,38 @@ class CobidPairs:
 
     @staticmethod
     def _details(
-        flagged: pl.DataFrame, cells: pl.DataFrame, incidence: pl.DataFrame, bids: pl.DataFrame
+        flagged: pl.DataFrame, cells: pl.DataFrame, found: Incidence, bids: pl.DataFrame
     ) -> pl.DataFrame:
         """Per flagged pair: markets with their counts, the shared tenders and wins."""
-        pairs = flagged.select("_s", "firm_a", "firm_b")
+        codes = found.frame
+        pairs = flagged.select("_s", "_fa", "_fb")
         wins = (
             bids.filter(pl.col("is_winner").fill_null(False))
             .select("tender_id", "firm_id")
+            .join(found.tenders.select("tender_id", "_t"), on="tender_id")
+            .join(found.firms.to_frame().with_row_index("_f"), on="firm_id")
+            .select("_t", "_f")
             .unique()
             .with_columns(pl.lit(1).alias("_won"))
         )
         together = (
-            pairs.join(incidence, left_on="firm_a", right_on="firm_id")
+            pairs.join(codes, left_on="_fa", right_on="_f")
             .join(
-                incidence.select("tender_id", "firm_id"),
-                left_on=["firm_b", "tender_id"],
-                right_on=["firm_id", "tender_id"],
+                codes.select("_t", "_f"),
+                left_on=["_fb", "_t"],
+                right_on=["_f", "_t"],
                 how="semi",
             )
-            .join(
-                wins, left_on=["firm_a", "tender_id"], right_on=["firm_id", "tender_id"], how="left"
-            )
-            .join(
-                wins,
-                left_on=["firm_b", "tender_id"],
-                right_on=["firm_id", "tender_id"],
-                how="left",
-                suffix="_b",
-            )
+            .join(wins, left_on=["_fa", "_t"], right_on=["_f", "_t"], how="left")
+            .join(wins, left_on=["_fb", "_t"], right_on=["_f", "_t"], how="left", suffix="_b")
         )
-        per_market = together.group_by("_s", "market").agg(pl.len().alias("together"))
+        per_market = together.group_by("_s", "_m").agg(pl.len().alias("together"))
+        labels = found.tenders.select("_m", "market").drop_nulls("_m").unique("_m")
         markets = (
             cells.join(pairs.select("_s"), on="_s")
-            .join(per_market, on=["_s", "market"], how="left")
-            .sort("_s", "market")
+            .join(per_market, on=["_s", "_m"], how="left")
+            .join(labels, on="_m")
+            .sort("_s", "_m")
             .group_by("_s", maintain_order=True)
             .agg(
                 pl.struct(
@@ -236,9 +251,13 @@ class CobidPairs:
                 pl.col("b").sum().alias("bids_b"),
             )
         )
-        shared = together.group_by("_s").agg(
-            pl.col("tender_id").sort().alias("tenders"),
-            pl.col("_won").sum().alias("wins_a"),
-            pl.col("_won_b").sum().alias("wins_b"),
+        shared = (
+            together.join(found.tenders.select("_t", "tender_id"), on="_t")
+            .group_by("_s")
+            .agg(
+                pl.col("tender_id").sort().alias("tenders"),
+                pl.col("_won").sum().alias("wins_a"),
+                pl.col("_won_b").sum().alias("wins_b"),
+            )
         )
         return markets.join(shared, on="_s")

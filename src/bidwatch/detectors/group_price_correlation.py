@@ -253,10 +253,14 @@ class GroupPriceCorrelation(GroupSearch):
             tender = first + np.floor(rng.random((reps, m.size)) * count).astype(np.int64)
             size = pool["n"][tender]
             offset = np.floor(rng.random((reps, m.size)) * size).astype(np.int64)
-            at = (
-                pool["start"][tender][:, unit_of_bid]
-                + (offset[:, unit_of_bid] + j) % size[:, unit_of_bid]
-            )
+            bids_of = size[:, unit_of_bid]
+            place = offset[:, unit_of_bid] + j
+            # (offset + j) mod size: pool tenders have at least m bids, so one subtraction
+            # wraps it, far cheaper than an integer division per bid.
+            place -= bids_of * (place >= bids_of)
+            if (place >= bids_of).any():
+                place %= bids_of
+            at = pool["start"][tender][:, unit_of_bid] + place
             null[lo : lo + reps] = correlations(pool["e"][at])
         # Cells with enough tenders; each scored by its correlation standardised against
         # its own null, and the group by its strongest cell (the replicates likewise, so

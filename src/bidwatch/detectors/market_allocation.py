@@ -10,12 +10,13 @@ import polars as pl
 
 from bidwatch.detectors._base import NotComputable, sig
 from bidwatch.detectors._pairs import (
+    Incidence,
+    coded_incidence,
     fdr,
     hypergeom_law,
     market_columns,
     pair_id,
     sum_tails,
-    tender_markets,
 )
 from bidwatch.findings import Findings, SubjectKind, build
 from bidwatch.schema import buyer
@@ -122,29 +123,24 @@ class MarketAllocation:
                 "needs markets (a region or category for tenders): across the whole input, "
                 "firms of different towns keep to different buyers by geography"
             )
-        tenders = tender_markets(data).join(
+        found = coded_incidence(data)
+        # Buyers get integer codes too, in the order of their names: the pairs of firms
+        # active in one market, and the buyers they share, are joins over codes.
+        buyers = found.tenders.select("_t", "tender_id").join(
             data.tenders.select("tender_id", buyer().alias("buyer")).unique("tender_id"),
             on="tender_id",
+            how="left",
+            maintain_order="left",
         )
-        # Integer codes for firms, markets and buyers: the pairs of firms active in one
-        # market, and the buyers they share, are joins over codes, not strings. A code's
-        # order is its name's order, so that sorting by codes is sorting by names.
-        incidence = (
-            data.bids.filter(pl.col("firm_id").is_not_null())
-            .select("tender_id", "firm_id")
-            .unique()
-            .join(tenders, on="tender_id")
-            .with_columns(
-                pl.col("firm_id").rank("dense").cast(pl.UInt32).alias("_f"),
-                pl.col("market").rank("dense").cast(pl.UInt32).alias("_m"),
-                pl.col("buyer").rank("dense").cast(pl.UInt32).alias("_b"),
-            )
-        )
-        sizes = incidence.group_by("_m").agg(pl.col("tender_id").n_unique().alias("N"))
+        buyer_names = buyers.get_column("buyer").drop_nulls().unique().sort()
+        coded = buyer_names.to_frame().with_row_index("_b")
+        buyers = buyers.join(coded, on="buyer", how="left", maintain_order="left")
+        incidence = found.frame.drop_nulls("_m").join(buyers.select("_t", "_b"), on="_t")
+        sizes = incidence.group_by("_m").agg(pl.col("_t").n_unique().alias("N"))
         load = (
             incidence.drop_nulls("_b")
             .group_by("_m", "_b")
-            .agg(pl.col("tender_id").n_unique().alias("load"))
+            .agg(pl.col("_t").n_unique().alias("load"))
         )
         active = (
             incidence.group_by("_f", "_m")
@@ -159,9 +155,16 @@ class MarketAllocation:
             .agg(pl.len().alias("k"))
             .join(load, on=["_m", "_b"])
         )
-        active = active.join(
-            spread.group_by("_f", "_m").agg(pl.col("load").sum().alias("K")), on=["_f", "_m"]
+        # Each (firm, market) of the test gets a row number _r, in the order of firm then
+        # market, so that a pair within a market is the one 64-bit key _r * width + _r_b.
+        active = (
+            active.join(
+                spread.group_by("_f", "_m").agg(pl.col("load").sum().alias("K")), on=["_f", "_m"]
+            )
+            .sort("_f", "_m")
+            .with_row_index("_r")
         )
+        width = active.height
         per_market = active.group_by("_m").agg(pl.len().alias("firms"))
         pairs_to_test = int(
             per_market.select((pl.col("firms") * (pl.col("firms") - 1) // 2).sum()).item()
@@ -172,20 +175,27 @@ class MarketAllocation:
                 f"({self.max_pairs:,}): the markets are too coarse for this test; give "
                 "tenders a region and a category, or raise min_tenders"
             )
+        pair_key = (pl.col("_r").cast(pl.UInt64) * width + pl.col("_r_b")).alias("_key")
         cells = (
             active.join(active, on="_m", suffix="_b")
             .filter(pl.col("_f") < pl.col("_f_b"))
             .join(sizes, on="_m")
             .rename({"a_b": "b"})
+            .with_columns(pair_key)
         )
         if cells.height == 0:
             return Findings.empty()
         # At the buyers both bid for: how many, B's tenders there (all at A's buyers) and
-        # A's (all at B's).
+        # A's (all at B's). A (market, buyer) is one 64-bit key too.
+        at = spread.join(active.select("_f", "_m", "_r"), on=["_f", "_m"]).select(
+            (pl.col("_m").cast(pl.UInt64) * buyer_names.len() + pl.col("_b")).alias("_mb"),
+            "_r",
+            "k",
+        )
         shared = (
-            spread.join(spread, on=["_m", "_b"], suffix="_b")
-            .filter(pl.col("_f") < pl.col("_f_b"))
-            .group_by("_f", "_f_b", "_m")
+            at.join(at, on="_mb", suffix="_b")
+            .filter(pl.col("_r") < pl.col("_r_b"))
+            .group_by(pair_key)
             .agg(
                 pl.len().alias("x"),
                 pl.col("k_b").sum().alias("b_at_a"),
@@ -193,24 +203,19 @@ class MarketAllocation:
             )
         )
         cells = (
-            cells.join(shared, on=["_f", "_f_b", "_m"], how="left")
-            .with_columns(pl.col("x", "b_at_a", "a_at_b").fill_null(0))
-            .sort("_f", "_f_b", "_m")
+            cells.join(shared, on="_key", how="left")
             .with_columns(
-                (
-                    (pl.col("_f") != pl.col("_f").shift())
-                    | (pl.col("_f_b") != pl.col("_f_b").shift())
-                )
-                .fill_null(True)
-                .cum_sum()
-                .cast(pl.Int64)
-                .sub(1)
-                .alias("_s"),
+                pl.col("x", "b_at_a", "a_at_b").fill_null(0),
+                (pl.col("_f").cast(pl.UInt64) * found.firms.len() + pl.col("_f_b")).alias("_p"),
+            )
+            .sort("_p", "_m")
+            .with_columns(
+                pl.col("_p").rle_id().cast(pl.Int64).alias("_s"),
                 (pl.col("n_b") * pl.col("K") / pl.col("N")).alias("e_b_at_a"),
                 (pl.col("n") * pl.col("K_b") / pl.col("N")).alias("e_a_at_b"),
             )
         )
-        names = incidence.select("_f", "firm_id").unique("_f")
+        names = found.firms.to_frame().with_row_index("_f")
         pairs = (
             cells.group_by("_s", maintain_order=True)
             .agg(
@@ -243,6 +248,7 @@ class MarketAllocation:
                 hypergeom_law(total[rows], k[rows], d[rows]),
                 cap=x[apart] + 1,
                 thresholds=[x[apart] + 1],
+                lower_only=True,
             )
             p[apart] = low
             one_way.append(p)
@@ -256,7 +262,7 @@ class MarketAllocation:
             pair_id().alias("pair"),
         )
         flagged = assessed.filter(pl.col("q") <= self.max_q)
-        flagged = flagged.join(self._details(flagged, cells, incidence), on="_s")
+        flagged = flagged.join(self._details(flagged, cells, incidence, found, buyers), on="_s")
         return build(
             flagged,
             detector=self.name,
@@ -304,11 +310,15 @@ class MarketAllocation:
 
     @staticmethod
     def _details(
-        flagged: pl.DataFrame, cells: pl.DataFrame, incidence: pl.DataFrame
+        flagged: pl.DataFrame,
+        cells: pl.DataFrame,
+        incidence: pl.DataFrame,
+        found: Incidence,
+        buyers: pl.DataFrame,
     ) -> pl.DataFrame:
         """Per flagged pair: each market with the firms' buyers and the tenders both bid in."""
         rows = cells.join(flagged.select("_s"), on="_s")
-        where = incidence.select("_m", "market").unique("_m")
+        where = found.tenders.select("_m", "market").drop_nulls("_m").unique("_m")
         bought = (
             incidence.drop_nulls("_b")
             .join(
@@ -316,18 +326,20 @@ class MarketAllocation:
                 on=["_f", "_m"],
                 how="semi",
             )
+            .join(buyers.select("_t", "buyer"), on="_t")
             .group_by("_f", "_m")
             .agg(pl.col("buyer").unique().sort().alias("buyers"))
         )
         together = (
             rows.select("_s", "_f", "_f_b", "_m")
-            .join(incidence.select("_f", "_m", "tender_id"), on=["_f", "_m"])
+            .join(incidence.select("_f", "_m", "_t"), on=["_f", "_m"])
             .join(
-                incidence.select("_f", "tender_id"),
-                left_on=["_f_b", "tender_id"],
-                right_on=["_f", "tender_id"],
+                incidence.select("_f", "_t"),
+                left_on=["_f_b", "_t"],
+                right_on=["_f", "_t"],
                 how="semi",
             )
+            .join(found.tenders.select("_t", "tender_id"), on="_t")
             .group_by("_s", "_m")
             .agg(pl.col("tender_id").sort().alias("together"))
         )

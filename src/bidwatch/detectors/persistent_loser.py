@@ -156,15 +156,22 @@ class PersistentLoser:
         winners = bidders.filter(pl.col("is_winner") & pl.col("firm_id").is_not_null()).select(
             "tender_id", pl.col("firm_id").alias("winner")
         )
-        beaten = (
-            losses.join(winners, on="tender_id")
-            .group_by("_s", "winner")
-            .agg(pl.col("tender_id").sort().alias("lost_tenders"))
-            .with_columns(pl.col("lost_tenders").list.len().alias("lost_to"))
+        lost = losses.join(winners, on="tender_id").select("_s", "winner", "tender_id")
+        # Each firm's most frequent winner (the lowest id among equals), counted first; the
+        # tenders lost are listed for that winner only.
+        top = (
+            lost.group_by("_s", "winner")
+            .agg(pl.len().alias("lost_to"))
             .sort(["_s", "lost_to", "winner"], descending=[False, True, False])
             .group_by("_s", maintain_order=True)
             .agg(pl.all().first(), pl.col("winner").len().alias("winners"))
         )
+        listed = (
+            lost.join(top.select("_s", "winner"), on=["_s", "winner"], how="semi")
+            .group_by("_s", "winner")
+            .agg(pl.col("tender_id").sort().alias("lost_tenders"))
+        )
+        beaten = top.join(listed, on=["_s", "winner"], how="left", maintain_order="left")
         # Who beat a firm says nothing, if bidders are alike, about how often it lost: the
         # firms beaten mostly by one winner are the family the false discovery rate is
         # controlled over.

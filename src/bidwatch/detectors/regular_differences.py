@@ -86,15 +86,18 @@ class RegularDifferences:
                 (pl.col("amount") * 100).round().cast(pl.Int64).alias("c"),
                 (pl.col(firm) if firm else pl.lit(None, dtype=pl.String)).alias("who"),
             )
-            .filter(pl.len().over("tender_id") >= self.min_bids)
             .sort("tender_id", "c", "who", nulls_last=True)
+            # Sorted, each tender's bids are one run: _t numbers the runs, and "k bids back
+            # in the tender" is k rows back in the same run, without a group-by on the text.
+            .with_columns(pl.col("tender_id").rle_id().alias("_t"))
+            .filter(pl.len().over("_t") >= self.min_bids)
             .with_columns(rounding_unit(pl.col("c")).alias("g"))
         )
         assessed = bids.get_column("tender_id").unique()
         c = pl.col("c")
 
         def back(expr: pl.Expr, k: int) -> pl.Expr:
-            return expr.shift(k).over("tender_id")
+            return pl.when(pl.col("_t").shift(k) == pl.col("_t")).then(expr.shift(k))
 
         rises = (pl.col("b") > pl.col("a")) & (pl.col("c") > pl.col("b"))
         steps = (
@@ -103,8 +106,8 @@ class RegularDifferences:
                 back(c, 2).alias("a"),
                 pl.concat_list(back(pl.col("who"), 2), back(pl.col("who"), 1), "who").alias("by"),
                 (pl.col("g") + back(pl.col("g"), 1) + back(pl.col("g"), 2)).alias("u"),
-                (c.max() - c.min()).over("tender_id").alias("w"),
-                pl.len().over("tender_id").alias("n"),
+                (c.max() - c.min()).over("_t").alias("w"),
+                pl.len().over("_t").alias("n"),
             )
             .with_columns(
                 (rises & (c - pl.col("b") == pl.col("b") - pl.col("a"))).alias("arithmetic"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 import polars as pl
 
 from bidwatch.detectors._base import NotComputable
@@ -138,17 +139,40 @@ class SharedTraces:
                 pl.struct("trace", "key").rank("dense").cast(pl.UInt32).alias("_k"),
             )
         )
-        long = pl.concat(
-            [
-                bids.select("_t", "_b", pl.col(trace).alias("value"))
-                .drop_nulls("value")
-                .join(
-                    keys.filter(pl.col("trace") == trace).select("value", "_v", "_k"),
-                    on="value",
+        # Each bid's trace value to its code by its position among the trace's values (an
+        # Enum of them, in _v order), not by a join on the text; values left out above
+        # (placeholders) become null and are dropped, as an inner join would drop them.
+        key_of = keys.get_column("_k").to_numpy()
+        parts = []
+        for trace in present:
+            block = keys.filter(pl.col("trace") == trace)
+            if block.height == 0:
+                continue
+            offset = int(block.get_column("_v")[0])
+            coded = bids.select(
+                "_t",
+                "_b",
+                (
+                    pl.col(trace)
+                    .cast(pl.Enum(block.get_column("value")), strict=False)
+                    .to_physical()
+                    .cast(pl.UInt32)
+                    + offset
                 )
-                .select("_t", "_b", "_v", "_k")
-                for trace in present
-            ]
+                .cast(pl.UInt32)
+                .alias("_v"),
+            ).drop_nulls("_v")
+            parts.append(
+                coded.with_columns(
+                    pl.Series("_k", key_of[coded.get_column("_v").to_numpy()], dtype=pl.UInt32)
+                )
+            )
+        long = (
+            pl.concat(parts)
+            if parts
+            else pl.DataFrame(
+                schema={"_t": pl.UInt32, "_b": pl.UInt32, "_v": pl.UInt32, "_k": pl.UInt32}
+            )
         )
         spread = long.group_by("_k").agg(pl.col("_b").n_unique().alias("_firms"))
         defaults = spread.filter(pl.col("_firms") > self.max_firms)
@@ -166,7 +190,18 @@ class SharedTraces:
             .join(codes, on="_t")
             .get_column("tender_id")
         )
-        pairs = long.filter(pl.len().over("_t", "_k") >= 2)
+        # A key more than once in a tender: duplicated (tender, key), as one 64-bit number,
+        # among the keys carried by two firms or more (a key of one firm alone shares
+        # nothing, even where the firm bid twice).
+        firms_of = np.zeros(keys.height + 1, dtype=np.int64)  # _k counts from 1
+        firms_of[spread.get_column("_k").to_numpy()] = spread.get_column("_firms").to_numpy()
+        carried = firms_of[long.get_column("_k").to_numpy()]
+        pairs = long.filter(pl.Series(carried >= 2)).filter(
+            (
+                pl.col("_t").cast(pl.UInt64) * pl.lit(2**32, dtype=pl.UInt64)
+                + pl.col("_k").cast(pl.UInt64)
+            ).is_duplicated()
+        )
         who = bids.select("_b", "bidder").unique("_b")
         shared = (
             pairs.join(who, on="_b")

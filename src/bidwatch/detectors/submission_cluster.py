@@ -113,23 +113,27 @@ class SubmissionCluster:
         deadline = data.tenders.select(
             "tender_id", pl.col("bid_deadline").dt.epoch("s").alias("_deadline")
         )
+        # Sorted, each tender's bids are one run, numbered by _r: the windows below are over
+        # that integer, and the previous bid of the tender is the previous row of the run.
         bids = (
-            bids.with_columns(pl.len().over("tender_id").alias("n"))
+            bids.sort("tender_id", "_t", "_named", nulls_last=True)
+            .with_columns(pl.col("tender_id").rle_id().alias("_r"))
+            .with_columns(pl.len().over("_r").alias("n"))
             .filter(pl.col("n") >= self.min_bidders)
-            .join(deadline, on="tender_id", how="left")
-            .sort("tender_id", "_t", "_named", nulls_last=True)
+            .join(deadline, on="tender_id", how="left", maintain_order="left")
         )
-        first = t.min().over("tender_id")
-        end = pl.max_horizontal(t.max().over("tender_id"), pl.col("_deadline"))
-        gap = t - t.shift(1).over("tender_id")
+        first = t.min().over("_r")
+        end = pl.max_horizontal(t.max().over("_r"), pl.col("_deadline"))
+        gap = t - pl.when(pl.col("_r").shift(1) == pl.col("_r")).then(t.shift(1))
         bids = bids.with_columns(
             (end - first).alias("_window"),
             (gap.is_null() | (gap > self.max_gap_minutes * 60)).alias("_new"),
-        ).with_columns(pl.col("_new").cum_sum().over("tender_id").alias("_run"))
+        ).with_columns(pl.col("_new").cum_sum().over("_r").alias("_run"))
         assessed = bids.get_column("tender_id").unique()
         runs = (
-            bids.group_by("tender_id", "_run")
+            bids.group_by("_r", "_run")
             .agg(
+                pl.col("tender_id").first(),
                 pl.len().alias("m"),
                 (t.max() - t.min()).alias("_span"),
                 pl.col("n", "_window").first(),

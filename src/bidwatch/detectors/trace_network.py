@@ -125,17 +125,20 @@ class TraceNetwork:
             .select("tender_id", "firm_id", *present)
             .join(regions, on="tender_id", how="left")
             .with_columns(
+                pl.col("_region").fill_null(""),
                 pl.col("tender_id").rank("dense").cast(pl.UInt32).alias("_t"),
-                pl.col("firm_id").rank("dense").cast(pl.UInt32).alias("_f"),
-                pl.col("_region").fill_null("").rank("dense").cast(pl.UInt64).alias("_r"),
             )
         )
-        # Each distinct value is normalised once; _kk codes a (trace, normalised value).
+        bids = _dense_code(bids, "firm_id", "_f", pl.UInt32())
+        bids = _dense_code(bids, "_region", "_r", pl.UInt64())
+        # Each distinct value is normalised once; _kk codes a (trace, normalised value). The
+        # pass that finds the distinct values also takes the smallest and largest firm code
+        # carrying each.
         keys = pl.concat(
             [
-                bids.select(pl.col(trace).alias("value"))
-                .drop_nulls()
-                .unique()
+                bids.group_by(pl.col(trace).alias("value"))
+                .agg(pl.col("_f").min().alias("_lo"), pl.col("_f").max().alias("_hi"))
+                .drop_nulls("value")
                 .with_columns(
                     pl.lit(trace).alias("trace"), trace_key(trace, pl.col("value")).alias("key")
                 )
@@ -153,6 +156,11 @@ class TraceNetwork:
         written = keys.group_by("_kk").agg(
             pl.col("value").min(), pl.col("trace").first(), pl.col("key").first()
         )
+        # Only values on two or more firms can link or be defaults: the (bid, trace) rows
+        # are made for those alone.
+        several = keys.filter((pl.col("_lo").min() != pl.col("_hi").max()).over("_kk")).select(
+            "trace", "value", "_kk"
+        )
         long = pl.concat(
             [
                 bids.select(
@@ -161,7 +169,7 @@ class TraceNetwork:
                     (pl.col("_r") if trace in NAMES else pl.lit(0, pl.UInt64)).alias("_r"),
                     pl.col(trace).alias("value"),
                 )
-                .join(keys.filter(pl.col("trace") == trace).select("value", "_kk"), on="value")
+                .join(several.filter(pl.col("trace") == trace).drop("trace"), on="value")
                 .drop("value")
                 for trace in present
             ]
@@ -345,3 +353,15 @@ class TraceNetwork:
                 pl.col("trace").replace_strict(article, return_dtype=pl.String).alias("_art"),
             )
         )
+
+
+def _dense_code(frame: pl.DataFrame, column: str, code: str, dtype: pl.DataType) -> pl.DataFrame:
+    """``frame`` with ``code``: the dense rank (1, 2, ...) of ``column``, through a join with
+    its sorted distinct values, which is several times faster than ranking long strings (a
+    null gets none, as with rank)."""
+    values = (
+        frame.select(pl.col(column).drop_nulls().unique().sort())
+        .with_row_index(code, offset=1)
+        .with_columns(pl.col(code).cast(dtype))
+    )
+    return frame.join(values, on=column, how="left", maintain_order="left")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from bidwatch.detectors._after import priced_items, with_reference
@@ -19,6 +21,17 @@ if TYPE_CHECKING:
 
 # Evidence lists at most this many items (the furthest from their reference first).
 _SHOWN = 12
+# The columns value_sort orders a bill's items by (before the sums over them).
+_ORDER = (
+    "tender_id",
+    BIDDER,
+    "item_code",
+    "material",
+    "description",
+    "unit",
+    "unit_price",
+    "quantity",
+)
 
 
 def median_of_others(
@@ -30,30 +43,74 @@ def median_of_others(
     Without a join of each group with itself: the group's values are sorted once, and the
     median of the others is read at the middle of the sorted values with the member's own
     left out (position j of the others is position j, or j + 1 past the member's own, of
-    the group).
+    the group). The groups are integer codes and the reading is vector arithmetic: a group
+    per item of a tender makes hundreds of thousands of tiny groups, too many for a
+    group-by. Which member comes first among equal values does not change the medians, so
+    ``member`` names the rows only.
     """
-    keyed = (
-        frame.sort([*group, value, member], nulls_last=True)
-        .with_row_index("_pos")
-        .with_columns(
-            pl.col("_pos").cast(pl.Int64),
-            pl.len().over(group).cast(pl.Int64).alias("_m"),
-            pl.col("_pos").min().over(group).cast(pl.Int64).alias("_start"),
+    n = frame.height
+    if n == 0:
+        return frame.with_columns(
+            pl.lit(None, dtype=pl.Float64).alias("_others"),
+            pl.lit(None, dtype=pl.Int64).alias("_count"),
         )
+    # Null is a group of its own, as in a group-by.
+    key = pl.col(group[0]) if len(group) == 1 else pl.struct(group)
+    codes = frame.select(key.rank("dense").fill_null(0)).to_series().to_numpy()
+    values = frame.get_column(value).cast(pl.Float64).fill_null(np.nan).to_numpy()
+    order = (
+        pl.DataFrame({"c": codes, "v": values})
+        .select(pl.arg_sort_by("c", "v"))
+        .to_series()
+        .to_numpy()
     )
-    own = pl.col("_pos") - pl.col("_start")
-    others = pl.col("_m") - 1
+    sorted_codes, sorted_values = codes[order], values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    start = np.repeat(starts, sizes)
+    m = np.repeat(sizes, sizes).astype(np.int64)
+    own = np.arange(n) - start
+    others = m - 1
 
-    def at(j: pl.Expr) -> pl.Expr:
-        index = pl.col("_start") + pl.when(j < own).then(j).otherwise(j + 1)
-        last = pl.col("_start") + pl.col("_m") - 1
-        return pl.col(value).gather(index.clip(pl.col("_start"), last))
+    def at(j: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        index = start + np.where(j < own, j, j + 1)
+        gathered: npt.NDArray[np.float64] = sorted_values[np.clip(index, start, start + m - 1)]
+        return gathered
 
-    lo, hi = (others - 1) // 2, others // 2
-    median = (at(lo) + at(hi)) / 2
-    return keyed.with_columns(
-        pl.when(others >= 1).then(median).alias("_others"), others.alias("_count")
-    ).drop("_pos", "_m", "_start")
+    median = (at((others - 1) // 2) + at(others // 2)) / 2
+    # Back to the frame's rows: position order[k] holds sorted row k.
+    out_median = np.empty(n)
+    out_median[order] = np.where(others >= 1, median, np.nan)
+    out_count = np.empty(n, dtype=np.int64)
+    out_count[order] = others
+    return frame.with_columns(
+        pl.Series("_others", out_median).fill_nan(None),
+        pl.Series("_count", out_count),
+    )
+
+
+def _codes(frame: pl.DataFrame, columns: list[str]) -> list[pl.Expr]:
+    """For each leading part of the text ``columns`` of ``frame`` (the first, the first
+    two, ...), one integer per distinct combination, null where one of them is null (as a
+    join on them would not match): each column's code among its distinct values, combined
+    as the digits of a mixed-radix number."""
+    out: list[pl.Expr] = []
+    code = pl.lit(0, dtype=pl.UInt64)
+    span = 1
+    for k, column in enumerate(columns, start=1):
+        values = frame.get_column(column).unique().drop_nulls()
+        if values.len() == 0:
+            code = pl.lit(None, dtype=pl.UInt64)
+        else:
+            digit = pl.col(column).cast(pl.Enum(values)).to_physical().cast(pl.UInt64)
+            code = code * pl.lit(values.len(), dtype=pl.UInt64) + digit
+        span *= max(values.len(), 1)
+        if span < 2**63:
+            out.append(code)
+        else:
+            whole = pl.all_horizontal(pl.col(c).is_not_null() for c in columns[:k])
+            out.append(pl.when(whole).then(pl.struct(columns[:k]).rank("dense").cast(pl.UInt64)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -181,7 +238,7 @@ class UnbalancedBid:
         bill = pl.col("_value").filter(pl.col("_r").is_not_null())
         r = pl.col("_r").filter(pl.col("_r").is_not_null() & pl.col("_value").is_not_null())
         per_bill = (
-            value_sort(rated, "tender_id", BIDDER)
+            value_sort(rated.select(*_ORDER, HOLDER, "_r", "_value"), "tender_id", BIDDER)
             .group_by("tender_id", BIDDER)
             .agg(
                 pl.col(HOLDER).first(),
@@ -291,19 +348,32 @@ class UnbalancedBid:
             .with_columns(pl.coalesce("_key", "_t").alias("_key"))
             .drop("_t")
         )
+        # The item (tender, key, dimension) and the bill's entry for it (the item and the
+        # bidder) as integer codes, null where a part is null so that they join as the text
+        # would: sorting and joining on them is several times faster than on the strings.
         on = ["tender_id", "_key", "_dimension"]
-        own = (
-            keyed.filter(pl.col("_key").is_not_null())
-            .group_by(*on, BIDDER)
-            .agg(pl.col("_price").median().alias("_own"))
+        *_, item, entry = _codes(keyed, [*on, BIDDER])
+        keyed = keyed.with_columns(item.alias("_item"), entry.alias("_entry"))
+        # A bidder's own price for an item: the median of its prices for it, which is the
+        # price itself for all but the few items a bill lists twice.
+        entries = keyed.filter(pl.col("_entry").is_not_null()).select(
+            "_item", "_entry", pl.col("_price").alias("_own")
         )
-        peers = median_of_others(own, on, BIDDER, "_own").select(
-            *on, BIDDER, pl.col("_others").alias("_median"), pl.col("_count").alias("_peers")
+        twice = entries.get_column("_entry").is_duplicated()
+        own = pl.concat(
+            [
+                entries.filter(~twice),
+                entries.filter(twice).group_by("_item", "_entry").agg(pl.col("_own").median()),
+            ]
+        )
+        peers = median_of_others(own, ["_item"], "_entry", "_own").select(
+            "_entry", pl.col("_others").alias("_median"), pl.col("_count").alias("_peers")
         )
         published = pl.col("_class").is_not_null() & pl.col("_reference").is_not_null()
         by_peers = (pl.col("_peers") >= self.min_peers).fill_null(False)
         return (
-            keyed.join(peers, on=[*on, BIDDER], how="left", maintain_order="left")
+            keyed.join(peers, on="_entry", how="left", maintain_order="left")
+            .drop("_item", "_entry")
             .with_columns(
                 pl.when(published)
                 .then(pl.col("_reference"))
