@@ -206,6 +206,17 @@ def test_valid_codes_agree_with_the_check_of_one_code() -> None:
     assert entities.valid_codes(pl.Series([], dtype=pl.String)) == {}
 
 
+def test_codes_with_digits_of_other_scripts_are_invalid_not_a_crash() -> None:
+    good = code("91420281MA4F00001")
+    full_width = good[:2] + good[2:8].translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    arabic_indic = good[:2] + good[2:8].translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    assert credit_code_valid(good)
+    for written in (full_width, arabic_indic):
+        assert not credit_code_valid(written)
+    got = entities.valid_codes(pl.Series([good, full_width, arabic_indic]))
+    assert got == {good: good}
+
+
 def test_transliteration() -> None:
     table = resolve(
         [
