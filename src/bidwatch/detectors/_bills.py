@@ -81,20 +81,12 @@ def holder_notes(items: pl.DataFrame, what: str) -> tuple[str, ...]:
     return tuple(notes)
 
 
+# The item columns value_sort orders rows by, after the columns it is given first.
+VALUE_ORDER = ("item_code", "material", "description", "unit", "unit_price", "quantity")
+
+
 def value_sort(frame: pl.DataFrame, *first: str) -> pl.DataFrame:
     """Rows in an order set by their content alone, so that sums of floats over them do not
     depend on the order of the input."""
-    columns = [
-        c
-        for c in (
-            *first,
-            "item_code",
-            "material",
-            "description",
-            "unit",
-            "unit_price",
-            "quantity",
-        )
-        if c in frame.columns
-    ]
+    columns = [c for c in (*first, *VALUE_ORDER) if c in frame.columns]
     return frame.sort(columns, nulls_last=True)

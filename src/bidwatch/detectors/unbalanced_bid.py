@@ -12,7 +12,14 @@ import polars as pl
 
 from bidwatch.detectors._after import priced_items, with_reference
 from bidwatch.detectors._base import Family, NotComputable, sig
-from bidwatch.detectors._bills import BIDDER, HOLDER, bill_owners, known_tenders, value_sort
+from bidwatch.detectors._bills import (
+    BIDDER,
+    HOLDER,
+    VALUE_ORDER,
+    bill_owners,
+    known_tenders,
+    value_sort,
+)
 from bidwatch.findings import Findings, SubjectKind, build
 from bidwatch.schema import material_key
 
@@ -22,16 +29,7 @@ if TYPE_CHECKING:
 # Evidence lists at most this many items (the furthest from their reference first).
 _SHOWN = 12
 # The columns value_sort orders a bill's items by (before the sums over them).
-_ORDER = (
-    "tender_id",
-    BIDDER,
-    "item_code",
-    "material",
-    "description",
-    "unit",
-    "unit_price",
-    "quantity",
-)
+_ORDER = ("tender_id", BIDDER, *VALUE_ORDER)
 
 
 def median_of_others(
