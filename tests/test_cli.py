@@ -317,6 +317,12 @@ def test_explain_prints_the_case_of_a_tender_firm_and_group(
     assert f"group {group['group_id']}: risk {group['risk']:.1f}" in text
     assert group["members"] in text
 
+    pair = pl.read_csv(out / "pairs.csv").row(0, named=True)
+    assert main(["explain", pair["pair_id"], "--scan", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"pair {pair['pair_id']}: risk {pair['risk']:.1f}" in text
+    assert "cobid-pairs" in text
+
     entities = pl.read_csv(out / "entities.csv", infer_schema_length=0)
     merged = entities.filter(pl.col("method") != "self").row(0, named=True)
     assert main(["explain", merged["firm_id"], "--scan", str(out)]) == 0

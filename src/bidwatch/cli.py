@@ -373,27 +373,49 @@ EXPLAINED = (
     ("tender", "tenders.csv", "tender_id"),
     ("firm", "firms.csv", "firm_id"),
     ("group", "groups.csv", "group_id"),
+    ("pair", "pairs.csv", "pair_id"),
+    ("buyer", "buyers.csv", "buyer"),
 )
+FACTS = {
+    "tender": ("title", "buyer_name", "region", "award_method", "bids", "winner"),
+    "firm": ("name", "tenders", "wins", "bidder_names"),
+    "group": ("members", "tenders", "wins", "detectors"),
+    "pair": ("firm_a", "firm_b", "tenders"),
+    "buyer": ("buyer_name", "tenders", "findings"),
+}
+
+
+def _where(path: Path, **equal: str) -> pl.DataFrame:
+    """Rows of a scan's output whose columns equal the values; read lazily, since a
+    national scan's outputs run to gigabytes."""
+    frame = (
+        pl.scan_parquet(path)
+        if path.suffix == ".parquet"
+        else pl.scan_csv(path, infer_schema=False)
+    )
+    for column, value in equal.items():
+        frame = frame.filter(pl.col(column) == value)
+    return frame.collect()
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """The report's case view in the terminal: facts, the risk's waterfall, the findings."""
-    path = args.scan / "contributions.csv"
-    if not path.is_file():
+    if not (args.scan / "contributions.csv").is_file():
         raise InputError(f"{args.scan}: no contributions.csv; give the --out folder of a scan.")
     found = False
     for kind, name, key in EXPLAINED:
         ranked = args.scan / name
         if not ranked.is_file():
             continue
-        rows = pl.read_csv(ranked, infer_schema_length=0).filter(pl.col(key) == args.id)
+        rows = _where(ranked, **{key: args.id})
         if rows.height == 0:
             continue
         found = True
         print("\n".join(_explain(args.scan, kind, rows.row(0, named=True), args.id)))
     if not found:
         raise InputError(
-            f"{args.id}: not a tender_id, firm_id or group_id of the scan in {args.scan}."
+            f"{args.id}: not a tender_id, firm_id, group_id, pair_id or buyer of the scan in "
+            f"{args.scan}."
         )
     return 0
 
@@ -407,17 +429,10 @@ def _explain(scan: Path, kind: str, row: dict[str, Any], subject: str) -> list[s
             f"materials {float(row['materials_risk'] or 0):.1f})"
         )
     lines = [" ".join(parts)]
-    facts = {
-        "tender": ("title", "buyer_name", "region", "award_method", "bids", "winner"),
-        "firm": ("name", "tenders", "wins", "bidder_names"),
-        "group": ("members", "tenders", "wins", "detectors"),
-    }[kind]
-    shown = [f"{f}: {row[f]}" for f in facts if row.get(f) not in (None, "")]
+    shown = [f"{f}: {row[f]}" for f in FACTS[kind] if row.get(f) not in (None, "")]
     if shown:
         lines.append("  " + " · ".join(shown))
-    contributions = pl.read_csv(scan / "contributions.csv", infer_schema_length=0).filter(
-        (pl.col("subject_id") == subject) & (pl.col("subject_kind") == kind)
-    )
+    contributions = _where(scan / "contributions.csv", subject_id=subject, subject_kind=kind)
     if contributions.height == 0:
         lines.append("  risk 0, no finding contributes" if risk == 0 else "")
     else:
@@ -427,11 +442,12 @@ def _explain(scan: Path, kind: str, row: dict[str, Any], subject: str) -> list[s
             lines.append(
                 f"  +{float(c['points']):5.1f}  {family:<9} {c['detector']:<22} {c['reason']}"
             )
-    findings_csv = scan / "findings.csv"
-    if findings_csv.is_file():
+    stored = next(
+        (p for p in (scan / "findings.parquet", scan / "findings.csv") if p.is_file()), None
+    )
+    if stored is not None:
         findings = (
-            pl.read_csv(findings_csv, infer_schema_length=0)
-            .filter((pl.col("subject_id") == subject) & (pl.col("subject_kind") == kind))
+            _where(stored, subject_id=subject, subject_kind=kind)
             .with_columns(pl.col("score").cast(pl.Float64))
             .sort("score", descending=True)
         )
@@ -440,9 +456,7 @@ def _explain(scan: Path, kind: str, row: dict[str, Any], subject: str) -> list[s
             for f in findings.iter_rows(named=True):
                 lines.append(f"  {f['detector']:<22} score {f['score']:.2f}  {f['message']}")
     if kind == "firm" and (scan / "entities.csv").is_file():
-        merged = pl.read_csv(scan / "entities.csv", infer_schema_length=0).filter(
-            (pl.col("firm_id") == subject) & (pl.col("method") != "self")
-        )
+        merged = _where(scan / "entities.csv", firm_id=subject).filter(pl.col("method") != "self")
         if merged.height:
             lines.append("Names merged into it:")
             for m in merged.iter_rows(named=True):

@@ -173,11 +173,13 @@ def load(
         "inspections": inspections,
     }
     reading = sum(g is not None for g in given_tables.values()) + len(ocds)
+    files_read = 0
     for table, given in given_tables.items():
         if given is None:
             continue
         if progress:
-            progress(f"reading {table}", len(raws), reading)
+            progress(f"reading {table}", files_read, reading)
+        files_read += 1
         if isinstance(given, str | Path):
             raws.append((read_source(Path(given), table, mapping.read_options(table)), given))
         else:
@@ -191,7 +193,8 @@ def load(
             continue
         seen.add(Path(path).resolve())
         if progress:
-            progress(f"reading {Path(path).name}", len(raws), reading)
+            progress(f"reading {Path(path).name}", files_read, reading)
+        files_read += 1
         raws.extend((raw, path) for raw in ocds_reader.read(Path(path)))
     if not any(raw.table == "bids" for raw, _ in raws):
         raise InputError(

@@ -133,19 +133,7 @@ class SettlementGrowth:
         contracts = contract_frame(data)
         signed = contracts.filter(pl.col("contract_amount") > 0)
         orders = change_orders(data)
-        frame = signed.join(orders, on="tender_id", how="left").with_columns(
-            pl.col("_orders").fill_null(0),
-            pl.when(pl.col("final_amount").is_not_null())
-            .then(pl.col("final_amount") / pl.col("contract_amount") - 1.0)
-            .when(pl.col("_priced_orders") > 0)
-            .then(pl.col("_order_total") / pl.col("contract_amount"))
-            .alias("growth"),
-            pl.when(pl.col("final_amount").is_not_null())
-            .then(pl.lit("settled amount"))
-            .when(pl.col("_priced_orders") > 0)
-            .then(pl.lit("change orders"))
-            .alias("_basis"),
-        )
+        frame = with_growth(signed, orders)
         known = frame.filter(pl.col("growth").is_not_null())
         notes = self._notes(contracts, signed, frame, orders)
         if known.height == 0:
@@ -410,6 +398,26 @@ def reason_concentration(data: Dataset, depth: pl.DataFrame, min_orders: int) ->
         .unique("tender_id", keep="first", maintain_order=True)
         .select(empty.columns)
         .cast(empty.schema)
+    )
+
+
+def with_growth(signed: pl.DataFrame, orders: pl.DataFrame) -> pl.DataFrame:
+    """``signed`` contracts (from ``contract_frame``, contract_amount above zero) with their
+    ``orders`` (from ``change_orders``), growth and _basis: the settled amount over the
+    signed one where final_amount is given, else the priced change orders over it, else
+    unknown (null), never 0."""
+    return signed.join(orders, on="tender_id", how="left").with_columns(
+        pl.col("_orders").fill_null(0),
+        pl.when(pl.col("final_amount").is_not_null())
+        .then(pl.col("final_amount") / pl.col("contract_amount") - 1.0)
+        .when(pl.col("_priced_orders") > 0)
+        .then(pl.col("_order_total") / pl.col("contract_amount"))
+        .alias("growth"),
+        pl.when(pl.col("final_amount").is_not_null())
+        .then(pl.lit("settled amount"))
+        .when(pl.col("_priced_orders") > 0)
+        .then(pl.lit("change orders"))
+        .alias("_basis"),
     )
 
 

@@ -393,7 +393,7 @@ def _edges(result: ScanResult, known: pl.DataFrame) -> tuple[pl.DataFrame, int]:
         )
     else:
         cobids = pl.DataFrame(schema=schema)
-    traces = _trace_pairs(result.findings.frame)
+    traces = trace_pairs(result.findings.frame)
     membership = _membership(result)
     together = (
         cobids.select("firm_a", "firm_b")
@@ -457,7 +457,7 @@ def _min_cobids(counts: pl.Series) -> int:
     return previous + 1
 
 
-def _trace_pairs(findings: pl.DataFrame) -> pl.DataFrame:
+def trace_pairs(findings: pl.DataFrame) -> pl.DataFrame:
     """firm_a < firm_b and shared_traces (';'-joined trace types), from the evidence of
     the shared-traces and trace-network findings."""
     in_tender = (

@@ -26,7 +26,6 @@ from bidwatch.detectors import REGISTRY
 from bidwatch.detectors._base import family
 from bidwatch.report import charts
 from bidwatch.report.i18n import HTML_LANG, labels
-from bidwatch.schema import TRACE_COLUMNS
 
 if TYPE_CHECKING:
     from bidwatch.api import ScanResult
@@ -39,7 +38,7 @@ DETAIL_MATERIALS = 50
 DETAIL_FIRMS = 100
 DETAIL_GROUPS = 50
 MAX_REJECTED = 500
-MAX_POINTS = 3000
+MAX_POINTS = 600
 # Characters of top reasons in a list; the case and the CSV files have them whole.
 MAX_REASONS = 240
 # Risk bands for filtering: risk is 0-100.
@@ -328,7 +327,9 @@ def _waterfalls(
     result: ScanResult, kind: str, totals: Mapping[str, float], t: Mapping[str, str]
 ) -> dict[str, Markup]:
     contributions = result.contributions.filter(
-        (pl.col("subject_kind") == kind) & pl.col("subject_id").is_in(list(totals))
+        (pl.col("subject_kind") == kind)
+        & pl.col("subject_id").is_in(list(totals))
+        & (pl.col("points") > 0)
     ).sort(["subject_id", "points"], descending=[False, True])
     out = {}
     for subject, part in _by(contributions, "subject_id").items():
@@ -389,7 +390,9 @@ def _tender_details(
                 if (bid["status"] or "valid") == "valid":
                     valid.append(float(bid["amount"]))
         valid.sort()
-        cover_band = (valid[0], valid[covers]) if len(valid) > covers else None
+        # As cover-band judges it: only where the lowest bid wins (or no rule is stated).
+        lowest_wins = row["award_method"] in (None, "lowest_price")
+        cover_band = (valid[0], valid[covers]) if lowest_wins and len(valid) > covers else None
         chart = (
             charts.bids_chart(
                 marks,
@@ -470,6 +473,8 @@ def _firm_details(result: ScanResult, ids: list[str], t: Mapping[str, str]) -> l
     traces = (
         result.findings.frame.filter(pl.col("detector").is_in(TRACE_DETECTORS))
         .select("detector", "subject_kind", "subject_id", "message", "firms")
+        # The links across tenders (trace-network) before the single tenders' shared traces.
+        .sort(pl.col("detector") == TRACE_DETECTORS[0], "subject_id")
         .explode("firms")
         .filter(pl.col("firms").is_in(ids))
         .unique(["firms", "detector", "subject_id"], maintain_order=True)
@@ -629,7 +634,13 @@ def _group_details(
             if win_rows is not None
             else []
         )
-        order = [n["id"] for n in node_list]
+        labels = [n["label"] for n in node_list]
+        names = {
+            n["id"]: n["label"] if labels.count(n["label"]) == 1 else f"{n['label']} ({n['id']})"
+            for n in node_list
+        }
+        order = [names[n["id"]] for n in node_list]
+        win_list = [(day, names.get(firm, firm), tender) for day, firm, tender in win_list]
         out.append(
             {
                 **row,
@@ -645,39 +656,20 @@ def _group_details(
 
 
 def _shared_traces(result: ScanResult, members: pl.DataFrame) -> pl.DataFrame:
-    """group_id, firm_id < firm_id_b, traces: the trace columns on which two members' bids
-    carry the same value (';'-joined)."""
-    schema = {
-        "group_id": pl.String,
-        "firm_id": pl.String,
-        "firm_id_b": pl.String,
-        "traces": pl.String,
-    }
-    bids = result.data.bids
-    columns = [c for c in TRACE_COLUMNS if c in bids.columns]
-    if not columns or members.height == 0:
-        return pl.DataFrame(schema=schema)
-    values = (
-        bids.join(members, on="firm_id")
+    """group_id, firm_id < firm_id_b, traces: the traces two members share, as the
+    shared-traces and trace-network findings name them (the same edges as --graph)."""
+    from bidwatch.report.exports import trace_pairs
+
+    pairs = trace_pairs(result.findings.frame)
+    return (
+        pairs.join(members.rename({"firm_id": "firm_a"}), on="firm_a")
+        .join(members.rename({"firm_id": "firm_b"}), on=["group_id", "firm_b"])
         .select(
             "group_id",
-            "firm_id",
-            pl.concat_list(
-                pl.struct(pl.lit(c).alias("trace"), pl.col(c).cast(pl.String).alias("value"))
-                for c in columns
-            ).alias("_t"),
+            pl.col("firm_a").alias("firm_id"),
+            pl.col("firm_b").alias("firm_id_b"),
+            pl.col("shared_traces").alias("traces"),
         )
-        .explode("_t")
-        .unnest("_t")
-        .filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
-        .unique()
-    )
-    return (
-        values.join(values, on=["group_id", "trace", "value"], suffix="_b")
-        .filter(pl.col("firm_id") < pl.col("firm_id_b"))
-        .group_by("group_id", "firm_id", "firm_id_b")
-        .agg(pl.col("trace").unique().sort().str.join(";").alias("traces"))
-        .select(list(schema))
     )
 
 
@@ -685,55 +677,29 @@ def _shared_traces(result: ScanResult, members: pl.DataFrame) -> pl.DataFrame:
 
 
 def _contract_view(result: ScanResult) -> pl.DataFrame:
-    """tender_id, contract and final amounts, change orders (count, sum, reasons) and the
-    growth of each contract: final over signed amount, else signed plus change orders."""
+    """tender_id, contract and final amounts, change orders (count, priced total, reasons)
+    and growth, as settlement-growth measures it, of each tender's largest contract."""
+    from bidwatch.detectors._contracts import contract_frame
+    from bidwatch.detectors.settlement_growth import change_orders, with_growth
+
     data = result.data
-    contracts = data.contracts
-    if contracts.height == 0 or "contract_amount" not in contracts.columns:
-        return pl.DataFrame(
-            schema={
-                "tender_id": pl.String,
-                "contract_amount": pl.Float64,
-                "final_amount": pl.Float64,
-                "orders": pl.UInt32,
-                "changed": pl.Float64,
-                "reasons": pl.String,
-                "growth": pl.Float64,
-            }
-        )
-    orders = data.change_orders
-    if orders.height and "amount" in orders.columns:
-        reason = pl.col("reason") if "reason" in orders.columns else pl.lit(None, pl.String)
-        per = orders.group_by("tender_id").agg(
-            pl.len().cast(pl.UInt32).alias("orders"),
-            pl.col("amount").sum().alias("changed"),
-            reason.drop_nulls().unique().sort().head(5).str.join("; ").alias("reasons"),
-        )
-    else:
-        per = pl.DataFrame(
-            schema={
-                "tender_id": pl.String,
-                "orders": pl.UInt32,
-                "changed": pl.Float64,
-                "reasons": pl.String,
-            }
-        )
-    final = pl.col("final_amount") if "final_amount" in contracts.columns else pl.lit(None)
-    settled = pl.coalesce(
-        final.cast(pl.Float64),
-        pl.when(pl.col("orders") > 0).then(pl.col("contract_amount") + pl.col("changed")),
+    signed = contract_frame(data).filter(pl.col("contract_amount") > 0)
+    reasons = data.change_orders.group_by("tender_id").agg(
+        pl.col("reason").drop_nulls().unique().sort().head(5).str.join("; ").alias("reasons")
     )
     return (
-        contracts.select(
-            "tender_id", "contract_amount", final.cast(pl.Float64).alias("final_amount")
-        )
+        with_growth(signed, change_orders(data))
+        .join(reasons, on="tender_id", how="left")
+        .sort(["tender_id", "contract_amount"], descending=[False, True])
         .unique("tender_id", keep="first", maintain_order=True)
-        .join(per, on="tender_id", how="left", maintain_order="left")
-        .with_columns(
-            pl.col("orders").fill_null(0),
-            pl.when(pl.col("contract_amount") > 0)
-            .then(settled / pl.col("contract_amount") - 1)
-            .alias("growth"),
+        .select(
+            "tender_id",
+            "contract_amount",
+            "final_amount",
+            pl.col("_orders").alias("orders"),
+            pl.col("_order_total").alias("changed"),
+            "reasons",
+            "growth",
         )
     )
 
@@ -804,6 +770,7 @@ def _materials_view(result: ScanResult, t: Mapping[str, str]) -> dict[str, Any]:
         ],
         limit=float(limit),
         labels=t,
+        max_points=MAX_POINTS,
     )
     return {
         "growth_chart": chart,

@@ -192,7 +192,7 @@ _EN: Final = {
     "more": "+{n} more",
     "undated": "{n} wins without a date, not shown",
     "skipped_points": "{n} without a positive amount or a growth, not shown",
-    "sampled": "{n} of {m} shown (all flagged)",
+    "sampled": "{n} of {m} shown (every flagged one included)",
     "range": "accepted range",
     "title_bids": "Bids",
     "title_waterfall": "Risk contributions",
