@@ -169,6 +169,7 @@ def scan_child(folder: Path, out: Path) -> dict[str, Any]:
     # Writing: what the command did after the scan (tables, scan.json).
     stages["write"] = total - caught["load"] - caught["scan"]
     html: float | None
+    html_error = None
     try:
         clock = time.perf_counter()
         result.write(out / "with_html", html=True)
@@ -178,7 +179,7 @@ def scan_child(folder: Path, out: Path) -> dict[str, Any]:
         html = max(0.0, with_html - (time.perf_counter() - clock))
     except Exception as exc:  # the report is measured apart: its failure must not hide the scan
         html = None
-        print(f"HTML report not timed: {exc}", file=sys.stderr)
+        html_error = f"{type(exc).__name__}: {exc}"
     firms = data.bids.get_column("firm_id").n_unique() if "firm_id" in data.bids.columns else 0
     return {
         "tenders": data.tenders.height,
@@ -189,6 +190,7 @@ def scan_child(folder: Path, out: Path) -> dict[str, Any]:
         "scan_seconds": total,
         "stages": stages,
         "html_seconds": html,
+        "html_error": html_error,
         "peak_scan_gib": peak_scan,
         "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }
@@ -277,6 +279,9 @@ def render(rows: list[dict[str, Any]], top: int = 12) -> str:
             f"Slowest detectors at {largest['tenders']:,} tenders: "
             + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in slowest)
         )
+    for row in done:
+        if row.get("html_error"):
+            lines.append(f"HTML report at {row['tenders']:,} tenders failed: {row['html_error']}")
     for a, b in itertools.pairwise(done):
         lines.append(
             f"Growth exponent {a['tenders']:,} -> {b['tenders']:,} tenders "
