@@ -766,7 +766,7 @@ def test_growth_thins_large_inputs_but_keeps_every_flagged_contract() -> None:
     points = by_class(root, "bw-point", "circle")
     assert len(points) == 1000
     assert len(by_class(root, "bw-flagged", "circle")) == 100
-    assert "1000 of 5000 shown (all flagged)" in texts(root)
+    assert "1000 of 5000 shown (every flagged one included)" in texts(root)
 
 
 # ------------------------------------------------------------------------------------------
