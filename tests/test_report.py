@@ -296,3 +296,17 @@ def test_rejected_rows_are_one_click_from_the_coverage(tmp_path: Path) -> None:
     shown = page[start : page.index("</table>", start)]
     assert escape(rejected.row(0, named=True)["reason"]) in shown
     assert "abc" in shown
+
+
+def test_explain_finds_ids_the_csv_files_neutralised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bidwatch.cli import main
+
+    out = evil_scan(tmp_path)
+    firms = pl.read_csv(out / "firms.csv", infer_schema_length=0)
+    assert "'-2+3" in firms.get_column("firm_id").to_list()
+    capsys.readouterr()
+    # An id starting with "-" follows "--", as for any command line.
+    assert main(["explain", "--scan", str(out), "--", "-2+3"]) == 0
+    assert "firm -2+3: risk" in capsys.readouterr().out

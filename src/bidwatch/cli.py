@@ -15,6 +15,7 @@ import polars as pl
 
 from bidwatch import api, catalogue
 from bidwatch.errors import InputError
+from bidwatch.report.tables import FORMULA_START
 from bidwatch.schema import AFTER_AWARD
 
 TABLE_FILES = ("bids", "tenders", "firms", *AFTER_AWARD)
@@ -394,7 +395,9 @@ def _where(path: Path, **equal: str) -> pl.DataFrame:
         else pl.scan_csv(path, infer_schema=False)
     )
     for column, value in equal.items():
-        frame = frame.filter(pl.col(column) == value)
+        # The CSV files write text that a spreadsheet would run with a leading quote.
+        spelled = [value, f"'{value}"] if value.startswith(FORMULA_START) else [value]
+        frame = frame.filter(pl.col(column).is_in(spelled))
     return frame.collect()
 
 
