@@ -137,3 +137,67 @@ def test_progress_reports_each_step_of_load_scan_and_write(tmp_path: Path) -> No
         "writing report.html",
     ]
     assert all(0 <= done <= total for _, done, total in steps)
+
+
+def _findings_frame(rows: list[tuple[str, str, str | None]]) -> pl.DataFrame:
+    from bidwatch.findings import FINDING_SCHEMA
+
+    return pl.DataFrame(
+        [(d, k, s, 0.5, None, None, "m", "{}", []) for d, k, s in rows],
+        schema=FINDING_SCHEMA,
+        orient="row",
+    )
+
+
+def test_findings_come_sorted_and_assessed_distinct() -> None:
+    from bidwatch.findings import Findings
+
+    rows = [
+        ("b", "tender", "T2"),
+        ("a", "tender", "T10"),
+        ("a", "firm", "F"),
+        ("a", "tender", "T1"),
+    ]
+    found = Findings(_findings_frame(rows), assessed=pl.Series(["T2", "T1", "T2", "T10"]))
+    keys = found.frame.select("detector", "subject_kind", "subject_id").rows()
+    assert keys == [
+        ("a", "firm", "F"),
+        ("a", "tender", "T1"),
+        ("a", "tender", "T10"),
+        ("b", "tender", "T2"),
+    ]
+    assert found.assessed.to_list() == ["T1", "T10", "T2"]
+    assert found.scanned == 3
+    # A frame already in order is kept as given; a null id sorts first, as polars sorts.
+    ordered = Findings(found.frame)
+    assert ordered.frame.equals(found.frame)
+    assert ordered.assessed.to_list() == ["F", "T1", "T10", "T2"]
+    with_null = Findings(_findings_frame([("a", "tender", "T1"), ("a", "tender", None)]))
+    assert with_null.frame.get_column("subject_id").to_list() == [None, "T1"]
+    assert with_null.assessed.to_list() == [None, "T1"]
+
+
+def test_scan_findings_in_order_and_parquet_the_same_however_assembled(
+    market: Dataset, tmp_path: Path
+) -> None:
+    from bidwatch.findings import Findings
+
+    result = bidwatch.scan(market)
+    frame = result.findings.frame
+    assert frame.equals(frame.sort("detector", "subject_kind", "subject_id"))
+    assert frame.get_column("detector").n_unique() > 1
+    # The scan keeps its detectors' findings as separate chunks; the Parquet file is the
+    # same as that of the findings in one block.
+    whole = bidwatch.api.ScanResult(
+        result.data,
+        Findings(frame.rechunk()),
+        result.runs,
+        result.config,
+        result.risk,
+        result.assessed,
+        result.started_at,
+    )
+    result.write(tmp_path / "parts", html=False)
+    whole.write(tmp_path / "whole", html=False)
+    for name in ("findings.parquet", "findings.csv", "contributions.csv", "tenders.csv"):
+        assert (tmp_path / "parts" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()

@@ -17,7 +17,9 @@ from bidwatch import entities
 from bidwatch.dataset import Dataset
 from bidwatch.detectors import _groups
 from bidwatch.detectors._base import NotComputable
-from bidwatch.detectors.benchmark_influence import BenchmarkInfluence
+from bidwatch.detectors._stats import bid_count_band
+from bidwatch.detectors.benchmark_influence import RULES, BenchmarkInfluence
+from bidwatch.detectors.benchmark_influence import _Pool as BenchmarkPool
 from bidwatch.detectors.bid_rotation import BidRotation
 from bidwatch.detectors.group_price_correlation import (
     GroupPriceCorrelation,
@@ -440,6 +442,94 @@ def test_benchmark_shift_by_hand() -> None:
     assert ev["closest_bid_changes"] == 6
     assert ev["mean_benchmark_shift"] > 5 * ev["mean_shift_of_random_bids"]
     assert row["value"] == ev["p_value"]
+
+
+def _random_pool(seed: int) -> Any:
+    """A pool of average-bid and scoring tenders with random bids, one winner each."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(2, 16, size=400)
+    tender = np.repeat(np.arange(sizes.size), sizes)
+    place = np.arange(tender.size) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    bids = pl.DataFrame(
+        {
+            "tender_id": [f"T{t:04d}" for t in tender],
+            "_tc": tender + 1,
+            "_pos": place,
+            # The winner last; some tenders without one (every bid removable).
+            "_keep": (place == np.repeat(sizes, sizes) - 1) & np.repeat(sizes % 5 != 0, sizes),
+            "_rule": np.where(np.repeat(rng.random(sizes.size) < 0.3, sizes), *RULES),
+            "amount": np.round(rng.lognormal(10, 0.3, tender.size), -2),
+        }
+    )
+    return BenchmarkPool.build(bids)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_comparable_tenders_share_rule_and_bids_else_band_else_rule(seed: int) -> None:
+    pool = _random_pool(seed)
+    rule = pool.keys.get_column("_rule").to_numpy()
+    band = pl.select(bid_count_band(pl.Series(pool.n))).to_series().to_numpy()
+    capacity = np.minimum(pool.removable, pool.n - 1)
+    rng = np.random.default_rng(seed + 10)
+    units = pl.DataFrame(
+        {
+            "_rule": rng.choice(RULES, 300),
+            "n": rng.integers(2, 16, 300),
+            "r": rng.integers(1, 6, 300),
+        }
+    )
+    first, count, entry = pool.comparable(units, 6)
+    for u, (unit_rule, n, r) in enumerate(units.iter_rows()):
+        unit_band = pl.select(bid_count_band(pl.lit(n))).item()
+        able = capacity >= r
+        levels = [
+            able & (rule == unit_rule) & (pool.n == n),
+            able & (rule == unit_rule) & (band == unit_band),
+            able & (rule == unit_rule),
+            able,
+        ]
+        want = next(
+            (set(np.flatnonzero(level)) for level in levels[:3] if level.sum() >= 6),
+            set(np.flatnonzero(levels[3])),
+        )
+        got = set(entry[first[u] : first[u] + count[u]]) if want else set()
+        assert got == want, (unit_rule, n, r)
+
+
+def test_benchmark_measures_equal_the_bid_by_bid_sums() -> None:
+    pool = _random_pool(2)
+    rng = np.random.default_rng(3)
+    units = 200
+    r = rng.integers(1, 6, units)
+    able = np.flatnonzero(np.minimum(pool.removable, pool.n - 1) >= 5)
+    tender = rng.choice(able, (7, units))
+    offset = rng.random((7, units))
+    judged = rng.random(units) < 0.4
+    shift, changed = pool.measures(tender, r, judged, offset=offset)
+    for i, u in itertools.product(range(7), range(units)):
+        t = tender[i, u]
+        amounts = pool.amount[pool.start[t] : pool.start[t] + pool.n[t]]
+        removable = int(pool.removable[t])
+        start = math.floor(offset[i, u] * removable)
+        gone = [k < removable and (k - start) % removable < r[u] for k in range(pool.n[t])]
+        lost = 0.0
+        for amount, out in zip(amounts, gone, strict=True):
+            lost += amount * out  # bid order, as the detector adds them
+        before = pool.total[t] / pool.n[t]
+        after = (pool.total[t] - lost) / (pool.n[t] - min(r[u], removable))
+        assert shift[i, u] == abs(before - after) / before
+        if judged[u]:
+            left = [k for k in range(pool.n[t]) if not gone[k]]
+            closest_before = min(left, key=lambda k: (abs(amounts[k] - before), k))
+            d_before = abs(amounts[closest_before] - before)
+            d_after = min(abs(amounts[k] - after) for k in left)
+            same = any(
+                abs(amounts[k] - before) == d_before and abs(amounts[k] - after) == d_after
+                for k in left
+            )
+            assert changed[i, u] == (not same)
+        else:
+            assert changed[i, u] == 0
 
 
 def test_benchmark_influence_needs_average_bid_or_scoring_tenders() -> None:

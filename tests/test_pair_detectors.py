@@ -6,6 +6,7 @@ convolutions) on hand-built markets.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,10 @@ from bidwatch.config import Config
 from bidwatch.dataset import Dataset
 from bidwatch.detectors._base import NotComputable
 from bidwatch.detectors._pairs import (
+    Incidence,
+    bid_codes,
     binom_law,
+    cobid_counts,
     coded_incidence,
     fdr,
     hypergeom_law,
@@ -140,6 +144,19 @@ def test_sum_tails_of_a_subject_does_not_depend_on_the_others() -> None:
         assert above[s] == pytest.approx(pmf[cap[s] :].sum(), rel=1e-9, abs=1e-300)
 
 
+def test_hypergeom_tail_asks_repeated_rows_once_with_the_same_values() -> None:
+    rng = np.random.default_rng(7)
+    total = rng.integers(20, 40, 300)
+    good = rng.integers(0, 20, 300)
+    draws = rng.integers(0, 20, 300)
+    _, sf = hypergeom_law(total, good, draws)
+    rows = rng.integers(0, 300, 2000)  # many rows asked twice or more
+    x = rng.integers(0, 10, 2000)
+    expected = stats.hypergeom.sf(x, total[rows], good[rows], draws[rows])
+    assert np.array_equal(sf(rows, x), expected)
+    assert np.array_equal(sf(rows[:1], x[:1]), expected[:1])
+
+
 def test_sum_tails_lower_only_gives_the_same_lower_tails() -> None:
     rng = np.random.default_rng(3)
     subject = np.repeat(np.arange(4), [2, 5, 1, 3])
@@ -184,6 +201,68 @@ def test_coded_incidence_codes_follow_the_names_and_are_built_once() -> None:
     expected = data.bids.select("tender_id", "firm_id").unique()
     assert named.height == 4
     assert named.select("tender_id", "firm_id").sort(pl.all()).equals(expected.sort(pl.all()))
+
+
+def test_bid_codes_follow_the_names_row_for_row_and_are_built_once() -> None:
+    data = dataset(
+        [
+            {"tender_id": "T2", "bidder_id": "B"},
+            {"tender_id": "T1", "bidder_id": "A"},
+            {"tender_id": "T3", "bidder_id": "C"},
+        ]
+    )
+    data = dataclasses.replace(
+        data,
+        bids=data.bids.with_columns(
+            pl.when(pl.col("tender_id") == "T3")
+            .then(None)
+            .otherwise(pl.col("firm_id"))
+            .alias("firm_id")
+        ),
+    )
+    codes = bid_codes(data)
+    assert bid_codes(data) is codes
+    assert codes.tenders.to_list() == ["T1", "T2", "T3"]
+    assert codes.firms.to_list() == sorted(data.bids.get_column("firm_id").drop_nulls())
+    assert codes.frame.get_column("_t").to_list() == [1, 0, 2]
+    named = codes.firms.gather(codes.frame.get_column("_f").drop_nulls())
+    assert named.to_list() == data.bids.get_column("firm_id").drop_nulls().to_list()
+    assert codes.frame.get_column("_f").is_null().to_list() == [False, False, True]
+
+
+def test_cobid_counts_match_a_self_join_of_the_incidence() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        firms = int(rng.integers(1, 12))
+        frame = (
+            pl.DataFrame(
+                {
+                    "_t": rng.integers(0, 8, 60).astype(np.uint32),
+                    "_f": rng.integers(0, firms, 60).astype(np.uint32),
+                }
+            )
+            .unique()
+            .sort("_t", "_f")
+        )
+        found = Incidence(
+            frame=frame, tenders=pl.DataFrame(), firms=pl.Series([f"F{i}" for i in range(firms)])
+        )
+        key = (pl.col("_f").cast(pl.UInt64) * firms + pl.col("_f_b")).alias("_key")
+        joined = (
+            frame.join(frame, on="_t", suffix="_b")
+            .filter(pl.col("_f") < pl.col("_f_b"))
+            .group_by(key)
+            .agg(pl.len().cast(pl.UInt32).alias("k"))
+        )
+        for least in (1, 3):
+            expected = joined.filter(pl.col("k") >= least).sort("_key")
+            assert cobid_counts(found, least).equals(expected)
+    empty = Incidence(
+        frame=pl.DataFrame(schema={"_t": pl.UInt32, "_f": pl.UInt32}),
+        tenders=pl.DataFrame(),
+        firms=pl.Series([], dtype=pl.String),
+    )
+    assert cobid_counts(empty, 1).height == 0
 
 
 def test_fdr_is_benjamini_hochberg_and_ignores_order() -> None:

@@ -307,11 +307,20 @@ def test_group_and_pair_tables_count_tenders_together() -> None:
         "detectors": "suspected-groups",
     }
     assert groups["G2"]["tenders"] == 0, "Y never bids; X alone is not the group together"
+    from bidwatch import entities
+
     findings = pl.DataFrame(
-        {"subject_kind": ["pair", "pair", "tender"], "subject_id": ["A|X", "B|C", "T1"]}
+        {
+            "subject_kind": ["pair", "pair", "pair", "tender"],
+            "subject_id": ["A|X", "B|C", "A|Z", "T1"],
+        }
     )
-    pairs = {r["pair_id"]: r for r in _pair_details(BIDS, findings).iter_rows(named=True)}
-    assert set(pairs) == {"A|X", "B|C"}
+    data = entities.resolve(
+        bidwatch.load(bids=BIDS.rename({"firm_id": "bidder_id"}).with_columns(amount=100.0))
+    )
+    pairs = {r["pair_id"]: r for r in _pair_details(data, findings).iter_rows(named=True)}
+    assert set(pairs) == {"A|X", "B|C", "A|Z"}
+    assert pairs["A|Z"]["tenders"] == 0, "Z never bids"
     assert (pairs["A|X"]["firm_a"], pairs["A|X"]["firm_b"], pairs["A|X"]["tenders"]) == (
         "A",
         "X",

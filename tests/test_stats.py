@@ -10,7 +10,7 @@ from scipy import stats
 import bidwatch
 from bidwatch import entities
 from bidwatch.detectors import get
-from bidwatch.detectors._stats import compare, size_band, tender_prices
+from bidwatch.detectors._stats import _compare_windows, compare, size_band, tender_prices
 
 
 def dataset(
@@ -97,6 +97,55 @@ def test_comparison_falls_back_to_everyone_at_the_coarser_level() -> None:
     assert water.get_column("_count").unique().to_list() == [12], "water is compared with all 12"
     assert water.get_column("_q3").unique().to_list() == [8.25]
     assert water.get_column("_pct").to_list() == pytest.approx([10.5 / 12, 11.5 / 12])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_sorted_comparison_equals_the_window_one(seed: int) -> None:
+    """compare() sorts each group in numpy; it must give the polars windows' results to the
+    last bit: ties, groups of one, null keys, integer values, infinities, every level."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+
+    def keys(distinct: int) -> list[str | None]:
+        return [None if rng.random() < 0.05 else f"k{x}" for x in rng.integers(0, distinct, n)]
+
+    choices = [
+        rng.normal(size=n),
+        rng.integers(0, 5, n) * 0.1,
+        np.round(rng.exponential(size=n), 1),
+        rng.integers(-3, 3, n),
+        np.where(rng.random(n) < 0.1, np.inf, rng.normal(size=n) * 1e5),
+    ]
+    frame = pl.DataFrame(
+        {
+            "_rule": keys(3),
+            "_category": keys(20),
+            "_size": keys(5),
+            "_bids": keys(4),
+            "y": choices[seed % 5],
+        }
+    )
+    least = int(rng.integers(4, 60))
+    fast = compare(frame, "y", least)
+    slow = _compare_windows(frame, "y", least)
+    assert fast.schema == slow.schema
+    assert fast.equals(slow)
+
+
+def test_comparison_of_values_with_nulls_and_nan() -> None:
+    frame = pl.DataFrame(
+        {
+            "_rule": ["a"] * 6,
+            "_category": ["c"] * 6,
+            "_size": ["s"] * 6,
+            "_bids": ["b"] * 6,
+            "y": [1.0, None, 3.0, float("nan"), 2.0, 2.0],
+        }
+    )
+    out = compare(frame, "y", min_comparable=4)
+    assert out.equals(_compare_windows(frame, "y", 4))
+    assert out.get_column("_count").to_list() == [6] * 6
+    assert out.get_column("_pct").is_null().to_list() == [False, True, False, False, False, False]
 
 
 def test_direction_follows_the_award_rule() -> None:

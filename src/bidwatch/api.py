@@ -227,7 +227,14 @@ def scan(
     if progress:
         progress("risk", len(detectors), len(detectors))
     clock = perf_counter()
-    findings = Findings(pl.concat(frames) if frames else pl.DataFrame(schema=FINDING_SCHEMA))
+    # Each detector's findings are sorted and under its own name: in order of name, their
+    # concatenation is sorted too, and chunks kept apart are not copied (empty frames are
+    # left out: their columns would not stay aligned, which forces a copy).
+    frames = sorted((f for f in frames if f.height), key=lambda f: str(f.item(0, "detector")))
+    findings = Findings(
+        pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=FINDING_SCHEMA)
+    )
+    del frames
     risk = assess(resolved, findings.frame, assessed, cfg)
     stages["risk"] = perf_counter() - clock
     return ScanResult(resolved, findings, tuple(runs), cfg, risk, assessed, started, stages)

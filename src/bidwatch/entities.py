@@ -22,12 +22,17 @@ merge when the two clusters: hold different valid credit codes, name different r
 are different branches, ever bid in the same tender (a firm bids once per tender), are
 kept apart by the analyst, or hold names less similar than ``cluster`` (so that A ~ B ~ C
 does not chain two different firms A and C). Every record keeps the edge that joined it.
+Parts of the edge graph where no merge could be refused are joined by their connectivity
+alone, with the result the union-find would give.
 """
 
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +41,8 @@ import numpy as np
 import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from bidwatch.errors import InputError
 from bidwatch.identifiers import credit_code_valid, trace_key
@@ -64,6 +71,8 @@ SUPPORT = ("phone", "email", "address", "legal_representative")
 ORDER = ("must_link", "code", "registry_id", "id", "exact", "transliteration", "fuzzy", "supported")
 NAMED = frozenset(("exact", "transliteration", "fuzzy", "supported"))
 _PAIR = 1 << 32
+# Components with more distinct names than this are clustered edge by edge, unchecked.
+_NAMES_CHECKED = 64
 
 
 def name_key(names: pl.Expr) -> pl.Expr:
@@ -172,16 +181,15 @@ def _identities(frame: pl.DataFrame, table: str) -> pl.DataFrame:
 
 def _with_firm(frame: pl.DataFrame, lookup: pl.DataFrame) -> pl.DataFrame:
     table = next(t for t, cols in AFTER_AWARD_PARTIES.items() if set(cols) <= set(frame.columns))
-    keyed = pl.concat(
-        [frame, _identities(frame, table).rename(lambda c: f"_{c}")], how="horizontal"
+    id_col, name_col = AFTER_AWARD_PARTIES[table]
+    # Contractors carry no credit code (see ``_identities``): only identities without one
+    # can match, on the id and the name.
+    named = lookup.filter(pl.col("credit_code").is_null()).select(
+        pl.col("bidder_id").alias(id_col), pl.col("bidder_name").alias(name_col), "firm_id"
     )
-    return keyed.join(
-        lookup.rename(lambda c: f"_{c}" if c in IDENTITY else c),
-        on=[f"_{c}" for c in IDENTITY],
-        how="left",
-        nulls_equal=True,
-        maintain_order="left",
-    ).drop([f"_{c}" for c in IDENTITY])
+    return frame.join(
+        named, on=[id_col, name_col], how="left", nulls_equal=True, maintain_order="left"
+    )
 
 
 # ------------------------------------------------------------------------------- records
@@ -205,16 +213,14 @@ def _records(data: Dataset) -> tuple[pl.DataFrame, pl.DataFrame]:
     keyed = bids.select(*IDENTITY, "tender_id", *support).filter(
         pl.any_horizontal(pl.col(list(IDENTITY)).is_not_null())
     )
-    # A firm writes the same phone and address on most of its bids: the trace keys are
-    # built once per distinct identity and traces, not once per bid.
-    distinct = keyed.select(*IDENTITY, *support).unique()
-    distinct = distinct.with_columns(_support_keys(distinct))
-    support_cols = [c for c in distinct.columns if c.startswith("_k_")]
-    traces = distinct.group_by(list(IDENTITY)).agg(
-        pl.concat_list(support_cols).explode().drop_nulls().unique().sort().alias("support")
-        if support_cols
-        else pl.lit([], dtype=pl.List(pl.String)).first().alias("support")
-    )
+    # A firm writes the same phone and address on most of its bids: one group-by gathers
+    # each identity's distinct trace values, and their keys are built once per identity.
+    traces = [
+        pl.col(col)
+        .list.eval(pl.concat_str(pl.lit(f"{col}:"), trace_key(col, pl.element())))
+        .alias(col)
+        for col in support
+    ]
     from_bids = (
         keyed.join(regions, on="tender_id", how="left")
         .group_by(list(IDENTITY))
@@ -222,9 +228,18 @@ def _records(data: Dataset) -> tuple[pl.DataFrame, pl.DataFrame]:
             pl.len().cast(pl.UInt32).alias("bids"),
             pl.col("_region").drop_nulls().unique().sort().alias("context"),
             pl.col("tender_id").unique().alias("_tenders"),
+            *(pl.col(col).drop_nulls().unique() for col in support),
         )
-        .join(traces, on=list(IDENTITY), how="left", nulls_equal=True)
-        .select(*IDENTITY, "bids", "support", "context", "_tenders")
+        .with_columns(traces)
+        .select(
+            *IDENTITY,
+            "bids",
+            pl.concat_list(support).list.unique().list.sort().alias("support")
+            if support
+            else pl.lit([], dtype=pl.List(pl.String)).alias("support"),
+            "context",
+            "_tenders",
+        )
         .with_columns(
             pl.lit("bids").alias("source"), pl.lit(None, dtype=pl.String).alias("registry_id")
         )
@@ -312,6 +327,20 @@ class _Cluster:
         self.names = {(core, trade_py, han)} if core else set()
         self.enemies = enemies
 
+    def add(self, rec: int, row: _Row, enemies: set[int] | None) -> None:
+        """Take in one more record, as a merge with its own cluster would."""
+        code, regions, branch, core, trade_py, han = row
+        self.members.append(rec)
+        if code:
+            self.codes.add(code)
+        self.regions.update(regions)
+        self.branches.add(branch)
+        if core:
+            self.names.add((core, trade_py, han))
+        if enemies:
+            # A new set: a record's enemies may be shared with the enemies dict.
+            self.enemies = self.enemies | enemies
+
 
 class _Resolver:
     def __init__(
@@ -326,7 +355,8 @@ class _Resolver:
     def run(self) -> Resolution:
         edges = pl.concat([self._identity_edges(), self._name_edges(), self._link_edges("must")])
         cannot = self._cannot_pairs(edges)
-        tree = self._cluster(edges, cannot)
+        with _without_gc():
+            tree = self._cluster(edges, cannot)
         return Resolution(self._entities(tree), tuple(self.notes))
 
     # -- edges ------------------------------------------------------------------------
@@ -363,8 +393,8 @@ class _Resolver:
         return pl.concat(parts)
 
     def _blocks(self) -> pl.DataFrame:
-        """Blocking keys (rec, key, side): two records are a candidate pair when they share
-        a key and, for keys with a side, sit on different sides.
+        """Blocks (key, rec, side), the key a block's number: two records are a candidate
+        pair when they share a key and, for keys with a side, sit on different sides.
 
         - c, k: the same core (and branch): spellings that differ in region, form or width;
           within one region (c), and a spelling without a region with every spelling of its
@@ -442,13 +472,19 @@ class _Resolver:
             [b.with_columns(none.alias("side")) for b in (regional, bare, words, support)]
             + [across, spoken]
         ).unique()
-        return blocks.filter(pl.len().over("key") <= self.settings.max_block)
+        # Keys become integers (a block's number) before the joins: the pairs do not carry
+        # the text. One group-by finds the blocks, their sizes and their numbers.
+        return (
+            blocks.group_by("key")
+            .agg("rec", "side")
+            .filter(pl.col("rec").list.len() <= self.settings.max_block)
+            .select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("key"), "rec", "side")
+            .explode("rec", "side")
+        )
 
     def _name_edges(self) -> pl.DataFrame:
         s = self.settings
         blocks = self._blocks()
-        # Keys become integers before the joins: the pairs do not carry the text.
-        blocks = blocks.with_columns(pl.col("key").rank("dense").cast(pl.UInt32))
 
         def side(name: str | None) -> pl.DataFrame:
             chosen = pl.col("side").is_null() if name is None else pl.col("side") == name
@@ -496,25 +532,30 @@ class _Resolver:
 
         pairs = pairs.with_columns(take(["core", "trade", "trade_py", "han"]))
 
-        def compare(name: str, scorer: Any) -> np.ndarray:
+        def compare(name: str, scorer: Any, chosen: pl.DataFrame) -> np.ndarray:
             # Python strings once per record, gathered per pair by numpy: converting the
             # pairs' columns would build a string object for each of the many pairs.
             texts = np.array(r.get_column(name).to_list(), dtype=object)
             return process.cpdist(
-                texts[pairs.get_column("a").to_numpy()],
-                texts[pairs.get_column("b").to_numpy()],
+                texts[chosen.get_column("a").to_numpy()],
+                texts[chosen.get_column("b").to_numpy()],
                 scorer=scorer,
                 workers=-1,
             )
 
-        pairs = pairs.with_columns(
-            pl.Series("core_sim", compare("core", fuzz.ratio), dtype=pl.Float64),
-            pl.Series("_edits", compare("trade", Levenshtein.distance), dtype=pl.Int64),
-        )
+        # Equal cores are 100 alike: only the others are scored.
+        same_core = pairs.get_column("core") == pairs.get_column("core_b")
+        scored = compare("core", fuzz.ratio, pairs.filter(~same_core))
+        core_sim = np.full(pairs.height, 100, dtype=scored.dtype)
+        core_sim[~same_core.to_numpy()] = scored
+        pairs = pairs.with_columns(pl.Series("core_sim", core_sim, dtype=pl.Float64))
         pairs = pairs.filter(
             (pl.col("core") == pl.col("core_b"))
             | (pl.col("han") != pl.col("han_b"))
             | (pl.col("core_sim") >= min(s.fuzzy, s.supported))
+        )
+        pairs = pairs.with_columns(
+            pl.Series("_edits", compare("trade", Levenshtein.distance, pairs), dtype=pl.Int64)
         )
         pairs = pairs.with_columns(
             take(["branch", "_regions_py", "_context_py", "_code", "support"])
@@ -684,10 +725,48 @@ class _Resolver:
             .sort(["_order", "score", "a", "b"], descending=[False, True, False, False])
             .unique(["a", "b"], keep="first", maintain_order=True)
         )
-        # Python objects only for the records some edge touches: most records join no one.
-        touched = pl.concat([edges.get_column("a"), edges.get_column("b")]).unique()
-        # Column lists zipped into tuples: a dict per row costs more than the merging.
-        chosen = self.records.join(touched.to_frame("rec"), on="rec", how="semi")
+        n_records = self.records.height
+        a_all = edges.get_column("a").to_numpy()
+        b_all = edges.get_column("b").to_numpy()
+        spoken_edge = (edges.get_column("method") == "transliteration").to_numpy()
+        # Edges never join two components of the edge graph, so each component is clustered
+        # on its own. In a component where no two records could ever be refused a merge (see
+        # ``_risky_components``), the union-find refuses nothing: its clusters are the
+        # connected parts, and the edge that joined a record is the first one touching it
+        # (the record is alone until then). Only the other components, and the
+        # transliterations, whose ambiguity depends on the clusters, go edge by edge.
+        component = _components(a_all, b_all, n_records)
+        risky = self._risky_components(component, cannot)[component]
+        risky_edge = risky[a_all]
+        # In a risky component the identity edges still come first, and only two tests of
+        # ``_conflict`` apply to them: a part they join holding no pair kept apart and at
+        # most one valid credit code refuses none of them, and is merged up front too.
+        early = risky_edge & ~edges.get_column("method").is_in(list(NAMED)).to_numpy()
+        part = _components(a_all[early], b_all[early], n_records)
+        eager = early & ~self._split_parts(part, cannot)[part[a_all]]
+        plain = (~risky_edge & ~spoken_edge) | eager
+        parent_np = _components(a_all[plain], b_all[plain], n_records)
+        first = np.full(int(parent_np.max(initial=-1)) + 1, n_records, dtype=np.int64)
+        np.minimum.at(first, parent_np, np.arange(n_records))
+        parent: list[int] = first[parent_np].tolist()
+        ends = np.column_stack([b_all[plain], a_all[plain]]).ravel()
+        others = np.column_stack([a_all[plain], b_all[plain]]).ravel()
+        touched, at = np.unique(ends, return_index=True)
+        first_edge = pl.Series(np.flatnonzero(plain)[at // 2])
+        how_plain = pl.DataFrame(
+            {
+                "rec": touched.astype(np.int64),
+                "method": edges.get_column("method").gather(first_edge),
+                "score": edges.get_column("score").gather(first_edge),
+                "_with": others[at].astype(np.int64),
+            }
+        )
+        joined_plain = np.zeros(n_records, dtype=bool)
+        joined_plain[touched] = True
+        has_joined: list[bool] = joined_plain.tolist()
+        joined: dict[int, tuple[str, float, int]] = {}
+        # Python objects only for the records of risky components.
+        chosen = self.records.filter(pl.Series(risky))
         rows: dict[int, _Row] = dict(
             zip(
                 chosen.get_column("rec").to_list(),
@@ -699,16 +778,22 @@ class _Resolver:
         for a, b in cannot:
             enemies.setdefault(a, set()).add(b)
             enemies.setdefault(b, set()).add(a)
-        n_records = self.records.height
-        parent = list(range(n_records))
+        is_risky: list[bool] = risky.tolist()
+        # The parts merged up front in risky components start as one cluster each.
+        together = risky & (np.bincount(parent_np)[parent_np] > 1)
+        members_of: dict[int, list[int]] = {}
+        for rec in np.flatnonzero(together).tolist():
+            members_of.setdefault(parent[rec], []).append(rec)
         clusters: dict[int, _Cluster] = {}
 
         def cluster(root: int) -> _Cluster:
             if root not in clusters:
-                clusters[root] = _Cluster(root, rows[root], enemies.get(root, set()))
+                made = _Cluster(root, rows[root], enemies.get(root, set()))
+                for rec in members_of.get(root, ()):
+                    if rec != root:
+                        made.add(rec, rows[rec], enemies.get(rec))
+                clusters[root] = made
             return clusters[root]
-
-        joined: dict[int, tuple[str, float, int]] = {}
 
         def find(x: int) -> int:
             while parent[x] != x:
@@ -722,36 +807,41 @@ class _Resolver:
             ra, rb = find(a), find(b)
             if ra == rb:
                 return
-            ca, cb = cluster(ra), cluster(rb)
-            if method != "must_link":
-                reason = _conflict(ca, cb, method, s.cluster)
-                if reason:
-                    refused[reason] = refused.get(reason, 0) + 1
-                    return
-            if len(ca.members) < len(cb.members):
-                ra, rb, ca, cb = rb, ra, cb, ca
+            if is_risky[a]:
+                ca, cb = cluster(ra), cluster(rb)
+                if method != "must_link":
+                    reason = _conflict(ca, cb, method, s.cluster)
+                    if reason:
+                        refused[reason] = refused.get(reason, 0) + 1
+                        return
+                if len(ca.members) < len(cb.members):
+                    ra, rb, ca, cb = rb, ra, cb, ca
+                ca.members += cb.members
+                ca.codes |= cb.codes
+                ca.regions |= cb.regions
+                ca.branches |= cb.branches
+                ca.names |= cb.names
+                if cb.enemies:
+                    # A new set: a record's enemies may be shared with the enemies dict.
+                    ca.enemies = ca.enemies | cb.enemies
+                del clusters[rb]
             parent[rb] = ra
-            ca.members += cb.members
-            ca.codes |= cb.codes
-            ca.regions |= cb.regions
-            ca.branches |= cb.branches
-            ca.names |= cb.names
-            if cb.enemies:
-                # A new set: a record's enemies may be shared with the enemies dict.
-                ca.enemies = ca.enemies | cb.enemies
-            del clusters[rb]
-            joined.setdefault(b, (method, score, a))
-            joined.setdefault(a, (method, score, b))
+            if not has_joined[b]:
+                has_joined[b] = True
+                joined[b] = (method, score, a)
+            if not has_joined[a]:
+                has_joined[a] = True
+                joined[a] = (method, score, b)
 
-        spoken = edges.filter(pl.col("method") == "transliteration")
-        applied = edges.filter(pl.col("method") != "transliteration")
+        applied = edges.filter(pl.Series(risky_edge & ~spoken_edge & ~eager))
         for a, b, method, score in zip(
             *(applied.get_column(c).to_list() for c in ("a", "b", "method", "score")), strict=True
         ):
             merge(a, b, method, score)
         # A Latin name joins a Chinese firm only when its pinyin points at one firm: after
         # the other edges, homophone typos (宏润, 洪润) are one firm, homophone firms two.
-        han = {rec: row[5] for rec, row in rows.items()}
+        spoken = edges.filter(pl.Series(spoken_edge))
+        han: list[bool] = self.records.get_column("han").to_list()
         partners: dict[int, list[tuple[int, float]]] = {}
         for a, b, score in spoken.select("a", "b", "score").iter_rows():
             latin, chinese = (b, a) if han[a] else (a, b)
@@ -770,18 +860,109 @@ class _Resolver:
             )
         for reason, count in sorted(refused.items()):
             self.notes.append(f"{count} candidate merge(s) refused: {reason}")
-        roots = pl.DataFrame(
-            {"rec": range(n_records), "_root": [find(i) for i in range(n_records)]},
-            schema={"rec": pl.Int64, "_root": pl.Int64},
-        )
+        roots = np.array(parent, dtype=np.int64)
+        while True:
+            up = roots[roots]
+            if np.array_equal(up, roots):
+                break
+            roots = up
         how = pl.DataFrame(
             [(rec, m, score, other) for rec, (m, score, other) in joined.items()],
             schema={"rec": pl.Int64, "method": pl.String, "score": pl.Float64, "_with": pl.Int64},
             orient="row",
         )
-        return roots.join(how, on="rec", how="left").with_columns(
-            pl.col("method").fill_null("self")
+        how = pl.concat([how_plain, how])
+        return (
+            pl.DataFrame({"rec": np.arange(n_records, dtype=np.int64), "_root": roots})
+            .join(how, on="rec", how="left")
+            .with_columns(pl.col("method").fill_null("self"))
         )
+
+    def _split_parts(self, part: np.ndarray, cannot: set[tuple[int, int]]) -> np.ndarray:
+        """Per part, whether it holds a pair that may not be one firm or two valid credit
+        codes: the identity edges could be refused there."""
+        split = np.zeros(int(part.max(initial=-1)) + 1, dtype=bool)
+        if cannot:
+            pairs = np.array(sorted(cannot), dtype=np.int64)
+            same = part[pairs[:, 0]] == part[pairs[:, 1]]
+            split[part[pairs[same, 0]]] = True
+        codes = (
+            self.records.select("_code")
+            .with_columns(pl.Series("_part", part, dtype=pl.Int64))
+            .filter(pl.col("_code").is_not_null())
+            .group_by("_part")
+            .agg(pl.col("_code").n_unique())
+            .filter(pl.col("_code") > 1)
+        )
+        split[codes.get_column("_part").to_numpy()] = True
+        return split
+
+    def _risky_components(self, component: np.ndarray, cannot: set[tuple[int, int]]) -> np.ndarray:
+        """Per component of the edge graph, whether some merge in it might be refused.
+
+        A component is safe when ``_conflict`` can hold for no two parts of it: no pair that
+        may not be one firm, at most one valid credit code, one branch, a region that every
+        record naming a region names, and every two of its names close enough (the chaining
+        test of ``_conflict`` passes for each pair). Anything else, or more than
+        ``_NAMES_CHECKED`` distinct names, is risky and clustered edge by edge.
+        """
+        n_components = int(component.max(initial=-1)) + 1
+        risky = np.zeros(n_components, dtype=bool)
+        if n_components == 0:
+            return risky
+        if cannot:
+            pairs = np.array(sorted(cannot), dtype=np.int64)
+            same = component[pairs[:, 0]] == component[pairs[:, 1]]
+            risky[component[pairs[same, 0]]] = True
+        sizes = np.bincount(component, minlength=n_components)
+        r = (
+            self.records.select("_code", "branch", "_regions_py", "core", "trade_py", "han")
+            .with_columns(pl.Series("_comp", component, dtype=pl.Int64))
+            .filter(pl.Series(sizes[component] > 1))
+        )
+        mixed = r.group_by("_comp").agg(
+            (
+                (pl.col("_code").drop_nulls().n_unique() > 1) | (pl.col("branch").n_unique() > 1)
+            ).alias("_mixed")
+        )
+        regional = r.filter(pl.col("_regions_py").list.len() > 0).select(
+            "_comp", pl.col("_regions_py").list.unique().alias("_region")
+        )
+        regions = (
+            regional.explode("_region")
+            .group_by("_comp", "_region")
+            .len()
+            .group_by("_comp")
+            .agg(pl.col("len").max().alias("_common"))
+            .join(regional.group_by("_comp").len(), on="_comp")
+            .filter(pl.col("_common") < pl.col("len"))
+        )
+        names = r.filter(pl.col("core") != "").select("_comp", "core", "trade_py", "han").unique()
+        names = names.with_columns(pl.len().over("_comp").alias("_names")).filter(
+            pl.col("_names") > 1
+        )
+        many = names.filter(pl.col("_names") > _NAMES_CHECKED)
+        few = names.filter(pl.col("_names") <= _NAMES_CHECKED).with_row_index("_n")
+        pairs_ = few.join(few, on="_comp", suffix="_b").filter(pl.col("_n") < pl.col("_n_b"))
+        ratio = process.cpdist(
+            pairs_.get_column("core").to_list(),
+            pairs_.get_column("core_b").to_list(),
+            scorer=fuzz.ratio,
+            workers=-1,
+        )
+        chained = pairs_.with_columns(pl.Series("_ratio", ratio, dtype=pl.Float64)).filter(
+            pl.when(pl.col("han") != pl.col("han_b"))
+            .then(pl.col("trade_py") != pl.col("trade_py_b"))
+            .otherwise(pl.col("_ratio") < self.settings.cluster)
+        )
+        for frame in (
+            mixed.filter("_mixed"),
+            regions,
+            many,
+            chained,
+        ):
+            risky[frame.get_column("_comp").to_numpy()] = True
+        return risky
 
     # -- output -------------------------------------------------------------------------
 
@@ -803,9 +984,11 @@ class _Resolver:
             .first()
             .alias("_norm"),
         )
+        # A name's hash only for firms with neither a registry id nor a bidder id.
+        unnamed = per_cluster.filter(pl.col("_registry").is_null() & pl.col("_id").is_null())
         hashed = {
             n: "N" + hashlib.blake2b(n.encode(), digest_size=5).hexdigest()
-            for n in per_cluster.get_column("_norm").drop_nulls().unique().to_list()
+            for n in unnamed.get_column("_norm").drop_nulls().unique().to_list()
         }
         per_cluster = per_cluster.with_columns(
             pl.coalesce(
@@ -863,6 +1046,26 @@ def _conflict(a: _Cluster, b: _Cluster, method: str, cluster_floor: float) -> st
             if han_a == han_b and fuzz.ratio(core_a, core_b) < cluster_floor:
                 return "names of the merged firm would disagree (chaining)"
     return None
+
+
+@contextmanager
+def _without_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused: the union-find makes many small sets and lists,
+    none of them garbage, and every collection would walk them all again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _components(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Connected component of each of n nodes joined by the edges (a, b)."""
+    graph = sparse.coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
+    labels: np.ndarray = connected_components(graph, directed=False)[1]
+    return labels.astype(np.int64)
 
 
 def _no_edges() -> pl.DataFrame:

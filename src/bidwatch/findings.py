@@ -62,6 +62,35 @@ class Finding:
     firms: tuple[str, ...] = ()
 
 
+SORT_KEYS = ("detector", "subject_kind", "subject_id")
+
+
+def _in_order(frame: pl.DataFrame, keys: tuple[str, ...]) -> bool:
+    """Whether ``frame`` is sorted by ``keys`` as ``frame.sort(*keys)`` would order it (a
+    frame with a null key is taken as unsorted, as sorting puts nulls first)."""
+    if frame.height < 2:
+        return True
+    if any(frame.get_column(key).null_count() for key in keys):
+        return False
+    # Row i is not after row i + 1 when its keys compare lower or equal, the first
+    # differing key deciding.
+    before: pl.Expr | None = None
+    for key in reversed(keys):
+        now, nxt = pl.col(key), pl.col(key).shift(-1)
+        before = now <= nxt if before is None else (now < nxt) | ((now == nxt) & before)
+    assert before is not None
+    return bool(frame.select(before.head(frame.height - 1).all()).item())
+
+
+def _strictly_increasing(series: pl.Series) -> bool:
+    """Whether ``series`` is sorted without repeats or nulls, as ``unique().sort()`` leaves it."""
+    if series.len() < 2:
+        return series.null_count() == 0
+    if series.null_count():
+        return False
+    return bool((series.slice(1) > series.slice(0, series.len() - 1)).all())
+
+
 class Findings:
     """A detector's findings as a frame, plus the subjects it could assess.
 
@@ -79,13 +108,32 @@ class Findings:
         missing = set(FINDING_SCHEMA) - set(frame.columns)
         if missing:
             raise ValueError(f"findings frame lacks columns {sorted(missing)}")
-        self.frame = frame.select(
-            [pl.col(name).cast(dtype) for name, dtype in FINDING_SCHEMA.items()]
-        ).sort("detector", "subject_kind", "subject_id")
-        if assessed is None:
-            assessed = self.frame.get_column("subject_id")
-        self.assessed = assessed.cast(pl.String).unique().sort().alias("subject_id")
+        frame = frame.select([pl.col(name).cast(dtype) for name, dtype in FINDING_SCHEMA.items()])
+        # Sorting copies every column, the long evidence text included: most frames come in
+        # order already (a scan concatenates its detectors' sorted findings by name).
+        if not _in_order(frame, SORT_KEYS):
+            frame = frame.sort(*SORT_KEYS)
+        # Constant columns written out and columns split unlike the others joined: a scan
+        # then concatenates its detectors' frames as aligned chunks, which copies nothing.
+        columns = [frame.get_column(name) for name in FINDING_SCHEMA]
+        if len({column.n_chunks() for column in columns}) > 1:
+            columns = [column.rechunk() for column in columns]
+        self.frame = pl.DataFrame(columns)
+        self._given = assessed
+        self._assessed: pl.Series | None = None
         self.notes = notes
+
+    @property
+    def assessed(self) -> pl.Series:
+        # Worked out when asked: a scan's concatenated findings never need theirs.
+        if self._assessed is None:
+            ids = self.frame.get_column("subject_id") if self._given is None else self._given
+            ids = ids.cast(pl.String)
+            if not _strictly_increasing(ids):
+                ids = ids.unique().sort()
+            self._assessed = ids.alias("subject_id")
+            self._given = None
+        return self._assessed
 
     @property
     def scanned(self) -> int:

@@ -172,10 +172,20 @@ def decimal_comma(values: pl.Series) -> bool:
     Decided once per column, so that every value of it is read the same way: a column is
     comma-decimal only when some values can only be read so and none only the other way.
     """
+    comma, point = (
+        pl.DataFrame({"v": values.cast(pl.String)}).select(_decimal_forms(pl.col("v"))).row(0)
+    )
+    return bool(comma) and not point
+
+
+def _decimal_forms(values: pl.Expr) -> list[pl.Expr]:
+    """Whether some value can only be read with a decimal comma; whether some only with a
+    decimal point."""
     bare = values.str.strip_chars().str.replace_all(r"[¥$€£₴\s]", "")
-    comma = bool(bare.str.contains(_COMMA_DECIMAL).any())
-    point = bool(bare.str.contains(_POINT_DECIMAL).any())
-    return comma and not point
+    return [
+        bare.str.contains(_COMMA_DECIMAL).any().alias("comma"),
+        bare.str.contains(_POINT_DECIMAL).any().alias("point"),
+    ]
 
 
 # ------------------------------------------------------------------------------------ dates
@@ -399,39 +409,64 @@ def normalise(
     table = TABLES[raw.table]
     mapped, ignored = map_headers(raw, user_columns or {}, table)
     frame = raw.frame
-    values = values or {}
-    out: list[pl.Series] = []
-    problems: list[pl.DataFrame] = []
-    rows = frame.get_column(ROW)
+    readers: list[_Reader] = []
     for cm in mapped:
         column = table.column(cm.column)
-        source = frame.get_column(cm.source)
-        if source.dtype.is_nested() or source.dtype == pl.Binary:
+        dtype = frame.schema[cm.source]
+        if dtype.is_nested() or dtype == pl.Binary:
             raise InputError(
-                f"{raw.path}: column {cm.source!r} holds {source.dtype} values, which cannot be "
+                f"{raw.path}: column {cm.source!r} holds {dtype} values, which cannot be "
                 f"read as {table.name}.{column.name}; store it as text or numbers, or map "
                 "another column to it."
             )
-        try:
-            parsed, problem = parse_column(column, source, cm.scale, values, date_format)
-        except pl.exceptions.PolarsError as exc:
-            raise InputError(
-                f"{raw.path}: column {cm.source!r} ({source.dtype}) cannot be read as "
-                f"{table.name}.{column.name}: {str(exc).splitlines()[0]}"
-            ) from None
-        out.append(parsed.alias(column.name))
-        if problem.null_count() < problem.len():
-            problems.append(_problem_rows(rows, column.name, source, problem))
-    present = {cm.column for cm in mapped}
-    for column in table.columns:
-        if column.name not in present:
-            out.append(pl.Series(column.name, [None] * frame.height, dtype=column.dtype))
-    canonical = (
-        pl.DataFrame(out)
-        .select(table.names)
-        .with_columns(pl.lit(src, dtype=pl.UInt16).alias(SRC), rows.alias(ROW))
+        readers.append(
+            _reader(
+                column,
+                cm.source,
+                dtype=dtype,
+                scale=cm.scale,
+                values=values or {},
+                date_format=date_format,
+                position=len(readers),
+            )
+        )
+    try:
+        wide = _read_columns(frame, readers)
+    except pl.exceptions.PolarsError:
+        # One pass reads every column: read them one by one to name the column that fails.
+        for cm, reader in zip(mapped, readers, strict=True):
+            try:
+                _read_columns(frame.select(cm.source), [reader])
+            except pl.exceptions.PolarsError as exc:
+                raise InputError(
+                    f"{raw.path}: column {cm.source!r} ({frame.schema[cm.source]}) cannot be "
+                    f"read as {table.name}.{reader.column.name}: {str(exc).splitlines()[0]}"
+                ) from None
+        raise
+    by_name = {reader.column.name: reader.final(wide) for reader in readers}
+    canonical = wide.select(
+        *[
+            by_name[c.name].alias(c.name)
+            if c.name in by_name
+            else pl.lit(None, dtype=c.dtype).alias(c.name)
+            for c in table.columns
+        ],
+        pl.lit(src, dtype=pl.UInt16).alias(SRC),
+        pl.col(ROW),
     )
-    problems.extend(_structural_problems(raw, table, canonical, mapped))
+    problems: list[pl.DataFrame] = []
+    for reader in readers:
+        if reader.flag_name in wide.columns and wide.get_column(reader.flag_name).any():
+            problems.append(
+                wide.filter(pl.col(reader.flag_name)).select(
+                    pl.col(ROW),
+                    pl.lit(reader.column.name, dtype=pl.String).alias("column"),
+                    pl.col(reader.source).cast(pl.String).alias("value"),
+                    reader.problem().alias("reason"),
+                )
+            )
+    del wide
+    problems.extend(_structural_problems(raw))
     problem_frame = (
         pl.concat(problems, how="vertical")
         if problems
@@ -442,36 +477,21 @@ def normalise(
     return Parsed(canonical, problem_frame, tuple(mapped), tuple(ignored))
 
 
-def _problem_rows(
-    rows: pl.Series, column: str, source: pl.Series, problem: pl.Series
-) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            ROW: rows,
-            "column": pl.Series([column] * rows.len(), dtype=pl.String),
-            "value": source.cast(pl.String),
-            "reason": problem,
-        }
-    ).filter(pl.col("reason").is_not_null())
-
-
-def _structural_problems(
-    raw: RawTable, table: Table, canonical: pl.DataFrame, mapped: list[ColumnMap]
-) -> list[pl.DataFrame]:
+def _structural_problems(raw: RawTable) -> list[pl.DataFrame]:
     out: list[pl.DataFrame] = []
     data_columns = [c for c in raw.frame.columns if c != ROW]
     if data_columns:
         empty = raw.frame.filter(pl.all_horizontal(pl.col(data_columns).is_null()))
         if empty.height:
-            out.append(_fixed(empty.get_column(ROW), "", None, "empty row"))
+            out.append(_fixed(empty, "", None, "empty row"))
     for name in raw.overflow:
         stray = raw.frame.filter(pl.col(name).is_not_null())
         if stray.height:
             out.append(
                 _fixed(
-                    stray.get_column(ROW),
+                    stray,
                     name,
-                    stray.get_column(name),
+                    name,
                     f"row has more fields than the header ({len(raw.headers) - len(raw.overflow)} "
                     "columns); a delimiter inside an unquoted value? Quote that value.",
                 )
@@ -479,17 +499,14 @@ def _structural_problems(
     return out
 
 
-def _fixed(rows: pl.Series, column: str, value: pl.Series | None, reason: str) -> pl.DataFrame:
-    n = rows.len()
-    return pl.DataFrame(
-        {
-            ROW: rows,
-            "column": pl.Series([column] * n, dtype=pl.String),
-            "value": value.cast(pl.String)
-            if value is not None
-            else pl.Series([None] * n, dtype=pl.String),
-            "reason": pl.Series([reason] * n, dtype=pl.String),
-        }
+def _fixed(rows: pl.DataFrame, column: str, value: str | None, reason: str) -> pl.DataFrame:
+    return rows.select(
+        pl.col(ROW),
+        pl.lit(column, dtype=pl.String).alias("column"),
+        (
+            pl.col(value).cast(pl.String) if value is not None else pl.lit(None, dtype=pl.String)
+        ).alias("value"),
+        pl.lit(reason, dtype=pl.String).alias("reason"),
     )
 
 
@@ -501,192 +518,479 @@ def parse_column(
     date_format: str | None,
 ) -> tuple[pl.Series, pl.Series]:
     """(parsed values, problem per row) for one source column."""
-    if column.kind in ("id", "text"):
-        return _text(source, column.kind == "id"), _no_problem(source)
-    if column.kind in ("amount", "number", "signed"):
-        return _amount(source, scale or 1.0, column)
-    if column.kind == "unit":
-        return _unit(source, values.get(column.name, {}))
-    if column.kind == "period":
-        return _period(source)
-    if column.kind == "date":
-        return _date(source, date_format)
-    if column.kind == "bool":
-        return _bool(source)
-    return _enum(source, column, values.get(column.name, {}))
+    frame = pl.DataFrame({"_source": source})
+    reader = _reader(
+        column,
+        "_source",
+        dtype=source.dtype,
+        scale=scale,
+        values=values,
+        date_format=date_format,
+        position=0,
+    )
+    wide = _read_columns(frame, [reader])
+    problem = (
+        wide.select(pl.when(pl.col(reader.flag_name)).then(reader.problem())).to_series()
+        if reader.flag_name in wide.columns
+        else pl.Series(dtype=pl.String).extend_constant(None, source.len())
+    )
+    return wide.select(reader.final(wide)).to_series().alias(column.name), problem.alias("reason")
 
 
-def _no_problem(source: pl.Series) -> pl.Series:
-    return pl.Series(dtype=pl.String).extend_constant(None, source.len())
+# ------------------------------------------------------------------------- column readers
+#
+# Every column of a table is read in the same few passes over the table (polars runs the
+# columns of one pass in parallel): first facts about whole columns (which values need
+# cleaning, does the column write decimal commas); then, column by column, what is computed
+# once and used several times (the cleaned rows, the vectorised reading of dates and text
+# amounts); then the distinct values that only the Python parsers above read; then every
+# value and whether its row has a problem. The text of a problem is built only for the
+# rows that have one.
 
 
-def _text(source: pl.Series, is_id: bool) -> pl.Series:
-    if source.dtype.is_float():
-        # NaN is a missing value; integral floats (1305.0) read as integers where they fit.
-        present = source.is_not_nan()
-        as_int = source.cast(pl.Int64, strict=False).cast(pl.String)
-        integral = present & (source == source.floor()) & as_int.is_not_null()
-        return pl.select(
-            pl.when(integral).then(as_int).when(present).then(source.cast(pl.String))
-        ).to_series()
-    if source.dtype != pl.String:
-        source = source.cast(pl.String)
-    # Control and format characters (a tab, a zero-width space) are invisible in every
-    # output and only make equal values differ.
-    # Each rewrite runs only where some value needs it: searching costs far less than
-    # rewriting millions of values that stay the same.
-    invisible = r"[\p{Cc}\p{Cf}]"
-    if source.str.contains(invisible).any():
-        source = source.str.replace_all(invisible, "")
-    stripped = source.str.strip_chars()
-    spreadsheet = r"^(\d+)\.0+$"
-    if is_id and stripped.str.contains(spreadsheet).any():
-        # Identifiers exported through a spreadsheet gain a ".0": 1305.0 is id "1305".
-        stripped = stripped.str.replace(spreadsheet, "${1}")
-    return pl.select(pl.when(stripped.str.len_chars() > 0).then(stripped)).to_series()
+@dataclass(frozen=True)
+class _Lookup:
+    """The Python parser's answer for each distinct value the vectorised path cannot read."""
+
+    keys: pl.Series
+    values: pl.Series
+    problems: pl.Series
+
+    def value(self, key: pl.Expr) -> pl.Expr:
+        return key.replace_strict(self.keys, self.values, default=None)
+
+    def problem(self, key: pl.Expr) -> pl.Expr:
+        return key.replace_strict(self.keys, self.problems, default=None)
 
 
-def _slow_path(
-    source: pl.Series,
-    fast: pl.Series,
-    parser: Callable[[str], tuple[object, str | None]],
+class _Reader:
+    """How one source column is read into one canonical column."""
+
+    parser: Callable[[str], tuple[object, str | None]] | None = None
+    dtype: pl.DataType = pl.String()
+
+    def __init__(self, column: Column, source: str, position: int) -> None:
+        self.column = column
+        self.source = source
+        self.value_name = f"\x00value {position}"
+        self.flag_name = f"\x00flag {position}"
+        self.fact_name = f"\x00fact {position} "
+        self.facts: dict[str, object] = {}
+        self.lookup: _Lookup | None = None
+
+    @property
+    def col(self) -> pl.Expr:
+        return pl.col(self.source)
+
+    def fact_exprs(self) -> list[pl.Expr]:
+        """Whole-column facts, each a one-row expression named ``fact_name`` + its key."""
+        return []
+
+    def slow_values(self) -> pl.Expr | None:
+        """The values (strings) the vectorised path cannot read, if the parser reads any."""
+        return None
+
+    def slow_key(self) -> pl.Expr:
+        return self.col.cast(pl.String)
+
+    def value(self) -> pl.Expr:
+        raise NotImplementedError
+
+    # Whether rows with a problem lose their value (a value is read and then refused).
+    drops_flagged = False
+
+    def final(self, wide: pl.DataFrame) -> pl.Expr:
+        """The canonical column, from the frame ``_read_columns`` returned."""
+        value = pl.col(self.value_name)
+        if self.drops_flagged and wide.get_column(self.flag_name).any():
+            return pl.when(~pl.col(self.flag_name)).then(value)
+        return value
+
+    def flag(self) -> pl.Expr | None:
+        """True on rows with a problem; the rows ``problem`` is evaluated on."""
+        if self.lookup is None:
+            return None
+        return self.lookup.problem(self.slow_key()).is_not_null()
+
+    def problem(self) -> pl.Expr:
+        assert self.lookup is not None
+        return self.lookup.problem(self.slow_key())
+
+    def fact(self, key: str) -> object:
+        return self.facts[key]
+
+    def prepare(self, frame: pl.DataFrame) -> None:
+        """Compute what the later passes use more than once, once (after the facts)."""
+
+    def finish(self, frame: pl.DataFrame) -> None:
+        """Use the parser's answers (``lookup``) before the pass over every row."""
+
+
+def _read_columns(frame: pl.DataFrame, readers: list[_Reader]) -> pl.DataFrame:
+    """The raw frame plus, per reader, its value column and (if any row has one) a problem
+    flag column."""
+    lazy = frame.lazy()
+    fact_exprs = [e for r in readers for e in r.fact_exprs()]
+    if fact_exprs:
+        facts = lazy.select(fact_exprs).collect()
+        for r in readers:
+            r.facts = {
+                k[len(r.fact_name) :]: facts.get_column(k)[0]
+                for k in facts.columns
+                if k.startswith(r.fact_name)
+            }
+    for r in readers:
+        r.prepare(frame)
+    slow = [(r, e) for r in readers if (e := r.slow_values()) is not None]
+    if slow:
+        found = lazy.select(
+            e.drop_nulls().unique(maintain_order=True).implode().alias(r.value_name)
+            for r, e in slow
+        ).collect()
+        for r, _ in slow:
+            distinct = found.get_column(r.value_name)[0]
+            if distinct.len():
+                assert r.parser is not None
+                parsed = [r.parser(v) for v in distinct.to_list()]
+                r.lookup = _Lookup(
+                    distinct,
+                    pl.Series([p[0] for p in parsed], dtype=r.dtype),
+                    pl.Series([p[1] for p in parsed], dtype=pl.String),
+                )
+    columns: list[pl.Expr] = []
+    for r in readers:
+        r.finish(frame)
+        columns.append(r.value().alias(r.value_name))
+        flag = r.flag()
+        if flag is not None:
+            columns.append(flag.fill_null(False).alias(r.flag_name))
+    # select, not with_columns: with_columns left the new columns in other chunks than the
+    # old ones, and every later select of the frame realigned (copied) them.
+    return lazy.select(pl.all(), *columns).collect()
+
+
+def _reader(
+    column: Column,
+    source: str,
+    *,
     dtype: pl.DataType,
-) -> tuple[pl.Series, pl.Series]:
-    """Run ``parser`` on the distinct values the vectorised path could not read."""
-    needs = source.is_not_null() & fast.is_null()
-    if not needs.any():
-        return fast, _no_problem(source)
-    distinct = source.filter(needs).unique().to_list()
-    parsed = [parser(v) for v in distinct]
-    lookup = pl.DataFrame(
-        {
-            "_key": pl.Series(distinct, dtype=pl.String),
-            "_value": pl.Series([p[0] for p in parsed], dtype=dtype),
-            "_problem": pl.Series([p[1] for p in parsed], dtype=pl.String),
-        }
-    )
-    joined = pl.DataFrame({"_key": source, "_fast": fast}).join(
-        lookup, on="_key", how="left", maintain_order="left"
-    )
-    value = joined.select(pl.coalesce("_fast", "_value")).to_series()
-    return value, joined.get_column("_problem")
+    scale: float | None,
+    values: dict[str, dict[str, str]],
+    date_format: str | None,
+    position: int,
+) -> _Reader:
+    if column.kind in ("id", "text"):
+        return _Text(column, source, position, dtype)
+    if column.kind in ("amount", "number", "signed"):
+        return _Amount(column, source, position, dtype, scale or 1.0)
+    if column.kind == "unit":
+        return _Unit(column, source, position, values.get(column.name, {}))
+    if column.kind == "period":
+        return _Period(column, source, position, dtype)
+    if column.kind == "date":
+        return _Date(column, source, position, dtype, date_format)
+    if column.kind == "bool":
+        return _Bool(column, source, position, dtype)
+    return _Enum(column, source, position, values.get(column.name, {}))
 
 
-def _amount(source: pl.Series, scale: float, column: Column) -> tuple[pl.Series, pl.Series]:
-    if source.dtype.is_numeric():
-        value = source.cast(pl.Float64) * scale
-        problem = pl.select(
-            pl.when(value.is_not_null() & ~value.is_finite()).then(
-                pl.lit("amount is not a finite number")
-            )
-        ).to_series()
-    else:
-        source = source.cast(pl.String)
-        comma = decimal_comma(source)
+# Control and format characters (a tab, a zero-width space) are invisible in every output
+# and only make equal values differ.
+_INVISIBLE = r"[\p{Cc}\p{Cf}]"
+# Identifiers exported through a spreadsheet gain a ".0": 1305.0 is id "1305".
+_SPREADSHEET = r"^(\d+)\.0+$"
+
+
+class _Text(_Reader):
+    def __init__(self, column: Column, source: str, position: int, dtype: pl.DataType) -> None:
+        super().__init__(column, source, position)
+        self.is_id = column.kind == "id"
+        self.is_float = dtype.is_float()
+        self.text = self.col if dtype == pl.String else self.col.cast(pl.String)
+        self.cleaned: pl.Series | None = None
+
+    def fact_exprs(self) -> list[pl.Expr]:
+        if self.is_float:
+            return []
+        # Rewriting millions of values that stay the same costs far more than one search:
+        # only the rows that need it are cleaned. Stripping spaces and removing a
+        # spreadsheet ".0" leave other values as they are, so one search finds all three
+        # (and the empty values, which become null).
+        dirty = rf"^$|{_INVISIBLE}|^\s|\s$" + (r"|^\d+\.0+$" if self.is_id else "")
+        return [
+            pl.arg_where(self.text.str.contains(dirty)).implode().alias(self.fact_name + "dirty")
+        ]
+
+    def prepare(self, frame: pl.DataFrame) -> None:
+        if self.is_float:
+            return
+        rows = self.fact("dirty")
+        assert isinstance(rows, pl.Series)
+        if not rows.len():
+            return
+        text = frame.select(self.text).to_series()
+        dirty = pl.lit(text.gather(rows))
+        dirty = dirty.str.replace_all(_INVISIBLE, "").str.strip_chars()
+        if self.is_id:
+            dirty = dirty.str.replace(_SPREADSHEET, "${1}")
+        cleaned = pl.select(pl.when(dirty.str.len_bytes() > 0).then(dirty)).to_series()
+        self.cleaned = text.clone().scatter(rows, cleaned)
+
+    def value(self) -> pl.Expr:
+        if self.is_float:
+            # NaN is a missing value; integral floats (1305.0) read as integers where they fit.
+            present = self.col.is_not_nan()
+            as_int = self.col.cast(pl.Int64, strict=False).cast(pl.String)
+            integral = present & (self.col == self.col.floor()) & as_int.is_not_null()
+            return pl.when(integral).then(as_int).when(present).then(self.col.cast(pl.String))
+        return self.text if self.cleaned is None else pl.lit(self.cleaned)
+
+
+class _Amount(_Reader):
+    dtype = pl.Float64()
+
+    def __init__(
+        self, column: Column, source: str, position: int, dtype: pl.DataType, scale: float
+    ) -> None:
+        super().__init__(column, source, position)
+        self.numeric = dtype.is_numeric()
+        self.scale = scale
+        # Text amounts: what the vectorised path reads, then with the parser's values, and
+        # where the parser read nothing. Each is computed once and used by several steps.
+        self.fast: pl.Series | None = None
+        self.read: pl.Series | None = None
+        self.unread: pl.Series | None = None
+
+    def fact_exprs(self) -> list[pl.Expr]:
+        if self.numeric:
+            return []
+        return [form.name.prefix(self.fact_name) for form in _decimal_forms(self.slow_key())]
+
+    @property
+    def comma(self) -> bool:
+        """The column's decimal convention, as ``decimal_comma`` decides it."""
+        return bool(self.fact("comma")) and not self.fact("point")
+
+    def parser(self, text: str) -> tuple[object, str | None]:
+        return amount_text(text, self.scale, decimal_comma=self.comma)
+
+    def prepare(self, frame: pl.DataFrame) -> None:
+        if not self.numeric:
+            self.fast = frame.select(self._fast()).to_series()
+
+    def finish(self, frame: pl.DataFrame) -> None:
+        if self.numeric:
+            return
+        assert self.fast is not None
+        if self.lookup is None:
+            self.read = self.fast
+            return
+        key = self.slow_key()
+        found = frame.select(
+            pl.coalesce(pl.lit(self.fast), self.lookup.value(key)).alias("read"),
+            self.lookup.problem(key).is_not_null().alias("unread"),
+        )
+        self.read, self.unread = found.get_column("read"), found.get_column("unread")
+
+    def _fast(self) -> pl.Expr:
         # The common forms read vectorised: currency signs and thousands separators off.
-        bare = source.str.strip_chars().str.replace_all(r"^(?:RMB|CNY|¥|￥|\$|€)\s*", "")
-        if comma:
+        bare = self.slow_key().str.strip_chars().str.replace_all(r"^(?:RMB|CNY|¥|￥|\$|€)\s*", "")
+        if self.comma:
             bare = bare.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
         else:
             thousands = bare.str.contains(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
-            bare = pl.select(
+            bare = (
                 pl.when(thousands).then(bare.str.replace_all(",", "", literal=True)).otherwise(bare)
-            ).to_series()
+            )
         fast = bare.cast(pl.Float64, strict=False)
-        fast = pl.select(pl.when(fast.is_finite()).then(fast * scale)).to_series()
-        value, problem = _slow_path(
-            source, fast, lambda t: amount_text(t, scale, decimal_comma=comma), pl.Float64()
+        return pl.when(fast.is_finite()).then(fast * self.scale)
+
+    def slow_values(self) -> pl.Expr | None:
+        if self.numeric:
+            return None
+        assert self.fast is not None
+        return self.slow_key().filter(pl.lit(self.fast).is_null())
+
+    def _read(self) -> pl.Expr:
+        """The amount before the range checks."""
+        if self.numeric:
+            value = self.col.cast(pl.Float64)
+            # x * 1.0 is x: the column is kept as it is rather than copied.
+            return value if self.scale == 1.0 else value * self.scale
+        assert self.read is not None
+        return pl.lit(self.read)
+
+    def _unread(self) -> pl.Expr:
+        """Whether the value could not be read at all."""
+        if self.numeric:
+            value = self._read()
+            return value.is_not_null() & ~value.is_finite()
+        return pl.lit(False) if self.unread is None else pl.lit(self.unread)
+
+    def _out_of_range(self) -> pl.Expr:
+        value = self._read()
+        below = pl.lit(False) if self.column.kind == "signed" else value <= 0
+        return below | (value.abs() > MAX_AMOUNT)
+
+    drops_flagged = True
+
+    def value(self) -> pl.Expr:
+        return self._read()
+
+    def flag(self) -> pl.Expr:
+        return self._unread().fill_null(False) | self._out_of_range().fill_null(False)
+
+    def problem(self) -> pl.Expr:
+        name = self.column.name
+        # Evaluated on the flagged rows only: the value is the column read before.
+        value = pl.col(self.value_name)
+        unread = (
+            pl.when(value.is_not_null() & ~value.is_finite()).then(
+                pl.lit("amount is not a finite number")
+            )
+            if self.numeric
+            else self.lookup.problem(self.slow_key())
+            if self.lookup is not None
+            else pl.lit(None, dtype=pl.String)
         )
-    signed = column.kind == "signed"
-    sign = pl.select(
-        pl.when(pl.lit(not signed) & (value <= 0))
-        .then(
-            pl.format(
-                "{} {} is {}; {} must be above zero (leave the cell empty if unknown)",
-                pl.lit(column.name),
-                source.cast(pl.String),
-                pl.when(value < 0).then(pl.lit("negative")).otherwise(pl.lit("zero")),
-                pl.lit(column.name),
+        shown = self.slow_key()
+        checks = (
+            pl.when(pl.lit(self.column.kind != "signed") & (value <= 0))
+            .then(
+                pl.format(
+                    "{} {} is {}; {} must be above zero (leave the cell empty if unknown)",
+                    pl.lit(name),
+                    shown,
+                    pl.when(value < 0).then(pl.lit("negative")).otherwise(pl.lit("zero")),
+                    pl.lit(name),
+                )
+            )
+            .when(value.abs() > MAX_AMOUNT)
+            .then(
+                pl.format(
+                    "{} {} is above {} (a thousand trillion); no tender is that large: check "
+                    "the unit (元 or 万元) and the decimal separator",
+                    pl.lit(name),
+                    shown,
+                    pl.lit(f"{MAX_AMOUNT:.0e}"),
+                )
             )
         )
-        .when(value.abs() > MAX_AMOUNT)
-        .then(
-            pl.format(
-                "{} {} is above {} (a thousand trillion); no tender is that large: check the "
-                "unit (元 or 万元) and the decimal separator",
-                pl.lit(column.name),
-                source.cast(pl.String),
-                pl.lit(f"{MAX_AMOUNT:.0e}"),
-            )
-        )
-    ).to_series()
-    problem = pl.select(pl.coalesce(problem, sign)).to_series()
-    value = pl.select(pl.when(problem.is_null()).then(value)).to_series()
-    return value.alias(column.name), problem
+        return pl.coalesce(unread, checks)
 
 
-def _date(source: pl.Series, date_format: str | None) -> tuple[pl.Series, pl.Series]:
+class _Date(_Reader):
     dtype = pl.Datetime("us")
-    if source.dtype in (pl.Date,) or isinstance(source.dtype, pl.Datetime):
-        value = source.cast(dtype)
-        if isinstance(source.dtype, pl.Datetime) and source.dtype.time_zone:
-            value = source.dt.convert_time_zone("UTC").dt.replace_time_zone(None).cast(dtype)
-        return value, _no_problem(source)
-    source = source.cast(pl.String)
-    if date_format:
-        return _slow_path(
-            source,
-            pl.Series([None] * source.len(), dtype=dtype),
-            lambda t: date_text(t, date_format),
-            dtype,
+
+    def __init__(
+        self,
+        column: Column,
+        source: str,
+        position: int,
+        dtype: pl.DataType,
+        date_format: str | None,
+    ) -> None:
+        super().__init__(column, source, position)
+        self.source_dtype = dtype
+        self.typed = dtype == pl.Date or isinstance(dtype, pl.Datetime)
+        self.date_format = date_format
+        self.fast: pl.Series | None = None
+
+    def parser(self, text: str) -> tuple[object, str | None]:
+        return date_text(text, self.date_format)
+
+    def prepare(self, frame: pl.DataFrame) -> None:
+        """Read the dates in the first of ``DATE_FORMATS`` that fits each: a format is tried
+        only on the values the ones before it did not read (a column usually keeps to one)."""
+        if self.typed or self.date_format:
+            return
+        stripped = frame.select(self.slow_key().str.strip_chars()).to_series()
+        first, *others = DATE_FORMATS
+        fast = stripped.str.strptime(self.dtype, first, strict=False, exact=True)
+        rows = (stripped.is_not_null() & fast.is_null()).arg_true()
+        for fmt in others:
+            if not rows.len():
+                break
+            parsed = stripped.gather(rows).str.strptime(self.dtype, fmt, strict=False, exact=True)
+            read = parsed.is_not_null()
+            if read.any():
+                fast = fast.scatter(rows.filter(read), parsed.filter(read))
+            rows = rows.filter(~read)
+        self.fast = fast
+
+    def _fast(self) -> pl.Expr:
+        if self.fast is None:
+            return pl.lit(None, dtype=self.dtype)
+        return pl.lit(self.fast)
+
+    def slow_values(self) -> pl.Expr | None:
+        if self.typed:
+            return None
+        if self.date_format:
+            return self.slow_key()
+        return self.slow_key().filter(self._fast().is_null())
+
+    def value(self) -> pl.Expr:
+        if self.typed:
+            if isinstance(self.source_dtype, pl.Datetime) and self.source_dtype.time_zone:
+                return (
+                    self.col.dt.convert_time_zone("UTC").dt.replace_time_zone(None).cast(self.dtype)
+                )
+            return self.col.cast(self.dtype)
+        if self.lookup is None:
+            return self._fast()
+        return pl.coalesce(self._fast(), self.lookup.value(self.slow_key()))
+
+
+class _Bool(_Reader):
+    def __init__(self, column: Column, source: str, position: int, dtype: pl.DataType) -> None:
+        super().__init__(column, source, position)
+        self.boolean = dtype == pl.Boolean
+        self.text = (
+            self.col.cast(pl.Float64).cast(pl.String)
+            if dtype.is_numeric()
+            else self.col.cast(pl.String)
         )
-    stripped = source.str.strip_chars()
-    fast = pl.select(
-        pl.coalesce(
-            [stripped.str.strptime(dtype, fmt, strict=False, exact=True) for fmt in DATE_FORMATS]
+        self.key = self.text.str.strip_chars().str.to_lowercase()
+
+    def value(self) -> pl.Expr:
+        if self.boolean:
+            return self.col
+        key = self.key
+        return (
+            pl.when(key.is_in(list(TRUE_WORDS)))
+            .then(True)
+            .when(key.is_in(list(FALSE_WORDS)) | key.is_null())
+            .then(pl.when(key.is_not_null()).then(False))
         )
-    ).to_series()
-    return _slow_path(source, fast, date_text, dtype)
+
+    def flag(self) -> pl.Expr | None:
+        if self.boolean:
+            return None
+        return self.key.is_not_null() & ~self.key.is_in(list(TRUE_WORDS | FALSE_WORDS))
+
+    def problem(self) -> pl.Expr:
+        return pl.format("{} is not a yes/no value; use 1/0, true/false or 是/否", self.text)
 
 
-def _bool(source: pl.Series) -> tuple[pl.Series, pl.Series]:
-    if source.dtype == pl.Boolean:
-        return source, _no_problem(source)
-    if source.dtype.is_numeric():
-        text = source.cast(pl.Float64).cast(pl.String)
-    else:
-        text = source.cast(pl.String)
-    key = text.str.strip_chars().str.to_lowercase()
-    value = pl.select(
-        pl.when(key.is_in(list(TRUE_WORDS)))
-        .then(True)
-        .when(key.is_in(list(FALSE_WORDS)) | key.is_null())
-        .then(pl.when(key.is_not_null()).then(False))
-    ).to_series()
-    problem = pl.select(
-        pl.when(key.is_not_null() & ~key.is_in(list(TRUE_WORDS | FALSE_WORDS))).then(
-            pl.format(
-                "{} is not a yes/no value; use 1/0, true/false or 是/否",
-                text,
-            )
-        )
-    ).to_series()
-    return value, problem
+class _Enum(_Reader):
+    """A value from a fixed list: the column's own words, the mapping's, and marker words."""
 
+    def __init__(self, column: Column, source: str, position: int, user: dict[str, str]) -> None:
+        super().__init__(column, source, position)
+        words = {**VALUE_WORDS.get(column.name, {}), **{value_key(k): v for k, v in user.items()}}
+        words.update({v: v for v in column.values})
+        self.words = words
+        self.markers = VALUE_MARKERS.get(column.name, ())
 
-def _enum(source: pl.Series, column: Column, user: dict[str, str]) -> tuple[pl.Series, pl.Series]:
-    source = source.cast(pl.String)
-    words = {**VALUE_WORDS.get(column.name, {}), **{value_key(k): v for k, v in user.items()}}
-    words.update({v: v for v in column.values})
-    markers = VALUE_MARKERS.get(column.name, ())
-
-    def lookup(text: str) -> tuple[str | None, str | None]:
+    def parser(self, text: str) -> tuple[object, str | None]:
+        column = self.column
         key = value_key(text)
         if not key:
             return None, None
-        if key in words:
-            return words[key], None
-        for marker, target in markers:
+        if key in self.words:
+            return self.words[key], None
+        for marker, target in self.markers:
             if marker in key:
                 return target, None
         return None, (
@@ -694,27 +998,31 @@ def _enum(source: pl.Series, column: Column, user: dict[str, str]) -> tuple[pl.S
             f'[values.{column.name}] in the mapping file if it means one of them: "{text}" = "..."'
         )
 
-    empty = pl.Series([None] * source.len(), dtype=pl.String)
-    return _slow_path(source, empty, lookup, pl.String())
+    def slow_values(self) -> pl.Expr | None:
+        return self.slow_key()
+
+    def value(self) -> pl.Expr:
+        if self.lookup is None:
+            return pl.lit(None, dtype=self.dtype)
+        return self.lookup.value(self.slow_key())
 
 
-def _unit(source: pl.Series, user: dict[str, str]) -> tuple[pl.Series, pl.Series]:
+class _Unit(_Enum):
     """Units read into one symbol each (元/吨, 元/t and 吨 are "t"); the mapping's
     [values.unit] spells out the ones bidwatch does not know."""
-    mapped = {value_key(k): v for k, v in user.items()}
 
-    def lookup(text: str) -> tuple[str | None, str | None]:
-        target = mapped.get(value_key(text))
+    def __init__(self, column: Column, source: str, position: int, user: dict[str, str]) -> None:
+        super().__init__(column, source, position, {})
+        self.mapped = {value_key(k): v for k, v in user.items()}
+
+    def parser(self, text: str) -> tuple[object, str | None]:
+        target = self.mapped.get(value_key(text))
         if target is not None:
             symbol, problem = parse_unit(target)
             if problem:
                 return None, f"[values.unit] maps {text!r} to {target!r}: {problem}"
             return symbol, None
         return parse_unit(text)
-
-    source = source.cast(pl.String)
-    empty = pl.Series([None] * source.len(), dtype=pl.String)
-    return _slow_path(source, empty, lookup, pl.String())
 
 
 _PERIOD = re.compile(r"^(\d{4})\s*(?:[-/.年]\s*)?(\d{1,2})\s*月?(?:[-/.]\d{1,2}日?)?(?:\s.*)?$")
@@ -733,11 +1041,24 @@ def period_text(text: str) -> tuple[str | None, str | None]:
     return None, f"period {text!r} is not a month; write it as YYYY-MM, e.g. 2024-03"
 
 
-def _period(source: pl.Series) -> tuple[pl.Series, pl.Series]:
-    if source.dtype == pl.Date or isinstance(source.dtype, pl.Datetime):
-        return source.dt.strftime("%Y-%m"), _no_problem(source)
-    if source.dtype.is_numeric():
-        source = source.cast(pl.Int64, strict=False)
-    source = source.cast(pl.String)
-    empty = pl.Series([None] * source.len(), dtype=pl.String)
-    return _slow_path(source, empty, period_text, pl.String())
+class _Period(_Enum):
+    def __init__(self, column: Column, source: str, position: int, dtype: pl.DataType) -> None:
+        super().__init__(column, source, position, {})
+        self.typed = dtype == pl.Date or isinstance(dtype, pl.Datetime)
+        self.numeric = dtype.is_numeric()
+
+    def parser(self, text: str) -> tuple[object, str | None]:
+        return period_text(text)
+
+    def slow_key(self) -> pl.Expr:
+        if self.numeric:
+            return self.col.cast(pl.Int64, strict=False).cast(pl.String)
+        return self.col.cast(pl.String)
+
+    def slow_values(self) -> pl.Expr | None:
+        return None if self.typed else self.slow_key()
+
+    def value(self) -> pl.Expr:
+        if self.typed:
+            return self.col.dt.strftime("%Y-%m")
+        return super().value()

@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
-from scipy import sparse, stats
+from scipy import stats
 
 from bidwatch.entities import firm_table
 from bidwatch.findings import ID_SEPARATOR
@@ -78,7 +79,7 @@ def own_contributions(findings: pl.DataFrame, weights: dict[str, float]) -> pl.D
 
 def firm_contributions(
     findings: pl.DataFrame,
-    bids: pl.DataFrame,
+    data: Dataset,
     weights: dict[str, float],
     assessed: dict[str, pl.Series],
     settings: RiskConfig,
@@ -107,13 +108,13 @@ def firm_contributions(
         )
     )
     parts.append(shared)
-    parts.append(_inherited(findings, bids, weights, assessed, settings))
+    parts.append(_inherited(findings, data, weights, assessed, settings))
     return pl.concat([p.cast(CONTRIBUTION_SCHEMA) for p in parts])  # type: ignore[arg-type]
 
 
 def _inherited(
     findings: pl.DataFrame,
-    bids: pl.DataFrame,
+    data: Dataset,
     weights: dict[str, float],
     assessed: dict[str, pl.Series],
     settings: RiskConfig,
@@ -131,39 +132,53 @@ def _inherited(
     - a graded detector (findings on most tenders, such as bid-pattern): with u the units'
       mid-rank percentiles, which are near uniform, z = (sum u - n/2) / sqrt(n var(u)).
     """
+    from bidwatch.detectors._pairs import coded_incidence
+
     empty = pl.DataFrame(schema=CONTRIBUTION_SCHEMA)
     detectors = [d for d, ids in assessed.items() if weights.get(d, 0.0) > 0 and ids.len()]
-    if "firm_id" not in bids.columns or not detectors:
+    if "firm_id" not in data.bids.columns or not detectors:
         return empty
     # There are millions of units (bids x detectors) but few of them are named by a finding:
     # the rest score 0 and share one rank. So units are never listed one by one: n per
-    # (detector, firm) is a sparse product of the detectors' tenders and the firms' tenders,
-    # and ranks come from each detector's distribution of scores.
+    # (detector, firm) counts the firms' codes in the detector's tenders, and ranks come
+    # from each detector's distribution of scores. Tenders and firms are the integer codes
+    # of the dataset's incidence (distinct tender and firm, both in sorted order).
     detectors = sorted(detectors)
-    incidence = bids.select("tender_id", "firm_id").drop_nulls().unique()
-    tender_codes = _codes(incidence, "tender_id", "t")
-    firm_codes = _codes(incidence, "firm_id", "f")
-    incidence = incidence.join(tender_codes, on="tender_id").join(firm_codes, on="firm_id")
+    incidence = coded_incidence(data)
+    tender_ids = incidence.tenders.get_column("tender_id")
+    n_firms = incidence.firms.len()
+    unit_tender = incidence.frame.get_column("_t").to_numpy()
+    unit_firm = incidence.frame.get_column("_f").to_numpy()
     # Many detectors assess the same tenders (all of them, or all with two bids): each
-    # distinct list is coded once, as comparing two lists costs less than joining one.
-    coded: list[tuple[pl.Series, pl.DataFrame]] = []
-    parts = []
+    # distinct list is coded once, as comparing two lists costs less than coding one.
+    seen: list[pl.Series] = []
+    judged: list[npt.NDArray[np.bool_]] = []
+    per_firm: list[npt.NDArray[np.int64]] = []
+    units: list[int] = []
+    which = np.empty(len(detectors), dtype=np.int64)
     for i, d in enumerate(detectors):
         ids = assessed[d]
-        same = next((t for seen, t in coded if seen.len() == ids.len() and seen.equals(ids)), None)
-        if same is None:
-            same = ids.to_frame("tender_id").join(tender_codes, on="tender_id").select("t").unique()
-            coded.append((ids, same))
-        parts.append(same.select(pl.lit(i, pl.UInt32).alias("d"), "t"))
-    judged = pl.concat(parts)
-    counts = _product(
-        judged, incidence.select("t", "f"), len(detectors), tender_codes.height, firm_codes.height
-    )
-    units = (
-        judged.join(incidence.group_by("t").len("bidders"), on="t")
-        .group_by("d")
-        .agg(pl.col("bidders").sum().alias("_units"))
-    )
+        j = next((j for j, s in enumerate(seen) if s.len() == ids.len() and s.equals(ids)), None)
+        if j is None:
+            j = len(seen)
+            seen.append(ids)
+            mask = tender_ids.is_in(ids.implode()).to_numpy()
+            in_judged = mask[unit_tender]
+            judged.append(mask)
+            per_firm.append(np.bincount(unit_firm[in_judged], minlength=n_firms))
+            units.append(int(in_judged.sum()))
+        which[i] = j
+    # One row per (detector, firm) with n > 0, detectors in order and firms by code: a
+    # firm's row is its detector's offset plus its position among that list's firms.
+    present = [counts > 0 for counts in per_firm]
+    position = [np.cumsum(p) - 1 for p in present]
+    sizes = np.array([int(present[j].sum()) for j in which], dtype=np.int64)
+    offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    row_detector = np.repeat(np.arange(len(detectors), dtype=np.uint32), sizes)
+    row_firm = np.concatenate([np.flatnonzero(present[j]) for j in which]).astype(np.uint32)
+    row_n = np.concatenate([per_firm[j][present[j]] for j in which]).astype(np.uint32)
+    # The named units: a tender finding's firms that bid in it, for tenders the detector
+    # assessed, each with its highest score.
     named = (
         findings.filter((pl.col("subject_kind") == "tender") & pl.col("detector").is_in(detectors))
         .select(
@@ -175,13 +190,34 @@ def _inherited(
             pl.col("firms").alias("firm_id"),
         )
         # Tenders coded before the firms are listed: one join per finding, not per firm.
-        .join(tender_codes, on="tender_id")
+        .join(incidence.tenders.select("tender_id", "_t"), on="tender_id")
+        .drop("tender_id")
         .explode("firm_id")
-        .join(firm_codes, on="firm_id")
-        .group_by("d", "t", "f")
-        .agg(pl.col("score").max())
-        .join(judged, on=["d", "t"], how="semi")
-        .join(incidence, on=["t", "f"], how="semi")
+        .join(incidence.firms.to_frame().with_row_index("_f"), on="firm_id")
+        .drop("firm_id")
+    )
+    t_named = named.get_column("_t").to_numpy()
+    f_named = named.get_column("_f").to_numpy()
+    d_named = named.get_column("d").to_numpy()
+    named_key = t_named.astype(np.uint64) * n_firms + f_named
+    keep = np.stack(judged)[which[d_named], t_named]
+    keep &= _members(_unit_keys(incidence.frame, n_firms), named_key)
+    named = named.filter(pl.Series(keep))
+    unit = d_named[keep].astype(np.uint64) * len(tender_ids) * n_firms + named_key[keep]
+    ordered = np.sort(unit)
+    if bool((ordered[1:] == ordered[:-1]).any()):
+        # A firm listed twice in one finding: its unit counts once, at the highest score.
+        named = (
+            named.with_columns(pl.Series("_k", unit))
+            .group_by("_k")
+            .agg(pl.col("d", "_f").first(), pl.col("score").max())
+        )
+    per_detector_units = np.array([units[j] for j in which], dtype=np.uint32)
+    units_frame = pl.DataFrame(
+        {
+            "d": np.flatnonzero(per_detector_units).astype(np.uint32),
+            "_units": per_detector_units[per_detector_units > 0],
+        }
     )
     # Each detector's scores with their counts, the unnamed units as zeros; the average rank
     # of a score is the count below it plus the middle of its ties.
@@ -189,7 +225,7 @@ def _inherited(
         pl.concat(
             [
                 named.group_by("d", "score").len("count"),
-                units.join(named.group_by("d").len("named"), on="d", how="left").select(
+                units_frame.join(named.group_by("d").len("named"), on="d", how="left").select(
                     "d",
                     pl.lit(0.0).alias("score"),
                     (pl.col("_units") - pl.col("named").fill_null(0)).alias("count"),
@@ -201,7 +237,7 @@ def _inherited(
         .agg(pl.col("count").sum())
         .filter(pl.col("count") > 0)
         .sort("d", "score")
-        .join(units, on="d")
+        .join(units_frame, on="d")
         .with_columns(
             (
                 pl.col("count").cum_sum().over("d") - pl.col("count") + (pl.col("count") + 1) / 2
@@ -227,24 +263,34 @@ def _inherited(
             ).alias("_var"),
         )
     )
-    ranked = (
-        named.join(scores.select("d", "score", "_rank"), on=["d", "score"])
-        .group_by("d", "f")
-        .agg(
-            pl.len().alias("_named"),
-            (pl.col("score") > 0).sum().alias("k"),
-            pl.col("_rank").sum().alias("_named_ranks"),
-        )
+    # Per (detector, firm): its named units, those flagged, and the sum of their ranks (half
+    # integers, so that their sum is exact in any order).
+    ranked = named.join(scores.select("d", "score", "_rank"), on=["d", "score"]).select(
+        "d", "_f", (pl.col("score") > 0).alias("_flag"), "_rank"
     )
+    d_ranked = ranked.get_column("d").to_numpy()
+    row = offset[d_ranked] + np.stack(position)[which[d_ranked], ranked.get_column("_f").to_numpy()]
+    n_rows = row_n.size
     table = (
-        counts.join(ranked, on=["d", "f"], how="left")
-        .join(per_detector, on="d")
+        pl.DataFrame(
+            {
+                "d": row_detector,
+                "f": row_firm,
+                "n": row_n,
+                "_named": np.bincount(row, minlength=n_rows).astype(np.uint32),
+                "k": np.bincount(
+                    row, weights=ranked.get_column("_flag").to_numpy(), minlength=n_rows
+                ).astype(np.uint32),
+                "_named_ranks": np.bincount(
+                    row, weights=ranked.get_column("_rank").to_numpy(), minlength=n_rows
+                ),
+            }
+        )
+        .join(per_detector, on="d", maintain_order="left")
         .with_columns(
-            pl.col("k").fill_null(0),
-            (
-                pl.col("_named_ranks").fill_null(0.0)
-                + (pl.col("n") - pl.col("_named").fill_null(0)) * pl.col("_zero")
-            ).alias("_ranks"),
+            (pl.col("_named_ranks") + (pl.col("n") - pl.col("_named")) * pl.col("_zero")).alias(
+                "_ranks"
+            ),
         )
         .filter(pl.col("n") >= settings.firm_min_tenders)
         .with_columns(
@@ -256,13 +302,12 @@ def _inherited(
         )
         .with_columns(((pl.col("mean_u") - 0.5) * (pl.col("n") / pl.col("_var")).sqrt()).alias("z"))
         .filter(pl.when("graded").then(pl.col("z") > 0).otherwise(pl.col("k") > 0))
-        .sort("d", "f")
-        .join(firm_codes, on="f", maintain_order="left")
-        .with_columns(
-            pl.col("d")
-            .replace_strict(dict(enumerate(detectors)), return_dtype=pl.String)
-            .alias("detector")
-        )
+    )
+    table = table.with_columns(
+        incidence.firms.gather(table.get_column("f")).alias("firm_id"),
+        pl.col("d")
+        .replace_strict(dict(enumerate(detectors)), return_dtype=pl.String)
+        .alias("detector"),
     )
     if table.height == 0:
         return empty
@@ -307,54 +352,48 @@ def _inherited(
     )
 
 
-def _codes(frame: pl.DataFrame, column: str, code: str) -> pl.DataFrame:
-    """The distinct values of ``column`` with their rank in sorted order as ``code``."""
-    return (
-        frame.select(pl.col(column).unique().sort())
-        .with_row_index(code)
-        .select(column, pl.col(code).cast(pl.UInt32))
-    )
-
-
-def _product(
-    rows: pl.DataFrame, columns: pl.DataFrame, n_rows: int, n_inner: int, n_cols: int
-) -> pl.DataFrame:
-    """(d, f, n): how many tenders t link d to f, given (d, t) and (t, f) pairs, as a sparse
-    product."""
-    left = sparse.csr_array(
-        (
-            np.ones(rows.height, dtype=np.int64),
-            (rows.get_column("d").to_numpy(), rows.get_column("t").to_numpy()),
-        ),
-        shape=(n_rows, n_inner),
-    )
-    right = sparse.csr_array(
-        (
-            np.ones(columns.height, dtype=np.int64),
-            (columns.get_column("t").to_numpy(), columns.get_column("f").to_numpy()),
-        ),
-        shape=(n_inner, n_cols),
-    )
-    product = (left @ right).tocoo()
-    return pl.DataFrame(
-        {
-            "d": product.row.astype(np.uint32),
-            "f": product.col.astype(np.uint32),
-            "n": product.data.astype(np.uint32),
-        }
-    ).filter(pl.col("n") > 0)
-
-
-def with_points(contributions: pl.DataFrame, scale: float) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(contributions with points, risk per subject)."""
+def _sums(contributions: pl.DataFrame, families: Mapping[str, str] | None) -> pl.DataFrame:
+    """subject_kind, subject_id, _total: each subject's sum of weight x score, and with
+    ``families`` one more sum per family (``_collusion``, ``_materials``)."""
     raw = pl.col("weight") * pl.col("score")
-    # Summed in a fixed order, so that the same findings always give the same last bit.
-    totals = (
-        contributions.sort("subject_kind", "subject_id", "detector", "via", "score")
+    by_family = []
+    if families is not None:
+        fam = pl.col("detector").replace_strict(
+            families, default="collusion", return_dtype=pl.String
+        )
+        by_family = [raw.filter(fam == name).sum().alias(f"_{name}") for name in FAMILIES]
+    # Summed in a fixed order, so that the same findings always give the same last bit; the
+    # sort moves only the columns the sums read.
+    return (
+        contributions.select("subject_kind", "subject_id", "detector", "via", "weight", "score")
+        .rechunk()
+        .sort("subject_kind", "subject_id", "detector", "via", "score")
         .group_by("subject_kind", "subject_id", maintain_order=True)
-        .agg(raw.sum().alias("_total"))
+        .agg(raw.sum().alias("_total"), *by_family)
     )
-    totals = totals.with_columns((100 * (1 - (-pl.col("_total") / scale).exp())).alias("risk"))
+
+
+def with_points(
+    contributions: pl.DataFrame, scale: float, sums: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(contributions with points, risk per subject). ``sums`` is ``_sums(contributions)``
+    when the caller has it already."""
+    raw = pl.col("weight") * pl.col("score")
+    # The sorts run on the columns they need and a row number; the reasons follow once at
+    # the end instead of being copied by every step.
+    # In one chunk, as the caller may hand its parts unjoined: the sorts and joins then see
+    # the rows exactly as before.
+    keys = (
+        contributions.select("subject_kind", "subject_id", "detector", "via", "weight", "score")
+        .rechunk()
+        .with_row_index("_row")
+    )
+    totals = (_sums(contributions, None) if sums is None else sums).select(
+        "subject_kind",
+        "subject_id",
+        "_total",
+        (100 * (1 - (-pl.col("_total") / scale).exp())).alias("risk"),
+    )
     # Points in cents, apportioned by largest remainder so that they add up exactly to
     # the risk as written (two decimals).
     subject = ["subject_kind", "subject_id"]
@@ -363,8 +402,8 @@ def with_points(contributions: pl.DataFrame, scale: float) -> tuple[pl.DataFrame
         .then((pl.col("risk") * 100).round() * raw / pl.col("_total"))
         .otherwise(0.0)
     )
-    points = (
-        contributions.join(totals, on=subject)
+    order = (
+        keys.join(totals, on=subject)
         .with_columns(exact.alias("_exact"))
         .with_columns(pl.col("_exact").floor().alias("_floor"))
         .with_columns(
@@ -377,8 +416,11 @@ def with_points(contributions: pl.DataFrame, scale: float) -> tuple[pl.DataFrame
                 (pl.col("_floor") + (pl.int_range(pl.len()).over(subject) < pl.col("_left"))) / 100
             ).alias("points")
         )
-        .drop("_total", "risk", "_exact", "_floor", "_left", "_rest")
+        .select(*subject, "points", "detector", "_row")
         .sort([*subject, "points", "detector"], descending=[False, False, True, False])
+    )
+    points = contributions.select(pl.all().gather(order.get_column("_row"))).with_columns(
+        order.get_column("points")
     )
     return points, totals.select("subject_kind", "subject_id", "risk")
 
@@ -418,11 +460,12 @@ def group_contributions(
     if "firm_id" not in bids.columns or group_risk.height == 0 or share == 0:
         return empty
     membership = members.explode("members").select("group_id", pl.col("members").alias("firm_id"))
+    # The members' bids alone are made distinct: few firms are in a group.
     present = (
         bids.select("tender_id", "firm_id")
         .drop_nulls()
-        .unique()
         .join(membership, on="firm_id")
+        .unique()
         .group_by("tender_id", "group_id")
         .agg(pl.col("firm_id").sort().alias("present"))
         .filter(pl.col("present").list.len() >= 2)
@@ -690,23 +733,15 @@ def _prior_contracts(data: Dataset, held: pl.DataFrame, dates: pl.DataFrame) -> 
 
 
 def family_risk(
-    contributions: pl.DataFrame, families: Mapping[str, str], scale: float
+    contributions: pl.DataFrame,
+    families: Mapping[str, str],
+    scale: float,
+    sums: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """subject_kind, subject_id, collusion_risk, materials_risk: each family's contributions
-    mapped to 0-100 on their own."""
-    fam = pl.col("detector").replace_strict(families, default="collusion", return_dtype=pl.String)
-    totals = (
-        contributions.sort("subject_kind", "subject_id", "detector", "via", "score")
-        .with_columns(fam.alias("_family"))
-        .group_by("subject_kind", "subject_id", maintain_order=True)
-        .agg(
-            (pl.col("weight") * pl.col("score"))
-            .filter(pl.col("_family") == name)
-            .sum()
-            .alias(f"_{name}")
-            for name in FAMILIES
-        )
-    )
+    mapped to 0-100 on their own. ``sums`` is ``_sums(contributions, families)`` when the
+    caller has it already."""
+    totals = _sums(contributions, families) if sums is None else sums
     return totals.select(
         "subject_kind",
         "subject_id",
@@ -731,7 +766,7 @@ def assess(
     own = own_contributions(findings, weights).cast(CONTRIBUTION_SCHEMA)  # type: ignore[arg-type]
     firms_inherit = firm_contributions(
         findings,
-        data.bids,
+        data,
         weights,
         {name: ids for name, ids in assessed.items() if name in per_tender},
         config.risk,
@@ -746,22 +781,32 @@ def assess(
     from_groups = group_contributions(data.bids, group_totals, members, config.risk.group_share)
     from_buyers = buyer_contributions(data, buyer_totals, findings, config.risk.buyer_share)
     from_history = history_contributions(data, findings, weights, materials, config.risk)
+    # Parts not copied into one block: only their key columns are, by ``with_points``.
     contributions = pl.concat(
-        [own.filter(~context), firms_inherit, from_groups, from_buyers, from_history]
+        [own.filter(~context), firms_inherit, from_groups, from_buyers, from_history],
+        rechunk=False,
     )
-    points, totals = with_points(contributions, config.risk.scale)
-    by_family = family_risk(contributions, families, config.risk.scale)
-    points = (
-        pl.concat([points, context_points])
+    del own, firms_inherit, from_groups, from_buyers, from_history
+    sums = _sums(contributions, families)
+    points, totals = with_points(contributions, config.risk.scale, sums)
+    by_family = family_risk(contributions, families, config.risk.scale, sums)
+    del sums, contributions
+    points = pl.concat([points, context_points], rechunk=False)
+    # Sorted on its keys and a row number; the reasons are gathered once.
+    order = (
+        points.select("subject_kind", "subject_id", "points", "detector")
+        .rechunk()
+        .with_row_index("_row")
         .sort(
             ["subject_kind", "subject_id", "points", "detector"],
             descending=[False, False, True, False],
         )
-        .with_columns(
-            pl.col("detector")
-            .replace_strict(families, default="collusion", return_dtype=pl.String)
-            .alias("family")
-        )
+        .get_column("_row")
+    )
+    points = points.select(pl.all().gather(order)).with_columns(
+        pl.col("detector")
+        .replace_strict(families, default="collusion", return_dtype=pl.String)
+        .alias("family")
     )
     totals = pl.concat([totals, context_totals])
     reasons = _top_reasons(points, config.risk.top_reasons)
@@ -845,7 +890,7 @@ def assess(
     pairs = ranking(
         "pair",
         "pair_id",
-        _pair_details(data.bids, findings),
+        _pair_details(data, findings),
         ["rank", "firm_a", "firm_b", "tenders", "risk", "top_reasons", "pair_id"],
     )
     buyers = ranking(
@@ -937,7 +982,7 @@ def _group_details(bids: pl.DataFrame, members: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _pair_details(bids: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
+def _pair_details(data: Dataset, findings: pl.DataFrame) -> pl.DataFrame:
     """pair_id, firm_a, firm_b and the tenders both bid in, for pairs with findings."""
     pairs = (
         findings.filter(pl.col("subject_kind") == "pair")
@@ -950,21 +995,45 @@ def _pair_details(bids: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame:
         .struct.rename_fields(["firm_a", "firm_b"])
         .alias("_p")
     ).unnest("_p")
-    if split.height == 0 or "firm_id" not in bids.columns:
+    if split.height == 0 or "firm_id" not in data.bids.columns:
         return split.with_columns(pl.lit(0, dtype=pl.UInt32).alias("tenders"))
-    incidence = bids.select("tender_id", "firm_id").drop_nulls().unique()
+    from bidwatch.detectors._pairs import coded_incidence
+
+    # On the dataset's integer codes: the tenders of A, kept where B bid too.
+    incidence = coded_incidence(data)
+    n_firms = incidence.firms.len()
+    codes = incidence.firms.to_frame("firm_id").with_row_index("_f")
+    tenders_of_a = (
+        split.select("pair_id", "firm_a", "firm_b")
+        .join(codes.rename({"firm_id": "firm_a", "_f": "_a"}), on="firm_a")
+        .join(codes.rename({"firm_id": "firm_b", "_f": "_b"}), on="firm_b")
+        .join(incidence.frame.select("_t", pl.col("_f").alias("_a")), on="_a")
+    )
+    keys = _unit_keys(incidence.frame, n_firms)
+    wanted = tenders_of_a.get_column("_t").to_numpy().astype(np.uint64) * n_firms
+    wanted += tenders_of_a.get_column("_b").to_numpy()
     both = (
-        split.join(incidence, left_on="firm_a", right_on="firm_id")
-        .join(
-            incidence,
-            left_on=["firm_b", "tender_id"],
-            right_on=["firm_id", "tender_id"],
-            how="semi",
-        )
+        tenders_of_a.filter(pl.Series(_members(keys, wanted)))
         .group_by("pair_id")
         .agg(pl.len().cast(pl.UInt32).alias("tenders"))
     )
     return split.join(both, on="pair_id", how="left").with_columns(pl.col("tenders").fill_null(0))
+
+
+def _unit_keys(units: pl.DataFrame, n_firms: int) -> npt.NDArray[np.uint64]:
+    """One 64-bit key _t x firms + _f per row of the coded incidence, in its (sorted) order."""
+    keys: npt.NDArray[np.uint64] = units.get_column("_t").to_numpy().astype(np.uint64) * n_firms
+    keys += units.get_column("_f").to_numpy()
+    return keys
+
+
+def _members(keys: npt.NDArray[np.uint64], wanted: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+    """Which of ``wanted`` are among the sorted ``keys``."""
+    if keys.size == 0:
+        return np.zeros(wanted.size, dtype=np.bool_)
+    at = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
+    found: npt.NDArray[np.bool_] = keys[at] == wanted
+    return found
 
 
 def _tender_details(data: Dataset, findings: pl.DataFrame) -> pl.DataFrame:
@@ -975,10 +1044,29 @@ def _tender_details(data: Dataset, findings: pl.DataFrame) -> pl.DataFrame:
         if "firm_id" in bids.columns
         else pl.coalesce("bidder_id", "bidder_name")
     )
-    per_tender = bids.group_by("tender_id").agg(
-        pl.len().alias("bids"),
-        who.filter(winner).drop_nulls().unique().sort().str.join(";").alias("winner"),
-        pl.col("amount").filter(winner).max().alias("winning_amount"),
+    # Winners are read from the winning bids alone, and only tenders with two or more
+    # distinct winners build a list: a list per tender costs several times a plain value.
+    won = bids.filter(winner)
+    names = won.select("tender_id", who.alias("winner")).drop_nulls("winner").unique()
+    shared = names.get_column("tender_id").is_duplicated()
+    names = pl.concat(
+        [
+            names.filter(~shared),
+            names.filter(shared).group_by("tender_id").agg(pl.col("winner").sort().str.join(";")),
+        ]
+    )
+    per_tender = (
+        bids.group_by("tender_id")
+        .len("bids")
+        .join(
+            won.group_by("tender_id").agg(pl.col("amount").max().alias("winning_amount")),
+            on="tender_id",
+            how="left",
+        )
+        .join(names, on="tender_id", how="left")
+        # A tender with bids but no named winner: no winners to join, as before.
+        .with_columns(pl.col("winner").fill_null(""))
+        .select("tender_id", "bids", "winner", "winning_amount")
     )
     counts = (
         findings.filter(pl.col("subject_kind") == "tender")

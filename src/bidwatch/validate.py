@@ -52,16 +52,17 @@ def table_problems(table: str, frame: pl.DataFrame, paths: list[str]) -> pl.Data
     # A withdrawn or disqualified bid may have no amount: bids are checked for it below.
     required_columns = ("tender_id",) if table == "bids" else TABLES[table].required
     for required in (*required_columns, *NEEDED.get(table, ())):
+        if not frame.get_column(required).has_nulls():
+            continue
         empty = frame.filter(pl.col(required).is_null())
-        if empty.height:
-            found.append(
-                _problems(
-                    empty,
-                    required,
-                    pl.lit(None),
-                    pl.lit(f"{required} is empty; every {what} row needs one"),
-                )
+        found.append(
+            _problems(
+                empty,
+                required,
+                pl.lit(None),
+                pl.lit(f"{required} is empty; every {what} row needs one"),
             )
+        )
         frame = frame.filter(pl.col(required).is_not_null())
     usable = frame
     if table == "bids":
@@ -82,15 +83,26 @@ def table_problems(table: str, frame: pl.DataFrame, paths: list[str]) -> pl.Data
                 )
             )
         found.append(_nameless(usable))
-        keyed = usable.with_columns(
+        # A bidder is its id, or its name where it has no id. The key is written out
+        # ("id ..." or "name ...") only for the few bids whose bidder repeats in a tender.
+        keyed = usable.filter(
+            pl.col("bidder_id").is_not_null() | pl.col("bidder_name").is_not_null()
+        )
+        key = pl.struct(
+            "tender_id",
+            "bidder_id",
+            pl.when(pl.col("bidder_id").is_null()).then(pl.col("bidder_name")).alias("_name"),
+        ).hash()
+        keyed = keyed.filter(key.is_in(_repeated(keyed.select(key).to_series()))).with_columns(
             pl.coalesce(
                 pl.format("id {}", pl.col("bidder_id")), pl.format("name {}", pl.col("bidder_name"))
             ).alias("_bidder")
-        ).filter(pl.col("_bidder").is_not_null())
+        )
         found.append(_duplicates(keyed, ("tender_id", "_bidder"), "bid", paths))
-    elif table == "items":
+    elif table == "items" and usable.get_column("bidder_id").has_nulls():
         # A tender whose items name no bidder gives the contract holder's bill; where some
-        # of its items name a bidder, one that does not belongs to nobody.
+        # of its items name a bidder, one that does not belongs to nobody. (Items that all
+        # have a bidder_id have nothing to check.)
         named = (
             (pl.col("bidder_id").is_not_null() | pl.col("bidder_name").is_not_null())
             .any()
@@ -100,7 +112,13 @@ def table_problems(table: str, frame: pl.DataFrame, paths: list[str]) -> pl.Data
     elif table == "inspections":
         found.append(_unjudged(usable))
     elif table == "reference_prices":
-        keyed = usable.with_columns(material_key(pl.col("material")).alias("_material"))
+        # Few materials, many prices: each name is put in its matching form once.
+        names = usable.get_column("material").unique()
+        keyed = usable.with_columns(
+            pl.col("material")
+            .replace_strict(names, pl.select(material_key(pl.lit(names))).to_series())
+            .alias("_material")
+        )
         found.append(_duplicates(keyed, KEYS[table], what, paths))
     elif table in KEYS:
         found.append(_duplicates(usable, KEYS[table], what, paths))
@@ -116,6 +134,15 @@ def table_problems(table: str, frame: pl.DataFrame, paths: list[str]) -> pl.Data
             }
         )
     return pl.concat(found)
+
+
+def _repeated(hashes: pl.Series) -> pl.Series:
+    """The hashes that occur more than once. Equal keys have equal hashes, so the rows with
+    these hashes hold every repeated key (and, rarely, a few that only share a hash, which
+    the exact check in ``_duplicates`` then passes over); sorting finds them faster than a
+    hash table of the keys."""
+    ordered = hashes.sort()
+    return ordered.filter(ordered == ordered.shift(1)).unique().implode()
 
 
 def _unjudged(inspections: pl.DataFrame) -> pl.DataFrame:
@@ -171,7 +198,9 @@ def _duplicates(
 ) -> pl.DataFrame:
     """Later rows repeating the key of an earlier one; the earlier one is kept."""
     # Duplicates are rare: the windows below run over the rows whose key repeats only.
-    frame = frame.filter(pl.struct(list(keys)).is_duplicated())
+    key = pl.struct(list(keys))
+    frame = frame.filter(key.hash().is_in(_repeated(frame.select(key.hash()).to_series())))
+    frame = frame.filter(key.is_duplicated())
     first = pl.col(ROW).first().over(keys)
     first_src = pl.col(SRC).first().over(keys)
     dup = frame.with_columns(

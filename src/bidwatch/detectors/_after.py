@@ -10,7 +10,9 @@ said, not compared.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import weakref
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import polars as pl
 
@@ -66,18 +68,50 @@ def material_class(material: pl.Expr) -> pl.Expr:
 def tender_month(data: Dataset) -> pl.DataFrame:
     """tender_id, period (YYYY-MM): the month the bids were priced in, from the bid deadline,
     else the publication, else the award."""
-    when = pl.coalesce("bid_deadline", "published_at", "awarded_at")
-    return data.tenders.select("tender_id", when.dt.strftime("%Y-%m").alias("period")).unique(
-        "tender_id", keep="first", maintain_order=True
-    )
+    return tender_places(data).select("tender_id", "period")
+
+
+# Contract holders and reference prices are read by most detectors of the family and by
+# the risk stage: worked out once per dataset. Both are small (one row per tender, one per
+# published price).
+_HOLDERS: weakref.WeakKeyDictionary[Dataset, pl.DataFrame] = weakref.WeakKeyDictionary()
+_REFERENCES: weakref.WeakKeyDictionary[Dataset, pl.DataFrame] = weakref.WeakKeyDictionary()
+
+
+_T = TypeVar("_T")
+# What one detector works out for the next one in the catalogue, which reads the same
+# (the bills of below-reference-price and unbalanced-bid, the judged inspection rows, the
+# contracts of settlement-growth and delivery-anomaly): large frames, so at most one is
+# held per dataset, and only until the next detector takes it.
+_HANDOFF: weakref.WeakKeyDictionary[Dataset, dict[Hashable, object]] = weakref.WeakKeyDictionary()
+
+
+def handoff(data: Dataset, key: Hashable, build: Callable[[], _T]) -> _T:
+    """``build()``, worked out once for two calls with the same ``key`` on ``data``: the
+    first call keeps the value, the second takes it away. Keeping a value drops whatever
+    another key left behind (its second caller did not run)."""
+    held = _HANDOFF.setdefault(data, {})
+    if key in held:
+        return cast(_T, held.pop(key))
+    value = build()
+    held.clear()
+    held[key] = value
+    return value
 
 
 def contractors(data: Dataset) -> pl.DataFrame:
     """tender_id, firm_id of the firm that holds each awarded tender's contract: the
     contract's contractor where the input gives contracts, else the winning bidder (the
     lowest firm id where several bids won)."""
-    firm = "firm_id" if "firm_id" in data.bids.columns else None
-    if firm is None:
+    cached = _HOLDERS.get(data)
+    if cached is None:
+        cached = _contractors(data)
+        _HOLDERS[data] = cached
+    return cached
+
+
+def _contractors(data: Dataset) -> pl.DataFrame:
+    if "firm_id" not in data.bids.columns:
         return pl.DataFrame(schema={"tender_id": pl.String, "firm_id": pl.String})
     winners = (
         data.bids.filter(pl.col("is_winner").fill_null(False) & pl.col("firm_id").is_not_null())
@@ -107,14 +141,25 @@ def priced_items(data: Dataset) -> pl.DataFrame:
     unit), _material (the matching key), _class (key material or null) and the tender's
     region and period.
     """
-    items = data.items
-    months = tender_month(data)
-    regions = data.tenders.select("tender_id", "region").unique(
-        "tender_id", keep="first", maintain_order=True
+    return priced_rows(data).join(
+        tender_places(data), on="tender_id", how="left", maintain_order="left"
     )
+
+
+def tender_places(data: Dataset) -> pl.DataFrame:
+    """tender_id, region and period (``tender_month``) of each tender: its first row's."""
+    when = pl.coalesce("bid_deadline", "published_at", "awarded_at")
+    return data.tenders.select(
+        "tender_id", "region", when.dt.strftime("%Y-%m").alias("period")
+    ).unique("tender_id", keep="first", maintain_order=True)
+
+
+def priced_rows(data: Dataset) -> pl.DataFrame:
+    """``priced_items`` without the tender's region and period."""
+    items = data.items
     unit = pl.col("unit")
     # A bill names a handful of units and materials over many rows: their text is read once
-    # per distinct value and joined back.
+    # per distinct value.
     priced = items.filter((pl.col("unit_price") > 0) & unit.is_not_null())
     units = (
         priced.select("unit")
@@ -134,20 +179,24 @@ def priced_items(data: Dataset) -> pl.DataFrame:
             material_class(pl.col("material")).alias("_class"),
         )
     )
-    return (
-        priced.join(units, on="unit", how="left", maintain_order="left")
-        .join(materials, on="material", how="left", maintain_order="left")
-        .select(
-            *items.columns,
-            "_dimension",
-            "_base",
-            (pl.col("quantity") * pl.col("_factor")).alias("_quantity"),
-            (pl.col("unit_price") / pl.col("_factor")).alias("_price"),
-            "_material",
-            "_class",
-        )
-        .join(regions, on="tender_id", how="left", maintain_order="left")
-        .join(months, on="tender_id", how="left", maintain_order="left")
+    # Each row's position among the distinct values, then their readings at it.
+    at_unit = pl.col("unit").cast(pl.Enum(units.get_column("unit"))).to_physical()
+    at_material = pl.col("material").cast(pl.Enum(materials.get_column("material"))).to_physical()
+
+    def of_unit(column: str) -> pl.Expr:
+        return pl.lit(units.get_column(column)).gather(at_unit).alias(column)
+
+    def of_material(column: str) -> pl.Expr:
+        return pl.lit(materials.get_column(column)).gather(at_material).alias(column)
+
+    return priced.with_columns(of_unit("_factor")).select(
+        *items.columns,
+        of_unit("_dimension"),
+        of_unit("_base"),
+        (pl.col("quantity") * pl.col("_factor")).alias("_quantity"),
+        (pl.col("unit_price") / pl.col("_factor")).alias("_price"),
+        of_material("_material"),
+        of_material("_class"),
     )
 
 
@@ -158,18 +207,37 @@ def reference_prices(data: Dataset) -> pl.DataFrame:
     per kg (or given twice) is one reference, the median of those given, so that joining
     it never repeats an item.
     """
-    refs = data.reference_prices
-    unit = pl.col("unit")
+    cached = _REFERENCES.get(data)
+    if cached is None:
+        cached = _reference_prices(data)
+        _REFERENCES[data] = cached
+    return cached
+
+
+def _reference_prices(data: Dataset) -> pl.DataFrame:
+    refs = data.reference_prices.filter(
+        pl.col("unit_price").is_not_null() & pl.col("unit").is_not_null()
+    )
     keys = ["_material", "region", "period", "_dimension"]
-    return (
-        refs.filter(pl.col("unit_price").is_not_null() & unit.is_not_null())
-        .select(
-            material_key(pl.col("material")).alias("_material"),
-            "region",
-            "period",
-            dimension(unit).alias("_dimension"),
-            (pl.col("unit_price") / factor(unit)).alias("_reference"),
+    # A few units and materials over many months and regions: each is read once.
+    units = (
+        refs.select("unit")
+        .unique()
+        .with_columns(
+            dimension(pl.col("unit")).alias("_dimension"), factor(pl.col("unit")).alias("_f")
         )
+    )
+    materials = (
+        refs.select("material")
+        .unique()
+        .with_columns(material_key(pl.col("material")).alias("_material"))
+    )
+    # The median of each group does not depend on the order of its rows, nor the sorted
+    # result on the order of the groups.
+    return (
+        refs.join(units, on="unit", how="left")
+        .join(materials, on="material", how="left", nulls_equal=True)
+        .select(*keys, (pl.col("unit_price") / pl.col("_f")).alias("_reference"))
         .group_by(keys)
         .agg(pl.col("_reference").median())
         .sort(keys, nulls_last=True)
@@ -179,36 +247,70 @@ def reference_prices(data: Dataset) -> pl.DataFrame:
 MISSING_REFERENCE = "_missing"
 
 
-def with_reference(items: pl.DataFrame, data: Dataset) -> pl.DataFrame:
+def with_reference(items: pl.DataFrame, data: Dataset, reasons: bool = True) -> pl.DataFrame:
     """``items`` (from ``priced_items``) with _reference, the price per base unit published
     for the item's material, region and month, and _missing, why there is none: the
     tender's month or region is unknown, no price is published for that material, region
-    and month, or only in another unit dimension."""
+    and month, or only in another unit dimension (left out when ``reasons`` is False)."""
     refs = reference_prices(data)
     keys = ["_material", "period", "_dimension"]
+    texts = ["material", "unit"] if reasons else []
+    on = [*keys, "region", *texts]
+    # Items repeat a few materials, months, regions and units: everything is worked out
+    # once per distinct combination and joined back once, on one integer per combination
+    # where the text columns make one.
+    combination = _combination(items, on)
+    if combination is None:
+        distinct = items.select(on).unique()
+    else:
+        coded = items.select(combination.alias("_c"))
+        rows = coded.with_row_index("_i").group_by("_c").agg(pl.col("_i").first())
+        distinct = items.select(on)[rows.get_column("_i")].with_columns(rows.get_column("_c"))
     regional = refs.filter(pl.col("region").is_not_null())
     everywhere = refs.filter(pl.col("region").is_null()).drop("region")
-    joined = (
-        items.join(
-            regional.rename({"_reference": "_regional"}),
-            on=[*keys, "region"],
-            how="left",
-            maintain_order="left",
+    found = (
+        distinct.join(
+            regional.rename({"_reference": "_regional"}), on=[*keys, "region"], how="left"
         )
-        .join(
-            everywhere.rename({"_reference": "_everywhere"}),
-            on=keys,
-            how="left",
-            maintain_order="left",
-        )
+        .join(everywhere.rename({"_reference": "_everywhere"}), on=keys, how="left")
         .with_columns(pl.coalesce("_regional", "_everywhere").alias("_reference"))
         .drop("_regional", "_everywhere")
     )
+    if reasons:
+        found = found.with_columns(_why(found, refs).alias(MISSING_REFERENCE))
+    if combination is None:
+        return items.join(found, on=on, how="left", maintain_order="left", nulls_equal=True)
+    back = coded.join(found.drop(on), on="_c", how="left", maintain_order="left")
+    return items.hstack(back.drop("_c").get_columns())
+
+
+def _combination(frame: pl.DataFrame, columns: list[str]) -> pl.Expr | None:
+    """One integer per distinct combination of the text ``columns`` of ``frame`` (null a
+    value of its own), the codes of the columns' values as the digits of a mixed-radix
+    number; None when they are not all text or the number would not fit in 64 bits."""
+    code = pl.lit(0, dtype=pl.UInt64)
+    span = 1
+    for column in columns:
+        series = frame.get_column(column)
+        if series.dtype != pl.String:
+            return None
+        values = series.unique().drop_nulls()
+        radix = values.len() + 1
+        span *= radix
+        if span >= 2**64:
+            return None
+        digit = pl.col(column).cast(pl.Enum(values)).to_physical().cast(pl.UInt64)
+        code = code * pl.lit(radix, dtype=pl.UInt64) + digit.fill_null(values.len())
+    return code
+
+
+def _why(found: pl.DataFrame, refs: pl.DataFrame) -> pl.Series:
+    """Why each row of ``found`` (distinct items) has no _reference, null where it has."""
     published = refs.select("_material", "period").unique()
     in_dimension = refs.select("_material", "period", "_dimension").unique()
     any_month = refs.select("_material").unique()
-    joined = (
-        joined.join(
+    flagged = (
+        found.join(
             published.with_columns(pl.lit(True).alias("_has_month")),
             on=["_material", "period"],
             how="left",
@@ -254,9 +356,7 @@ def with_reference(items: pl.DataFrame, data: Dataset) -> pl.DataFrame:
             )
         )
     )
-    return joined.with_columns(why.alias(MISSING_REFERENCE)).drop(
-        "_has_month", "_has_dimension", "_has_material"
-    )
+    return flagged.select(why).to_series()
 
 
 def missing_note(items: pl.DataFrame, what: str, examples: int = 3) -> tuple[str, ...]:

@@ -51,13 +51,24 @@ class Detector(Protocol):
     def detect(self, data: Dataset) -> Findings: ...
 
 
+PRICED_COLUMNS = ("tender_id", "amount", "is_winner", "firm_id")
+
+
 def priced_bids(data: Dataset) -> pl.DataFrame:
-    """Bids that compete on price: an amount, and not disqualified or withdrawn."""
+    """Bids that compete on price: an amount, and not disqualified or withdrawn.
+
+    Columns: tender_id, amount, is_winner and, once names are resolved, firm_id. The frame
+    is kept for the whole scan, so it carries only what the detectors read from it."""
     cached = _PRICED.get(data)
     if cached is None:
-        cached = data.bids.filter(
-            pl.col("amount").is_not_null()
-            & (pl.col("status").is_null() | (pl.col("status") == "valid"))
+        cached = (
+            data.bids.lazy()
+            .filter(
+                pl.col("amount").is_not_null()
+                & (pl.col("status").is_null() | (pl.col("status") == "valid"))
+            )
+            .select(c for c in PRICED_COLUMNS if c in data.bids.columns)
+            .collect()
         )
         _PRICED[data] = cached
     return cached

@@ -7,17 +7,60 @@ holder's. Unnamed items beside named ones are not attributed to anyone.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 import polars as pl
 
-from bidwatch.detectors._after import contractors
+from bidwatch.detectors._after import contractors, handoff, priced_rows, tender_places
 
 if TYPE_CHECKING:
     from bidwatch.dataset import Dataset
 
 BIDDER = "_bidder"
 HOLDER = "_holder"
+
+
+# The tender of a row of ``priced_bills`` as an integer (one per tender id).
+TENDER = "_tender"
+
+
+class Bills(NamedTuple):
+    """Priced items of known tenders with their owners (``bill_owners``) and TENDER."""
+
+    frame: pl.DataFrame
+    # Notes on the items of tenders the input does not know (``known_tenders``).
+    notes: tuple[str, ...]
+    # Priced items before those were left out.
+    priced: int
+
+
+def priced_bills(data: Dataset) -> Bills:
+    """``bill_owners`` of the ``priced_items`` of known tenders, worked out once for
+    below-reference-price and unbalanced-bid (``handoff``)."""
+
+    def build() -> Bills:
+        items = priced_rows(data)
+        # priced_items, known_tenders and bill_owners in one join: the tender's region and
+        # month, whether it is known, its contract holder and whether its bill names
+        # bidders, all per tender.
+        per_tender = (
+            tender_places(data)
+            .with_columns(pl.lit(True).alias("_known"))
+            .join(_holders(data), on="tender_id", how="full", coalesce=True)
+            .join(_named_bills(items), on="tender_id", how="full", coalesce=True)
+            .with_row_index(TENDER)
+        )
+        joined = items.join(per_tender, on="tender_id", how="left", maintain_order="left")
+        known = joined.filter(pl.col("_known").is_not_null())
+        orphans = joined.filter(pl.col("_known").is_null())
+        return Bills(
+            known.with_columns(_bidder(items)).drop("_known", "_named_bill"),
+            _orphan_note(orphans.height, orphans.get_column("tender_id").n_unique()),
+            items.height,
+        )
+
+    return handoff(data, "bills", build)
 
 
 def known_tenders(frame: pl.DataFrame, data: Dataset) -> tuple[pl.DataFrame, tuple[str, ...]]:
@@ -28,36 +71,55 @@ def known_tenders(frame: pl.DataFrame, data: Dataset) -> tuple[pl.DataFrame, tup
     if orphans == 0:
         return known, ()
     ids = frame.join(known.select("tender_id").unique(), on="tender_id", how="anti")
-    n = ids.get_column("tender_id").n_unique()
-    return known, (
-        f"{orphans} row(s) name {n} tender(s) with no bids or tender row; they are not "
+    return known, _orphan_note(orphans, ids.get_column("tender_id").n_unique())
+
+
+def _orphan_note(rows: int, tenders: int) -> tuple[str, ...]:
+    if rows == 0:
+        return ()
+    return (
+        f"{rows} row(s) name {tenders} tender(s) with no bids or tender row; they are not "
         "assessed as tenders",
+    )
+
+
+_NAMED = pl.col("bidder_id").is_not_null() | pl.col("bidder_name").is_not_null()
+
+
+def _holders(data: Dataset) -> pl.DataFrame:
+    return contractors(data).rename({"firm_id": HOLDER})
+
+
+def _named_bills(items: pl.DataFrame) -> pl.DataFrame:
+    """tender_id, _named_bill (true) of the tenders some of whose items name a bidder."""
+    return (
+        items.filter(_NAMED)
+        .select("tender_id")
+        .unique()
+        .with_columns(pl.lit(True).alias("_named_bill"))
+    )
+
+
+def _bidder(items: pl.DataFrame) -> pl.Expr:
+    """_bidder of rows joined with _holder and _named_bill."""
+    firm = pl.col("firm_id") if "firm_id" in items.columns else pl.lit(None, dtype=pl.String)
+    return (
+        pl.when(_NAMED)
+        .then(firm)
+        .when(pl.col("_named_bill").is_null())
+        .then(pl.col(HOLDER))
+        .otherwise(pl.lit(None, dtype=pl.String))
+        .alias(BIDDER)
     )
 
 
 def bill_owners(items: pl.DataFrame, data: Dataset) -> pl.DataFrame:
     """``items`` with _bidder, the firm whose bill an item is in (null when unknown), and
     _holder, the firm that holds the tender's contract (null when none is known)."""
-    named = pl.col("bidder_id").is_not_null() | pl.col("bidder_name").is_not_null()
-    firm = pl.col("firm_id") if "firm_id" in items.columns else pl.lit(None, dtype=pl.String)
-    with_names = items.filter(named).select("tender_id").unique()
-    holders = contractors(data).rename({"firm_id": HOLDER})
     return (
-        items.join(holders, on="tender_id", how="left", maintain_order="left")
-        .join(
-            with_names.with_columns(pl.lit(True).alias("_named_bill")),
-            on="tender_id",
-            how="left",
-            maintain_order="left",
-        )
-        .with_columns(
-            pl.when(named)
-            .then(firm)
-            .when(pl.col("_named_bill").is_null())
-            .then(pl.col(HOLDER))
-            .otherwise(pl.lit(None, dtype=pl.String))
-            .alias(BIDDER)
-        )
+        items.join(_holders(data), on="tender_id", how="left", maintain_order="left")
+        .join(_named_bills(items), on="tender_id", how="left", maintain_order="left")
+        .with_columns(_bidder(items))
         .drop("_named_bill")
     )
 
@@ -85,8 +147,15 @@ def holder_notes(items: pl.DataFrame, what: str) -> tuple[str, ...]:
 VALUE_ORDER = ("item_code", "material", "description", "unit", "unit_price", "quantity")
 
 
-def value_sort(frame: pl.DataFrame, *first: str) -> pl.DataFrame:
+def value_sort(
+    frame: pl.DataFrame, *first: str, carry: Sequence[str] | None = None
+) -> pl.DataFrame:
     """Rows in an order set by their content alone, so that sums of floats over them do not
-    depend on the order of the input."""
+    depend on the order of the input. With ``carry``, only those columns (the first of
+    ``first`` among them) are returned: the others are read to order the rows, not moved."""
     columns = [c for c in (*first, *VALUE_ORDER) if c in frame.columns]
-    return frame.sort(columns, nulls_last=True)
+    if carry is None:
+        return frame.sort(columns, nulls_last=True)
+    order = frame.select(pl.arg_sort_by(columns, nulls_last=True)).to_series()
+    # Flagged sorted, as a sort flags its first column, so that group-bys take the same path.
+    return frame.select(carry)[order].with_columns(pl.col(columns[0]).set_sorted())

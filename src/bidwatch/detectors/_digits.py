@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 from scipy import stats
 
@@ -61,12 +62,34 @@ def _grid(
     return flat.reshape(size, 9, 10)
 
 
-def _dense(frame: pl.DataFrame, column: str) -> pl.Series:
-    """0-based index of each row's value among the sorted distinct values."""
-    return (frame.get_column(column).rank("dense") - 1).cast(pl.Int64)
+def _codes(values: pl.Series) -> tuple[npt.NDArray[np.int64], pl.Series]:
+    """Each value's 0-based position among the sorted distinct values (null first, as
+    polars sorts), and those values."""
+    distinct = values.unique().sort()
+    if values.dtype == pl.String:
+        # A lookup among the few distinct values: ranking the text row by row is slower.
+        codes = values.cast(pl.Enum(distinct.drop_nulls())).to_physical().cast(pl.Int64)
+        if values.has_nulls():
+            codes = codes.fill_null(-1) + 1
+    else:
+        codes = (values.rank("dense") - 1).cast(pl.Int64).fill_null(-1) + int(values.has_nulls())
+    return np.asarray(codes.to_numpy(), dtype=np.int64), distinct
 
 
 def clustering(digits: pl.DataFrame, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``coded_clustering`` of a frame of tender_id, d1 and d2 (one row per bid)."""
+    tender, _ = _codes(digits.get_column("tender_id"))
+    d1 = np.asarray(digits.get_column("d1").to_numpy(), dtype=np.int64)
+    d2 = np.asarray(digits.get_column("d2").to_numpy(), dtype=np.int64)
+    return coded_clustering(tender, d1, d2, reference)
+
+
+def coded_clustering(
+    tender: npt.NDArray[np.int64],
+    d1: npt.NDArray[np.int64],
+    d2: npt.NDArray[np.int64],
+    reference: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Correlation of second digits within tenders, and the design effect it gives the
     whole input, per first digit (9 values each).
 
@@ -77,18 +100,21 @@ def clustering(digits: pl.DataFrame, reference: np.ndarray) -> tuple[np.ndarray,
     over every cluster of 2+ bids in the input (0 where there is none). It is larger for
     low first digits, whose second digit spans a wider share of the amount. The input's
     design effect for first digit a is sum m (1 + rho_a (m - 1)) / sum m over its clusters.
+
+    ``tender`` codes tenders in the order of their ids (``_codes``): clusters are taken in
+    the order of tender, then first digit, which the sums below add up in.
     """
-    clusters = (
-        digits.group_by("tender_id", "d1")
-        .agg(pl.len().alias("m"), *[(pl.col("d2") == k).sum().alias(f"o{k}") for k in range(10)])
-        .sort("tender_id", "d1")
-    )
     rho, deff = np.zeros(9), np.ones(9)
-    if clusters.height == 0:
+    if tender.shape[0] == 0:
         return rho, deff
-    first = clusters.get_column("d1").to_numpy() - 1
-    m = clusters.get_column("m").to_numpy().astype(float)
-    observed = clusters.select([f"o{k}" for k in range(10)]).to_numpy().astype(float)
+    cluster, row = np.unique(tender * 9 + (d1 - 1), return_inverse=True)
+    first = cluster % 9
+    observed = (
+        np.bincount(row.ravel() * 10 + d2, minlength=cluster.shape[0] * 10)
+        .reshape(-1, 10)
+        .astype(float)
+    )
+    m = observed.sum(axis=1)
     chance = reference[first]
     variance = (m[:, None] * chance * (1 - chance)).sum(axis=1)
     excess = ((observed - m[:, None] * chance) ** 2).sum(axis=1) - variance
@@ -155,59 +181,72 @@ def digit_findings(screen: DigitScreen, data: Dataset) -> Findings:
     )
     if bids.height == 0:
         raise NotComputable(f"no bid with an amount has a {screen.label}")
-    market = bids.group_by("d1", "d2").agg(pl.len().alias("count")).sort("d1", "d2")
-    total = _grid(
-        np.zeros(market.height, dtype=np.int64),
-        market.get_column("d1").to_numpy(),
-        market.get_column("d2").to_numpy(),
-        market.get_column("count").to_numpy().astype(float),
-        1,
-    )[0]
+    d1 = bids.get_column("d1").to_numpy().astype(np.int64)
+    d2 = bids.get_column("d2").to_numpy().astype(np.int64)
+    tender, _ = _codes(bids.get_column("tender_id"))
+    subject, subjects = _codes(bids.get_column("subject"))
+    ones = np.ones(d1.shape[0], dtype=np.int64)
+    total = _grid(np.zeros_like(d1), d1, d2, ones, 1)[0]
     pooled = (total + PRIOR_BIDS * BENFORD_SECOND) / (total.sum(axis=1, keepdims=True) + PRIOR_BIDS)
-    rho, market_deff = clustering(bids, pooled)
+    rho, market_deff = coded_clustering(tender, d1, d2, pooled)
 
-    per_subject = (
-        bids.group_by("subject")
-        .agg(
-            pl.len().alias("n"),
-            pl.col("tender_id").n_unique().alias("tenders"),
-            pl.col("_round").sum().alias("two_digit_bids"),
-        )
-        .filter(pl.col("n") >= screen.min_bids)
-        .sort("subject")
-    )
+    span = int(tender.max()) + 1
+    count = np.bincount(subject, minlength=subjects.len())
+    # Distinct (subject, tender) pairs by sorting one integer key (numpy's unique hashes
+    # integers when asked for the values alone, several times slower than a sort here).
+    pairs = np.sort(subject * span + tender)
+    pairs = pairs[np.append(True, pairs[1:] != pairs[:-1])] // span
+    per_subject = pl.DataFrame(
+        {
+            "subject": subjects,
+            "n": pl.Series(count, dtype=pl.UInt32),
+            "tenders": pl.Series(np.bincount(pairs, minlength=subjects.len()), dtype=pl.UInt32),
+            "two_digit_bids": pl.Series(
+                np.bincount(
+                    subject, weights=bids.get_column("_round").to_numpy(), minlength=subjects.len()
+                ),
+                dtype=pl.UInt32,
+            ),
+        }
+    ).filter(pl.col("n") >= screen.min_bids)
     if per_subject.height == 0:
-        most = bids.group_by("subject").len().select(pl.col("len").max()).item()
+        most = int(count.max())
         raise NotComputable(
             f"no {screen.label} has {screen.min_bids}+ bids with amounts (the most is "
             f"{most}); lower `min_bids`"
         )
-    # Design effect: the variance of the subject's counts over that of independent bids,
-    # sum over its clusters of m (1 + rho_a (m - 1)) over its bids.
+    # The tested subjects' bids, each labelled by its subject's row in per_subject (which
+    # is sorted, as the subject codes are).
+    position = np.full(subjects.len(), -1, dtype=np.int64)
+    found = subjects.search_sorted(per_subject.get_column("subject"))
+    position[np.asarray(found.to_numpy(), dtype=np.int64)] = np.arange(per_subject.height)
+    row = position[subject]
+    keep = row >= 0
+    row, tender_kept, d1_kept, d2_kept = row[keep], tender[keep], d1[keep], d2[keep]
     rhos = pl.DataFrame({"d1": np.arange(1, 10), "_rho": rho})
     inflation = pl.col("m") * (1 + pl.col("_rho") * (pl.col("m") - 1))
+    # Design effect: the variance of the subject's counts over that of independent bids,
+    # sum over its clusters of m (1 + rho_a (m - 1)) over its bids. Cluster sizes m per
+    # (subject, tender, first digit) by one integer key; the sum of the sorted inflations
+    # does not depend on the order the clusters come in.
+    cluster, members = np.unique(
+        (row * span + tender_kept) * 9 + (d1_kept - 1), return_inverse=True
+    )
     sizes = (
-        bids.join(per_subject.select("subject"), on="subject")
-        .group_by("subject", "tender_id", "d1")
-        .agg(pl.len().alias("m"))
+        pl.DataFrame(
+            {
+                "_s": cluster // 9 // span,
+                "d1": cluster % 9 + 1,
+                "m": pl.Series(np.bincount(members.ravel()), dtype=pl.UInt32),
+            }
+        )
         .join(rhos, on="d1")
-        .group_by("subject")
+        .group_by("_s")
         .agg((inflation.sort().sum() / pl.col("m").sum()).alias("_own_deff"))
+        .sort("_s")
     )
-    per_subject = per_subject.join(sizes, on="subject").sort("subject")
-    cells = (
-        bids.join(per_subject.select("subject"), on="subject")
-        .group_by("subject", "d1", "d2")
-        .agg(pl.len().alias("count"))
-        .sort("subject", "d1", "d2")
-    )
-    own = _grid(
-        _dense(cells, "subject").to_numpy(),
-        cells.get_column("d1").to_numpy(),
-        cells.get_column("d2").to_numpy(),
-        cells.get_column("count").to_numpy().astype(float),
-        per_subject.height,
-    )
+    per_subject = per_subject.with_columns(sizes.get_column("_own_deff"))
+    own = _grid(row, d1_kept, d2_kept, np.ones(row.shape[0], dtype=np.int64), per_subject.height)
     first = own.sum(axis=2)
     observed = own.sum(axis=1)
     if screen.reference == "market":

@@ -24,14 +24,14 @@ communities are rings rather than whole local markets.
   lose the rings of small, dense markets; judging whole groups against the same search
   on shuffled data keeps them, with the choice of the group paid for.
 
-Everything is a polars join or group-by over the tender-firm incidence; the one Python loop
-is inside igraph. The result is cached per dataset and settings, so that the detectors
-share it (and the group ids they give are the same).
+Everything works on integer codes of the tender-firm incidence (polars joins, numpy counts
+and sorts on 64-bit keys); Python loops run only over term places and inside igraph. The
+result is cached per dataset and settings, so that the detectors share it (and the group
+ids they give are the same).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import weakref
 from dataclasses import dataclass
@@ -269,14 +269,32 @@ def _shuffled(incidence: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame
     keeps one place): every firm keeps its number of bids per market, every tender its
     market and about its number of bidders."""
     # The incidence is sorted by (_t, _f): a stable sort by market orders it by (_m, _t, _f).
-    ordered = np.argsort(incidence.get_column("_m").to_numpy(), kind="stable")
+    ordered = _stable_order(incidence.get_column("_m").to_numpy())
     market = incidence.get_column("_m").to_numpy()[ordered]
     tender = incidence.get_column("_t").to_numpy()[ordered]
     firm = incidence.get_column("_f").to_numpy()[ordered]
-    order = np.lexsort((rng.random(market.size), market))
+    # np.lexsort((random, market)) in two passes: by the random key, then stably by market
+    # (a radix sort on small codes), several times faster. The same order unless two random
+    # keys are equal, which np.lexsort would keep in row order: then it is used.
+    random = rng.random(market.size)
+    by_random = np.argsort(random)
+    drawn = random[by_random]
+    if (drawn[1:] == drawn[:-1]).any():
+        order = np.lexsort((random, market))
+    else:
+        order = by_random[_stable_order(market[by_random])]
     market_of = np.zeros(int(tender.max()) + 1 if tender.size else 0, dtype=np.uint32)
     market_of[tender] = market
     return _coded_incidence(tender, firm[order], market_of)
+
+
+def _stable_order(codes: Array) -> Array:
+    """np.argsort(codes, kind="stable") of non-negative integer codes, as 16-bit integers
+    where they fit (numpy sorts those by radix)."""
+    if codes.size and int(codes.max()) < 1 << 16:
+        codes = codes.astype(np.uint16)
+    out: Array = np.argsort(codes, kind="stable")
+    return out
 
 
 @dataclass(frozen=True)
@@ -298,13 +316,24 @@ def _search(
         .agg(pl.len().cast(pl.Int64).alias("S"), (pl.col("n") - 1).sum().alias("Q"))
         .sort("_m")
     )
-    weights = (
-        incidence.group_by("_f", "_m")
-        .agg(pl.len().cast(pl.Int64).alias("d"))
-        .join(markets, on="_m")
-        .with_columns((pl.col("d") * pl.col("Q").cast(pl.Float64).sqrt() / pl.col("S")).alias("w"))
-        .select("_f", "_m", "d", "w")
-        .sort("_f", "_m")
+    # Bids per (firm, market): one 64-bit key per row, counted in key order (firm, market).
+    firm = incidence.get_column("_f").to_numpy().astype(np.uint64)
+    market = incidence.get_column("_m").to_numpy().astype(np.uint64)
+    width = np.uint64(int(market.max()) + 1 if market.size else 1)
+    key, d = np.unique(firm * width + market, return_counts=True)
+    weight_market = (key % width).astype(np.int64)
+    size = np.zeros(int(width), dtype=np.int64)
+    cobids = np.zeros(int(width), dtype=np.int64)
+    size[markets.get_column("_m").to_numpy()] = markets.get_column("S").to_numpy()
+    cobids[markets.get_column("_m").to_numpy()] = markets.get_column("Q").to_numpy()
+    S, Q = size[weight_market], cobids[weight_market]
+    weights = pl.DataFrame(
+        {
+            "_f": (key // width).astype(np.uint32),
+            "_m": weight_market.astype(np.uint32),
+            "d": d.astype(np.int64),
+            "w": d * np.sqrt(Q.astype(np.float64)) / S,
+        }
     )
     slim = incidence.select("_t", "_f")
     pairs = _expected(_cobids(incidence, min_pair_tenders), weights)
@@ -419,23 +448,26 @@ def _expected(pairs: pl.DataFrame, weights: pl.DataFrame) -> pl.DataFrame:
 def _kahan_sums(group: Array, value: Array, groups: int) -> Array:
     """Sum of ``value`` per ``group`` (sorted, coded 0..groups-1), compensated (Kahan) and in
     row order within each group: the sums polars' group-by gives, to the last bit."""
+    out = np.zeros(groups)
+    if group.size == 0:
+        return out
+    counts = np.bincount(group, minlength=groups)
+    starts = np.cumsum(counts) - counts
+    # Groups by their number of terms, most first: the groups with more than k terms are
+    # then a prefix, and step k works on slices rather than scattering by group.
+    by_count = np.argsort(-counts, kind="stable")
+    counts, starts = counts[by_count], starts[by_count]
+    longer = np.searchsorted(-counts, -np.arange(int(counts[0])), side="left")
     total = np.zeros(groups)
     carry = np.zeros(groups)
-    if group.size == 0:
-        return total
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    place = np.arange(group.size) - np.repeat(starts, np.diff(np.r_[starts, group.size]))
-    by_place = np.argsort(place, kind="stable")
-    bounds = np.searchsorted(place[by_place], np.arange(int(place.max()) + 2))
     # One step per term index, vectorised over the groups that have that many terms.
-    for lo, hi in itertools.pairwise(bounds):
-        rows = by_place[lo:hi]
-        g = group[rows]
-        y = value[rows] - carry[g]
-        t = total[g] + y
-        carry[g] = (t - total[g]) - y
-        total[g] = t
-    return total
+    for k, n in enumerate(longer):
+        y = value[starts[:n] + k] - carry[:n]
+        t = total[:n] + y
+        carry[:n] = (t - total[:n]) - y
+        total[:n] = t
+    out[by_count] = total
+    return out
 
 
 def group_qvalues(strength: Array, chance: Array, runs: int) -> tuple[Array, Array]:
@@ -511,17 +543,22 @@ def permutation_p(observed: Array, null: Array) -> Array:
     return np.where(np.isnan(observed), np.nan, out)
 
 
+def member_firms(c: Candidates) -> pl.DataFrame:
+    """_f, firm_id of the firms in a candidate group: joined first, they keep the members'
+    bids and drop the rest before any other join."""
+    return c.firms.join(c.membership.select("_f").unique(), on="_f", how="semi")
+
+
 def joint_tenders(data: Dataset, c: Candidates) -> pl.DataFrame:
     """Per group: the tenders where two or more members bid (ids, sorted) and how many of
     them a member won. _g, joint, tenders, wins."""
     won = (
         data.bids.filter(pl.col("is_winner").fill_null(False))
         .select("tender_id", "firm_id")
-        .drop_nulls()
-        .unique()
-        .join(c.firms, on="firm_id")
+        .join(member_firms(c), on="firm_id")
         .join(c.tenders.select("_t", "tender_id"), on="tender_id")
         .select("_t", "_f")
+        .unique()
     )
     member_wins = won.join(c.membership, on="_f").select("_g", "_t").unique()
     return (
@@ -541,27 +578,40 @@ def relative_prices(data: Dataset) -> pl.DataFrame:
     """Priced valid bids of tenders with an estimate: tender_id, firm_id, r = log(bid /
     estimate) minus its mean over all such bids of tenders with the same award rule and
     category (the usual price level of comparable work)."""
+    # Comparable work as one integer per tender, so that the bids carry no strings but
+    # their ids through the sort.
     tenders = data.tenders.select(
         "tender_id",
         "estimate",
-        pl.col("award_method").fill_null(UNSTATED).alias("_rule"),
-        pl.col("category").fill_null(UNSTATED).alias("_category"),
+        pl.struct(
+            pl.col("award_method").fill_null(UNSTATED), pl.col("category").fill_null(UNSTATED)
+        )
+        .rank("dense")
+        .alias("_work"),
     ).filter(pl.col("estimate") > 0)
     bids = (
         priced_bids(data)
         .select("tender_id", "firm_id", "amount")
         .filter(pl.col("amount") > 0)
         .join(tenders, on="tender_id")
-        .with_columns((pl.col("amount") / pl.col("estimate")).log().alias("_lr"))
-        # Sorted, so that the means below add up in one order whatever the input order
-        # (bids with equal values add the same whatever their order).
-        .sort("_lr")
+        .select(
+            "tender_id",
+            "firm_id",
+            "_work",
+            (pl.col("amount") / pl.col("estimate")).log().alias("_lr"),
+        )
     )
-    return bids.select(
-        "tender_id",
-        "firm_id",
-        (pl.col("_lr") - pl.col("_lr").mean().over("_rule", "_category")).alias("r"),
-    )
+    # The means add up over the values in ascending order, so that they do not depend on
+    # the input order (bids with equal values add the same whatever their order); only
+    # the two numeric columns are sorted, and the bids keep their own order.
+    lr = bids.get_column("_lr").to_numpy()
+    order = np.argsort(lr)
+    ranked = pl.DataFrame(
+        {"_work": bids.get_column("_work").to_numpy()[order], "_lr": lr[order]}
+    ).select(pl.col("_lr") - pl.col("_lr").mean().over("_work"))
+    r = np.empty(lr.size)
+    r[order] = ranked.to_series().to_numpy()
+    return bids.select("tender_id", "firm_id", pl.Series("r", r, dtype=pl.Float64))
 
 
 def label_permutation(
@@ -585,11 +635,15 @@ def label_permutation(
     observed = difference(np.bincount(group, weights=value * inside, minlength=groups))
     null = np.empty((replicates, groups))
     chunk = max(1, 2_000_000 // max(group.size, 1))
+    # Only the inside slots are summed: the others would add zeros, which change no sum.
+    slots = np.flatnonzero(slot_inside)
+    keys = (np.arange(min(chunk, replicates))[:, None] * groups + group[slots][None, :]).ravel()
     for first in range(0, replicates, chunk):  # blocks of replicates bound the memory
         size = min(chunk, replicates - first)
         order = np.argsort(group[None, :] + rng.random((size, group.size)), axis=1)
-        picked = value[order] * slot_inside[None, :]
-        keys = (np.arange(size)[:, None] * groups + group[None, :]).ravel()
-        sums = np.bincount(keys, weights=picked.ravel(), minlength=size * groups)
+        picked = value[order[:, slots]]
+        sums = np.bincount(
+            keys[: size * slots.size], weights=picked.ravel(), minlength=size * groups
+        )
         null[first : first + size] = difference(sums.reshape(size, groups))
     return observed, null

@@ -5,11 +5,12 @@ a contract or a contractor fails more often than the input as a whole.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import polars as pl
 
-from bidwatch.detectors._after import contractors
+from bidwatch.detectors._after import contractors, handoff
 
 if TYPE_CHECKING:
     from bidwatch.dataset import Dataset
@@ -64,10 +65,23 @@ def judged(data: Dataset, marginal: float) -> pl.DataFrame:
     - _marginal: not failed, and cleared by less than ``marginal``;
     - _disagrees: the recorded result contradicts the values;
     - _firm: the contractor (the row's firm, else the tender's contract holder).
+
+    The rows are judged once for inspection-failures and contractor-failures with the
+    same ``marginal`` (``handoff``).
     """
+    return handoff(data, ("judged", marginal), lambda: _judged(data, marginal))
+
+
+def _judged(data: Dataset, marginal: float) -> pl.DataFrame:
     rows = data.inspections
     measured, required = pl.col("measured"), pl.col("required")
-    limit = pl.coalesce(pl.col("limit"), inferred_limit(pl.col("item")))
+    # A handful of items over many rows: each is read once.
+    items = rows.get_column("item").unique().drop_nulls()
+    inferred = pl.DataFrame({"item": items}).select(inferred_limit(pl.col("item"))).to_series()
+    limit = pl.coalesce(
+        pl.col("limit"),
+        pl.col("item").replace_strict(items, inferred, default=pl.lit("min")).fill_null("min"),
+    )
     gap = (
         pl.when(pl.col("_limit") == "max").then(measured - required).otherwise(required - measured)
     )
@@ -128,17 +142,28 @@ def rows_evidence() -> pl.Expr:
     )
 
 
-def content_sort(rows: pl.DataFrame, *first: str) -> pl.DataFrame:
-    """Rows in an order set by their content alone (for order-free aggregation)."""
-    columns = [
-        *first,
-        "tender_id",
-        "item",
-        "inspected_at",
-        "measured",
-        "required",
-        "unit",
-        "limit",
-        "result",
-    ]
-    return rows.sort([c for c in columns if c in rows.columns], nulls_last=True)
+# The columns content_sort orders rows by, after the columns it is given first.
+CONTENT = (
+    "tender_id",
+    "item",
+    "inspected_at",
+    "measured",
+    "required",
+    "unit",
+    "limit",
+    "result",
+)
+
+
+def content_sort(
+    rows: pl.DataFrame, *first: str, carry: Sequence[str] | None = None
+) -> pl.DataFrame:
+    """Rows in an order set by their content alone (for order-free aggregation). With
+    ``carry``, only those columns (the first of ``first`` among them) are returned: the
+    others are read to order the rows, not moved."""
+    columns = [c for c in (*first, *CONTENT) if c in rows.columns]
+    if carry is None:
+        return rows.sort(columns, nulls_last=True)
+    order = rows.select(pl.arg_sort_by(columns, nulls_last=True)).to_series()
+    # Flagged sorted, as a sort flags its first column, so that group-bys take the same path.
+    return rows.select(carry)[order].with_columns(pl.col(columns[0]).set_sorted())

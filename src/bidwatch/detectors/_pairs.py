@@ -1,4 +1,5 @@
-"""What the detectors across tenders share: markets, exact tails of sums of counts, FDR.
+"""What the detectors across tenders share: integer codes of bids, tenders and firms (built
+once per dataset), co-bid pair counts, markets, exact tails of sums of counts, FDR.
 
 A market is a cell of tenders that compete for the same firms: the tenders of one region
 and category where the tenders say so, of one region or one category where only one is
@@ -92,7 +93,44 @@ class Incidence:
     firms: pl.Series
 
 
+@dataclass(frozen=True)
+class BidCodes:
+    """Each bid's tender and firm as integer codes, row for row with ``data.bids``: ``frame``
+    holds _t, the tender_id's position among ``tenders`` (the bids' distinct tender ids,
+    sorted), and _f, the firm_id's among ``firms`` (null where the bid has no resolved
+    firm), both UInt32. Codes order as the names do."""
+
+    frame: pl.DataFrame
+    tenders: pl.Series
+    firms: pl.Series
+
+
+_BID_CODES: weakref.WeakKeyDictionary[Dataset, BidCodes] = weakref.WeakKeyDictionary()
 _INCIDENCE: weakref.WeakKeyDictionary[Dataset, Incidence] = weakref.WeakKeyDictionary()
+
+
+def bid_codes(data: Dataset) -> BidCodes:
+    """The dataset's bid codes, built once and shared: the detectors that group bids by
+    tender and firm do it on these integers instead of hashing the ids' text each time."""
+    cached = _BID_CODES.get(data)
+    if cached is not None:
+        return cached
+    bids = data.bids
+    tenders = bids.get_column("tender_id").drop_nulls().unique().sort()
+    if "firm_id" in bids.columns:
+        firms = bids.get_column("firm_id").drop_nulls().unique().sort()
+        firm = pl.col("firm_id").cast(pl.Enum(firms)).to_physical().cast(pl.UInt32)
+    else:
+        firms = pl.Series("firm_id", [], dtype=pl.String)
+        firm = pl.lit(None, dtype=pl.UInt32)
+    # A position in an Enum of the sorted names: one pass over the text, no join, no rank.
+    frame = bids.select(
+        pl.col("tender_id").cast(pl.Enum(tenders)).to_physical().cast(pl.UInt32).alias("_t"),
+        firm.alias("_f"),
+    )
+    found = BidCodes(frame=frame, tenders=tenders, firms=firms)
+    _BID_CODES[data] = found
+    return found
 
 
 def coded_incidence(data: Dataset) -> Incidence:
@@ -100,11 +138,21 @@ def coded_incidence(data: Dataset) -> Incidence:
     cached = _INCIDENCE.get(data)
     if cached is not None:
         return cached
-    bids = data.bids.select("tender_id", "firm_id").drop_nulls()
-    firms = bids.get_column("firm_id").unique().sort()
-    # Codes come from joins on the few distinct names: ranking strings row by row is slow.
+    codes = bid_codes(data)
+    both = codes.frame.drop_nulls()
+    tender = both.get_column("_t").to_numpy()
+    firm = both.get_column("_f").to_numpy()
+    # The incidence numbers only the tenders and firms of resolved bids, in their order.
+    used_tenders = np.flatnonzero(np.bincount(tender, minlength=codes.tenders.len()))
+    used_firms = np.flatnonzero(np.bincount(firm, minlength=codes.firms.len()))
+    tender_code = np.zeros(codes.tenders.len(), dtype=np.uint32)
+    tender_code[used_tenders] = np.arange(used_tenders.shape[0], dtype=np.uint32)
+    firm_code = np.zeros(codes.firms.len(), dtype=np.uint32)
+    firm_code[used_firms] = np.arange(used_firms.shape[0], dtype=np.uint32)
+    firms = codes.firms.gather(used_firms)
     tenders = (
-        bids.select(pl.col("tender_id").unique().sort())
+        codes.tenders.gather(used_tenders)
+        .to_frame("tender_id")
         .join(tender_markets(data), on="tender_id", how="left", maintain_order="left")
         .with_row_index("_t")
     )
@@ -113,9 +161,12 @@ def coded_incidence(data: Dataset) -> Incidence:
         markets.to_frame().with_row_index("_m"), on="market", how="left", maintain_order="left"
     )
     frame = (
-        bids.join(firms.to_frame().with_row_index("_f"), on="firm_id")
-        .join(tenders.select("tender_id", "_t", "_m"), on="tender_id")
-        .select("_t", "_f", "_m")
+        pl.DataFrame(
+            {
+                "_t": pl.Series(tender_code[tender], dtype=pl.UInt32),
+                "_f": pl.Series(firm_code[firm], dtype=pl.UInt32),
+            }
+        )
         # Distinct (tender, firm) by sorting one 64-bit key: polars' unique on two columns is
         # several times slower.
         .with_columns((pl.col("_t").cast(pl.UInt64) * firms.len() + pl.col("_f")).alias("_k"))
@@ -123,9 +174,47 @@ def coded_incidence(data: Dataset) -> Incidence:
         .filter((pl.col("_k") != pl.col("_k").shift()).fill_null(True))
         .drop("_k")
     )
+    frame = frame.with_columns(
+        tenders.get_column("_m").gather(frame.get_column("_t")).alias("_m")
+    ).select("_t", "_f", "_m")
     found = Incidence(frame=frame, tenders=tenders, firms=firms)
     _INCIDENCE[data] = found
     return found
+
+
+def cobid_counts(found: Incidence, least: int) -> pl.DataFrame:
+    """Pairs of firms that bid in at least ``least`` of the same tenders: ``_key``, the pair
+    as one 64-bit number (first firm's code x number of firms + second's, first < second),
+    sorted, and ``k`` (UInt32), the tenders both bid in.
+
+    The incidence is sorted by tender then firm, so a tender's firms are one run in
+    increasing order: its pairs are the rows d apart within the run, for d = 1, 2, ...
+    Each step keeps only the rows whose run reaches d further, and no self-join
+    materialises the co-bids with their tenders."""
+    tender = found.frame.get_column("_t").to_numpy()
+    firm = found.frame.get_column("_f").cast(pl.UInt64).to_numpy()
+    width = np.uint64(found.firms.len())
+    parts = []
+    rows = np.arange(max(tender.shape[0] - 1, 0))
+    step = 1
+    while rows.shape[0]:
+        rows = rows[tender[rows + step] == tender[rows]]
+        parts.append(firm[rows] * width + firm[rows + step])
+        step += 1
+        rows = rows[rows + step < tender.shape[0]]
+    keys = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+    del parts  # a co-bid per row: do not hold them twice while sorting
+    keys.sort()
+    # Sorted, a pair's co-bids are one run of its key, and its count the run's length.
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])[: keys.shape[0]])
+    count = np.diff(np.append(starts, keys.shape[0]))
+    kept = count >= least
+    return pl.DataFrame(
+        {
+            "_key": pl.Series(keys[starts[kept]], dtype=pl.UInt64),
+            "k": pl.Series(count[kept], dtype=pl.UInt32),
+        }
+    )
 
 
 def pair_id(a: str = "firm_a", b: str = "firm_b") -> pl.Expr:
@@ -157,7 +246,16 @@ def hypergeom_law(total: IntArray, good: IntArray, draws: IntArray) -> Law:
         return np.where(inside, np.exp(log), 0.0)
 
     def sf(rows: IntArray, x: IntArray) -> FloatArray:
-        return np.asarray(stats.hypergeom.sf(x, total[rows], good[rows], draws[rows]))
+        n, a, d = total[rows], good[rows], draws[rows]
+        # Pairs of one market ask scipy the same tail over and over: each distinct (x, N,
+        # a, d) is asked once, when the four fit one 64-bit key.
+        base = int(max(n.max(initial=0), x.max(initial=0))) + 1
+        if rows.shape[0] < 2 or base**4 >= 1 << 63:
+            return np.asarray(stats.hypergeom.sf(x, n, a, d))
+        key = ((x * base + n) * base + a) * base + d
+        _, first, back = np.unique(key, return_index=True, return_inverse=True)
+        found: FloatArray = np.asarray(stats.hypergeom.sf(x[first], n[first], a[first], d[first]))
+        return np.asarray(found[back.reshape(-1)], dtype=np.float64)
 
     return pmf, sf
 

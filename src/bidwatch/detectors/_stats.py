@@ -36,7 +36,7 @@ def tender_prices(data: Dataset) -> pl.DataFrame:
     Huber & Imhof 2019): cv = sd/mean (ddof 1); spd = (max-min)/min; diffp = (b2-b1)/b1;
     rd = (b2-b1)/sd of the bids other than the lowest; skew = adjusted Fisher-Pearson;
     kurt = bias-corrected excess kurtosis; ks = Kolmogorov-Smirnov distance of the bids
-    from the uniform distribution on [min, max].
+    from the uniform distribution on [min, max]. Rows are in tender_id order.
     """
     cached = _PRICES.get(data)
     if cached is not None:
@@ -46,9 +46,11 @@ def tender_prices(data: Dataset) -> pl.DataFrame:
     bids = priced_bids(data).select("tender_id", "amount").sort("amount", "tender_id")
     amount = pl.col("amount")
     x = pl.col("x")
+    # Rows are in amount order within each tender, so a row's ordinal rank among its
+    # tender's bids is its position there.
     rel = bids.with_columns(
         (amount / amount.mean().over("tender_id") - 1.0).alias("x"),
-        amount.rank("ordinal").over("tender_id").alias("_i"),
+        pl.int_range(1, pl.len() + 1, dtype=pl.UInt32).over("tender_id").alias("_i"),
         pl.len().over("tender_id").alias("_n"),
         amount.min().over("tender_id").alias("_min"),
         amount.max().over("tender_id").alias("_max"),
@@ -58,19 +60,32 @@ def tender_prices(data: Dataset) -> pl.DataFrame:
     ks_term = pl.max_horizontal(
         pl.col("_i") / pl.col("_n") - u, u - (pl.col("_i") - 1) / pl.col("_n")
     )
-    agg = rel.group_by("tender_id").agg(
+    # Every per-bid term first, so that the group-by only sums, counts and takes extremes
+    # of plain columns (its fast paths).
+    terms = rel.select(
+        "tender_id",
+        "amount",
+        "x",
+        (x**2).alias("x2"),
+        (x**3).alias("x3"),
+        (x**4).alias("x4"),
+        pl.when(amount > pl.col("_min")).then(amount).alias("_above"),
+        (amount == pl.col("_min")).alias("_is_min"),
+        ks_term.alias("_ks"),
+    )
+    agg = terms.group_by("tender_id").agg(
         pl.len().alias("n"),
         amount.mean().alias("mean"),
         x.sum().alias("s1"),
-        (x**2).sum().alias("s2"),
-        (x**3).sum().alias("s3"),
-        (x**4).sum().alias("s4"),
+        pl.col("x2").sum().alias("s2"),
+        pl.col("x3").sum().alias("s3"),
+        pl.col("x4").sum().alias("s4"),
         x.min().alias("xmin"),
         amount.min().alias("b1"),
         amount.max().alias("top"),
-        amount.filter(amount > amount.min()).min().alias("_above_min"),
-        (amount == amount.min()).sum().alias("_at_min"),
-        ks_term.max().alias("ks"),
+        pl.col("_above").min().alias("_above_min"),
+        pl.col("_is_min").sum().alias("_at_min"),
+        pl.col("_ks").max().alias("ks"),
     )
     n = pl.col("n").cast(pl.Float64)
     mu = pl.col("s1") / n
@@ -107,6 +122,9 @@ def tender_prices(data: Dataset) -> pl.DataFrame:
         "b2",
         "top",
     )
+    # In tender order, so that a row's position is a code for its tender (``statistics``)
+    # and findings drawn from it need no sorting.
+    out = out.sort("tender_id")
     _PRICES[data] = out
     return out
 
@@ -120,8 +138,12 @@ def rounding_unit(cents: pl.Expr) -> pl.Expr:
 
 def bid_lists(data: Dataset, tenders: pl.DataFrame) -> pl.DataFrame:
     """For the given tender_ids: priced amounts (ascending) and the firms that bid."""
-    bids = priced_bids(data).join(tenders.select("tender_id"), on="tender_id", how="semi")
-    firm = "firm_id" if "firm_id" in bids.columns else None
+    priced = priced_bids(data)
+    firm = "firm_id" if "firm_id" in priced.columns else None
+    # Only the columns the lists need go through the join: the bids are wide.
+    bids = priced.select("tender_id", "amount", *([firm] if firm else [])).join(
+        tenders.select("tender_id"), on="tender_id", how="semi"
+    )
     aggs = [pl.col("amount").sort().alias("amounts")]
     if firm:
         aggs.append(pl.col(firm).drop_nulls().unique().sort().alias("bidders"))
@@ -165,7 +187,8 @@ def comparison_keys(data: Dataset, stats: pl.DataFrame) -> pl.DataFrame:
     Size is the estimate where given, else the mean bid.
     """
     tenders = data.tenders.select("tender_id", "award_method", "category", "estimate")
-    return stats.join(tenders, on="tender_id", how="left").with_columns(
+    keyed = stats.join(tenders, on="tender_id", how="left", maintain_order="left")
+    return keyed.with_columns(
         pl.col("award_method").fill_null(UNSTATED).alias("_rule"),
         pl.col("category").fill_null(UNSTATED).alias("_category"),
         size_band(pl.coalesce("estimate", "mean")).fill_null(UNSTATED).alias("_size"),
@@ -192,6 +215,126 @@ def compare(frame: pl.DataFrame, value: str, min_comparable: int) -> pl.DataFram
     statistics are taken over all rows sharing that level's keys, so a tender that falls
     back to a coarser level is compared with everyone at that level.
     """
+    column = frame.get_column(value) if value in frame.columns else None
+    if (
+        frame.height == 0
+        or column is None
+        or not (column.dtype == pl.Float64 or column.dtype.is_integer())
+        or column.has_nulls()
+        or (column.dtype == pl.Float64 and bool(column.is_nan().any()))
+    ):
+        return _compare_windows(frame, value, min_comparable)
+    return _compare_sorted(frame, column.cast(pl.Float64).to_numpy(), min_comparable)
+
+
+def _level_codes(frame: pl.DataFrame) -> list[npt.NDArray[np.int64]]:
+    """Group codes of each level in LEVELS (dense from 0), built from the coarsest up: each
+    level's keys are those of the next coarser level plus one column."""
+    # (column added, level it completes), from the whole file (level 4) to the finest.
+    steps = (("_rule", 3), ("_bids", 2), ("_size", 1), ("_category", 0))
+    parts = frame.select(
+        (
+            pl.col(c).cast(pl.Categorical).to_physical()
+            if frame.schema[c] == pl.String
+            else pl.col(c).rank("dense")
+        )
+        .cast(pl.Int64)
+        .fill_null(-1)
+        + 1
+        for c, _ in steps
+    )
+    codes: list[npt.NDArray[np.int64]] = [np.empty(0, dtype=np.int64)] * len(LEVELS)
+    code = np.zeros(frame.height, dtype=np.int64)
+    codes[len(LEVELS) - 1] = code
+    for c, i in steps:
+        part = parts.get_column(c).to_numpy()
+        # code < rows and part < 2**32 (a categorical's physical code or a dense rank): the
+        # product stays inside 64 bits.
+        joint = code * (int(part.max()) + 1) + part
+        code = np.unique(joint, return_inverse=True)[1].astype(np.int64, copy=False).ravel()
+        codes[i] = code
+    return codes
+
+
+def _compare_sorted(
+    frame: pl.DataFrame, y: npt.NDArray[np.float64], min_comparable: int
+) -> pl.DataFrame:
+    """``compare`` for a value without nulls or NaN: each needed group sorted once in numpy,
+    with the arithmetic of polars' linear quantile and average rank, so that the results
+    equal the window version's to the last bit."""
+    n = len(y)
+    codes = _level_codes(frame)
+    sizes = [np.bincount(code)[code] for code in codes]
+    level = np.full(n, len(LEVELS) - 1, dtype=np.int32)
+    for i in reversed(range(len(LEVELS) - 1)):
+        level[sizes[i] >= min_comparable] = i
+    count = np.empty(n, dtype=np.uint32)
+    q1 = np.empty(n)
+    q3 = np.empty(n)
+    pct = np.empty(n)
+    for i, code in enumerate(codes):
+        rows = level == i
+        if not rows.any():
+            continue
+        # Only the groups some row is compared in: every row of those groups, sorted by
+        # group, then value.
+        needed = np.zeros(int(code.max()) + 1, dtype=bool)
+        needed[code[rows]] = True
+        members = np.flatnonzero(needed[code])
+        order = members[np.lexsort((y[members], code[members]))]
+        group = code[order]
+        values = y[order]
+        m = len(order)
+        group_start = np.empty(m, dtype=bool)
+        group_start[0] = True
+        np.not_equal(group[1:], group[:-1], out=group_start[1:])
+        starts = np.flatnonzero(group_start)
+        lengths = np.diff(np.append(starts, m))
+        which = np.cumsum(group_start) - 1
+        quartiles = []
+        for prob in (0.25, 0.75):
+            # polars' "linear" quantile: index (n - 1) p, interpolated between floor and
+            # ceiling, the lower value itself where both are equal.
+            at = (lengths - 1.0) * prob
+            low = at.astype(np.int64)
+            high = np.ceil(at).astype(np.int64)
+            below = values[starts + low]
+            above = values[starts + high]
+            with np.errstate(invalid="ignore"):  # inf - inf, where the two are equal anyway
+                step = (at - low) * (above - below) + below
+            quartiles.append(np.where(below == above, below, step))
+        # Average rank: ties share the mean of their 1-based positions in the group.
+        run_start = group_start.copy()
+        run_start[1:] |= values[1:] != values[:-1]
+        first = np.flatnonzero(run_start)
+        last = np.append(first[1:], m) - 1
+        offset = starts[which[first]]
+        run_rank = ((first - offset) + (last - offset)) / 2.0 + 1.0
+        rank = run_rank[np.cumsum(run_start) - 1]
+        chosen = rows[order]
+        target = order[chosen]
+        mine = which[chosen]
+        count[target] = lengths[mine]
+        q1[target] = quartiles[0][mine]
+        q3[target] = quartiles[1][mine]
+        if LEVELS[i]:
+            pct[target] = (rank[chosen] - 0.5) / lengths[mine].astype(np.float64)
+        else:
+            # Over the whole frame the count is one number, which polars divides by as a
+            # multiplication by its reciprocal.
+            pct[target] = (rank[chosen] - 0.5) * (1.0 / float(m))
+    return frame.with_columns(
+        pl.Series("_level", level, dtype=pl.Int32),
+        pl.Series("_count", count, dtype=pl.UInt32),
+        pl.Series("_q1", q1, dtype=pl.Float64),
+        pl.Series("_q3", q3, dtype=pl.Float64),
+        pl.Series("_pct", pct, dtype=pl.Float64),
+    )
+
+
+def _compare_windows(frame: pl.DataFrame, value: str, min_comparable: int) -> pl.DataFrame:
+    """``compare`` by polars windows, for values with nulls or NaN (which windows rank and
+    count in their own way)."""
     y = pl.col(value)
     per_level = []
     for i, keys in enumerate(LEVELS):
@@ -280,11 +423,13 @@ class TenderScreen:
             raise ValueError(f"threshold must be > 0 for {self.label}, got {self.threshold}")
 
     def statistics(self, data: Dataset) -> pl.DataFrame:
-        """tender_id, n, mean and ``value`` for every tender the screen can assess."""
+        """tender_id, n, mean and ``value`` for every tender the screen can assess, and _t,
+        the tender's row in ``tender_prices`` (an integer code in tender order)."""
         return (
             tender_prices(data)
+            .with_row_index("_t")
             .filter((pl.col("n") >= self.min_bids) & pl.col(self.statistic).is_not_null())
-            .select("tender_id", "n", "mean", pl.col(self.statistic).alias("value"))
+            .select("tender_id", "_t", "n", "mean", pl.col(self.statistic).alias("value"))
         )
 
     def detect(self, data: Dataset) -> Findings:
@@ -304,16 +449,18 @@ def winning_ratios(data: Dataset, min_bids: int) -> pl.DataFrame:
     """tender_id, n, mean and ``value``, the winning bid over the estimate, for tenders with
     a winner, an estimate and at least ``min_bids`` priced bids."""
     winners = (
-        data.bids.filter(pl.col("is_winner").fill_null(False) & pl.col("amount").is_not_null())
-        .join(data.tenders.select("tender_id", "estimate"), on="tender_id")
+        data.bids.lazy()
+        .filter(pl.col("is_winner").fill_null(False) & pl.col("amount").is_not_null())
+        .join(data.tenders.lazy().select("tender_id", "estimate"), on="tender_id")
         .filter(pl.col("estimate") > 0)
         .group_by("tender_id")
         .agg((pl.col("amount") / pl.col("estimate")).max().alias("value"))
+        .collect()
     )
     return (
         tender_prices(data)
         .select("tender_id", "n", "mean")
-        .join(winners, on="tender_id")
+        .join(winners, on="tender_id", maintain_order="left")
         .filter(pl.col("n") >= min_bids)
     )
 
@@ -321,10 +468,11 @@ def winning_ratios(data: Dataset, min_bids: int) -> pl.DataFrame:
 def screen_frame(screen: TenderScreen, data: Dataset) -> pl.DataFrame:
     """Every tender the screen can assess, placed among its comparable tenders.
 
-    Columns: tender_id, value, _sign (-1 where low values are suspicious), _y = _sign x
-    transform(value), so that higher is always more suspicious, the comparison keys, and
-    _level, _count, _q1, _q3, _pct from ``compare``. Cached per dataset and settings, so
-    that the outlier screens and ``bid-pattern`` share the work.
+    Columns: those of ``statistics`` (tender_id, n, mean, value, and _t where the screen's
+    statistic comes from ``tender_prices``), _sign (-1 where low values are suspicious),
+    _y = _sign x transform(value), so that higher is always more suspicious, the comparison
+    keys, and _level, _count, _q1, _q3, _pct from ``compare``. Cached per dataset and
+    settings, so that the outlier screens and ``bid-pattern`` share the work.
     """
     cache = _SCREENS.setdefault(data, {})
     key = (type(screen), screen.min_bids, screen.min_comparable)

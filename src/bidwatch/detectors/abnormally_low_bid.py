@@ -451,26 +451,38 @@ def target_bids(data: Dataset) -> tuple[pl.DataFrame, int]:
     firm = pl.col("firm_id") if "firm_id" in data.bids.columns else pl.lit(None, pl.String)
     won = pl.col("is_winner").fill_null(False)
     amount = pl.col("amount")
-    decided = data.bids.filter(won).select("tender_id").unique()
+    decided = data.bids.lazy().filter(won).select("tender_id").unique().collect()
+    firms = ["firm_id"] if "firm_id" in data.bids.columns else []
+
+    def judged(bids: pl.LazyFrame, extreme: pl.Expr) -> pl.LazyFrame:
+        # The tender's extreme amount and the smallest firm id at it, from the rows at the
+        # extreme (a window, then plain aggregations: faster than a filter inside the
+        # group-by).
+        return (
+            bids.filter(amount == extreme.over("tender_id"))
+            .group_by("tender_id")
+            .agg(amount.first().alias("_amount"), firm.min().alias("_firm"))
+        )
+
     winners = (
-        data.bids.filter(won & (amount > 0))
-        .group_by("tender_id")
-        .agg(
-            amount.max().alias("_amount"),
-            firm.filter(amount == amount.max()).min().alias("_firm"),
+        judged(
+            data.bids.lazy().filter(won & (amount > 0)).select("tender_id", "amount", *firms),
+            amount.max(),
         )
         .with_columns(pl.lit(True).alias("_won"))
+        .collect()
     )
     lowest = (
-        priced_bids(data)
-        .filter(amount > 0)
-        .join(decided, on="tender_id", how="anti")
-        .group_by("tender_id")
-        .agg(
-            amount.min().alias("_amount"),
-            firm.filter(amount == amount.min()).min().alias("_firm"),
+        judged(
+            priced_bids(data)
+            .lazy()
+            .select("tender_id", "amount", *firms)
+            .filter(amount > 0)
+            .join(decided.lazy(), on="tender_id", how="anti"),
+            amount.min(),
         )
         .with_columns(pl.lit(False).alias("_won"))
+        .collect()
     )
     unpriced = decided.height - winners.height
     return pl.concat([winners, lowest]).sort("tender_id"), unpriced
@@ -487,8 +499,8 @@ def anomaly_thresholds(data: Dataset, min_bids: int) -> pl.DataFrame:
     # Sorted so that the means add up in the same order whatever the input order.
     bids = (
         priced_bids(data)
-        .filter(amount > 0)
         .select("tender_id", "amount")
+        .filter(amount > 0)
         .sort("tender_id", "amount")
         .with_columns(
             pl.len().over("tender_id").alias("_n"),

@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 import polars as pl
 
-from bidwatch.detectors._after import missing_note, priced_items, with_reference
+from bidwatch.detectors._after import missing_note, with_reference
 from bidwatch.detectors._base import Family, NotComputable, priced_bids, sig
 from bidwatch.detectors._bills import (
     BIDDER,
     HOLDER,
-    bill_owners,
     holder_notes,
-    known_tenders,
+    priced_bills,
     value_sort,
 )
 from bidwatch.findings import Findings, SubjectKind, build
@@ -120,14 +119,14 @@ class BelowReferencePrice:
             raise ValueError(f"scale must be in (0, 1], got {self.scale}")
 
     def detect(self, data: Dataset) -> Findings:
-        items = priced_items(data)
-        if items.height == 0:
+        bills, notes, priced = priced_bills(data)
+        if priced == 0:
             raise NotComputable(
                 f"no item has a unit and a positive unit price ({data.items.height} item rows)"
             )
-        items, notes = known_tenders(items, data)
-        bills = bill_owners(items, data)
-        key = bills.filter(pl.col("_class").is_not_null())
+        key = bills.select("tender_id", BIDDER, HOLDER, "_class").filter(
+            pl.col("_class").is_not_null()
+        )
         if key.height == 0:
             raise NotComputable(
                 f"none of {bills.height} priced items is a key material (asphalt, cement, "
@@ -236,6 +235,7 @@ class BelowReferencePrice:
         holders = own.select("tender_id", HOLDER).unique()
         bids = (
             priced_bids(data)
+            .select("tender_id", "firm_id", "amount")
             .filter(pl.col("firm_id").is_not_null())
             .join(holders, left_on=["tender_id", "firm_id"], right_on=["tender_id", HOLDER])
             .group_by("tender_id")
@@ -249,7 +249,7 @@ class BelowReferencePrice:
             .agg(pl.col("contract_amount").max().alias("_contract"))
         )
         bill = (
-            value_sort(own, "tender_id")
+            value_sort(own, "tender_id", carry=["tender_id", "_price", "_quantity"])
             .group_by("tender_id")
             .agg((pl.col("_price") * pl.col("_quantity")).sum().alias("_bill"))
         )

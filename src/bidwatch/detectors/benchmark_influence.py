@@ -13,11 +13,11 @@ from scipy import stats
 from bidwatch.detectors._base import NotComputable, priced_bids, sig
 from bidwatch.detectors._groups import (
     GroupSearch,
+    member_firms,
     permutation_p,
     validate_permutations,
 )
 from bidwatch.detectors._pairs import market_notes
-from bidwatch.detectors._stats import bid_count_band
 from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 Array = npt.NDArray[Any]
 RULES = ("average_bid", "scoring")
+# Upper ends of the bid-count bands of ``bid_count_band`` (2, 3-4, 5-7, 8-11, 12+).
+BANDS = np.array([2, 4, 7, 11])
 
 
 @dataclass(frozen=True)
@@ -137,7 +139,7 @@ class BenchmarkInfluence(GroupSearch):
         if bids.height == 0:
             raise NotComputable("no average-bid or scoring tender has two or more valid bids")
         member = (
-            bids.join(c.firms, on="firm_id")
+            bids.join(member_firms(c), on="firm_id")
             .join(c.tenders.select("_t", "tender_id"), on="tender_id")
             .join(c.membership, on="_f")
             .with_columns(pl.len().over("_g", "tender_id").alias("_m"))
@@ -147,7 +149,6 @@ class BenchmarkInfluence(GroupSearch):
             member.group_by("_g", "tender_id")
             .agg(
                 (~pl.col("_keep")).sum().cast(pl.Int64).alias("r"),
-                pl.col("amount").filter(~pl.col("_keep")).sum().alias("_removed"),
             )
             .join(_tenders(bids), on="tender_id")
             .filter((pl.col("r") >= 1) & (pl.col("n") - pl.col("r") >= 1))
@@ -319,7 +320,7 @@ def _bids(data: Dataset, ruled: pl.DataFrame) -> pl.DataFrame:
         "_tc", "amount", "_fc", "is_winner", nulls_last=True
     )
     # One kept bid per tender: the winning one (the lowest if several are marked).
-    keep = pl.col("is_winner") & (pl.col("is_winner").cum_sum().over("tender_id") == 1)
+    keep = pl.col("is_winner") & (pl.col("is_winner").cum_sum().over("_tc") == 1)
     rng = np.random.default_rng(1)
     bids = bids.with_columns(keep.alias("_keep"), pl.Series("_k", rng.random(bids.height)))
     return (
@@ -345,7 +346,7 @@ class _Pool:
     start: Array
     n: Array
     removable: Array
-    keys: pl.DataFrame  # per tender: _rule, n, band
+    keys: pl.DataFrame  # per tender: _rule
     # Per tender the sum of its bids (added in layout order) and their mean; per bid its
     # distance to that mean. They do not depend on which bids a replicate removes.
     total: Array
@@ -354,7 +355,11 @@ class _Pool:
 
     @classmethod
     def build(cls, bids: pl.DataFrame) -> _Pool:
-        ordered = bids.sort("_tc", "_pos")
+        tc = bids.get_column("_tc").to_numpy()
+        pos = bids.get_column("_pos").to_numpy()
+        # _bids lays them out so already: no sort then.
+        laid_out = bool(((tc[1:] > tc[:-1]) | ((tc[1:] == tc[:-1]) & (pos[1:] > pos[:-1]))).all())
+        ordered = bids if laid_out else bids.sort("_tc", "_pos")
         per = ordered.group_by("_tc", maintain_order=True).agg(
             pl.col("tender_id").first(),
             pl.len().cast(pl.Int64).alias("n"),
@@ -372,7 +377,7 @@ class _Pool:
             start=np.cumsum(n) - n,
             n=n,
             removable=per.get_column("removable").to_numpy(),
-            keys=per.select("_rule", "n", bid_count_band(pl.col("n")).alias("band")),
+            keys=per.select("_rule"),
             total=total,
             before=before,
             gap=np.abs(amount - before[owner]),
@@ -394,46 +399,44 @@ class _Pool:
         can lose r bids and keep one (same rule and number of bids, else same rule and
         bid-count band, else same rule, else any), and the tender of every entry."""
         capacity = np.minimum(self.removable, self.n - 1)
-        levels = [
-            pl.format("{}|{}", "_rule", pl.col("n").cast(pl.String)),
-            pl.format("{}|{}", "_rule", "band"),
-            pl.col("_rule"),
-            pl.lit("*"),
-        ]
-        entries = []
-        for level, key in enumerate(levels):
-            entries.append(
-                self.keys.with_row_index("_i")
-                .with_columns(key.alias("_key"), pl.lit(level).alias("_level"))
-                .with_columns(pl.Series("_cap", capacity))
-                .select("_i", "_level", "_key", "_cap")
-            )
-        laid = pl.concat(entries).with_columns(
-            pl.struct("_level", "_key").rank("dense").cast(pl.Int64).alias("_s")
-        )
-        laid = laid.sort("_s", "_cap", "_i")
-        strata = laid.select("_level", "_key", "_s").unique()
-        combined = laid.get_column("_s").to_numpy() * (1 << 20) + laid.get_column("_cap").to_numpy()
-        unit_keys = units.select("_rule", "n", bid_count_band(pl.col("n")).alias("band"))
+        tenders = self.n.size
+        # Strata as integers (only the grouping matters: the draws read tenders through
+        # ``entry``, whatever the place of a stratum): level 0 rule x number of bids,
+        # level 1 rule x bid-count band, level 2 rule, level 3 everything.
+        unit_n = units.get_column("n").to_numpy().astype(np.int64)
+        widest = int(max(self.n.max(initial=0), unit_n.max(initial=0))) + 1
+        bands = len(BANDS) + 1
+        offsets = np.cumsum([0, 2 * widest, 2 * bands, 2])
+
+        def strata(rule: Array, n: Array) -> list[Array]:
+            band = np.searchsorted(BANDS, n, side="left")
+            return [
+                offsets[0] + rule * widest + n,
+                offsets[1] + rule * bands + band,
+                offsets[2] + rule,
+                np.full(n.size, offsets[3], dtype=np.int64),
+            ]
+
+        rule = (self.keys.get_column("_rule") == RULES[1]).to_numpy().astype(np.int64)
+        s_all = np.concatenate(strata(rule, self.n))
+        cap_all = np.tile(capacity, 4)
+        i_all = np.tile(np.arange(tenders, dtype=np.int64), 4)
+        # Sorted by (stratum, capacity, tender) as one 64-bit key: every key differs.
+        laid = np.argsort((s_all * (int(cap_all.max(initial=0)) + 1) + cap_all) * tenders + i_all)
+        combined = s_all[laid] * (1 << 20) + cap_all[laid]
+        unit_rule = (units.get_column("_rule") == RULES[1]).to_numpy().astype(np.int64)
         r = units.get_column("r").to_numpy().astype(np.int64)
         first = np.zeros(units.height, dtype=np.int64)
         count = np.zeros(units.height, dtype=np.int64)
         chosen = np.zeros(units.height, dtype=bool)
-        for level, key in enumerate(levels):  # four levels, each vectorised over the units
-            s = (
-                unit_keys.with_columns(key.alias("_key"), pl.lit(level).alias("_level"))
-                .join(strata, on=["_level", "_key"], how="left", maintain_order="left")
-                .get_column("_s")
-                .fill_null(0)
-                .to_numpy()
-            )
+        for level, s in enumerate(strata(unit_rule, unit_n)):  # each vectorised over units
             lo = np.searchsorted(combined, s * (1 << 20) + r)
             hi = np.searchsorted(combined, (s + 1) * (1 << 20))
             enough = (hi - lo >= min_comparable) if level < 3 else (hi > lo)
             ok = ~chosen & enough
             first[ok], count[ok] = lo[ok], hi[ok] - lo[ok]
             chosen |= ok
-        entry: Array = laid.get_column("_i").to_numpy().astype(np.int64)
+        entry: Array = i_all[laid]
         return first, np.maximum(count, 1), entry
 
     def measures(
@@ -451,48 +454,80 @@ class _Pool:
         Whether the closest bid changes is worked out for the ``judged`` units only (False
         for the others)."""
         reps, units = tender.shape
-        t = tender.ravel()
-        seg = self.n[t]
-        starts = np.cumsum(seg) - seg
-        owner = np.repeat(np.arange(seg.size), seg)
-        k = np.arange(owner.size) - np.repeat(starts, seg)
-        at = np.repeat(self.start[t], seg) + k
-        amount = self.amount[at]
+        seg = self.n[tender]
+        base = self.start[tender]
+        width = int(seg.max()) if seg.size else 0
+        # The removed amounts add up in the tenders' bid order, as a per-bid bincount adds
+        # them (every bit alike), but a step at a time over all replicates: the k-th bid
+        # (given removals) or the i-th removed bid (random removals), with no array per bid.
+        lost = np.zeros((reps, units))
         if removed is not None:
-            gone = np.zeros(owner.size, dtype=bool)
-            gone[starts[removed[0]] + removed[1]] = True
-            kept = seg - np.bincount(owner, weights=gone, minlength=seg.size)
+            marks = np.zeros((units, width), dtype=bool)
+            marks[removed[0], removed[1]] = True
+            kept = seg - marks.sum(axis=1)[None, :]
+            for k in range(width):
+                lost += self.amount[base + np.minimum(k, seg - 1)] * marks[None, :, k]
         else:
             assert offset is not None
-            rem = self.removable[t]
-            start_pos = np.floor(offset.ravel() * rem).astype(np.int64)
-            rr = np.broadcast_to(r, (reps, units)).ravel()
-            rem_o = np.repeat(rem, seg)
-            # (k - start) mod rem without the division: where k < rem, k - start lies in
-            # (-rem, rem); elsewhere the bid is not removable anyway.
-            step = k - np.repeat(start_pos, seg)
-            step += rem_o * (step < 0)
-            gone = (k < rem_o) & (step < np.repeat(rr, seg))
-            # The window takes min(r, removable) bids: no count per bid needed.
-            kept = seg - np.minimum(rr, rem)
-        total = self.total[t]
-        lost = np.bincount(owner, weights=amount * gone, minlength=seg.size)
-        before = self.before[t]
+            rem = self.removable[tender]
+            start_pos = np.floor(offset * rem).astype(np.int64)
+            rr = np.broadcast_to(r, (reps, units))
+            # The window takes min(r, removable) bids from start_pos on, cyclically within
+            # the removable ones: in bid order, the `wrap` bids from 0, then those from
+            # start_pos.
+            take = np.minimum(rr, rem)
+            kept = seg - take
+            wrap = np.maximum(start_pos + take - rem, 0)
+            for i in range(int(r.max(initial=0))):
+                # Every unit removes at least one bid: the first step takes them all.
+                cols = slice(None) if i == 0 else np.flatnonzero(r > i)
+                t_i, w_i = take[:, cols], wrap[:, cols]
+                place = np.where(i < w_i, i, start_pos[:, cols] + (i - w_i))
+                valid = i < t_i
+                place = np.where(valid, place, 0)
+                lost[:, cols] += self.amount[base[:, cols] + place] * valid
+        total = self.total[tender]
+        before = self.before[tender]
         after = (total - lost) / np.maximum(kept, 1)
-        shift = np.abs(before - after) / before
+        shift: Array = np.abs(before - after) / before
         # The closest bid only for the judged units (average-bid tenders): the others'
-        # changes are never used, and this part is most of the work.
-        judge = np.broadcast_to(judged, (reps, units)).ravel()
-        changed = np.zeros(seg.size, dtype=bool)
-        if judge.any():
-            mine = np.repeat(judge, seg)
-            size = seg[judge]
-            left = ~gone[mine]
-            d1 = np.where(left, self.gap[at[mine]], np.inf)
-            d2 = np.where(left, np.abs(amount[mine] - np.repeat(after[judge], size)), np.inf)
-            first = np.cumsum(size) - size
-            m1 = np.minimum.reduceat(d1, first)
-            m2 = np.minimum.reduceat(d2, first)
-            both = (d1 == np.repeat(m1, size)) & (d2 == np.repeat(m2, size))
-            changed[judge] = ~np.logical_or.reduceat(both, first)
-        return shift.reshape(reps, units), changed.astype(float).reshape(reps, units)
+        # changes are never used, and this part is most of the work. Bid by bid, over the
+        # judged units ordered by their largest tender, so that step k covers a prefix.
+        changed = np.zeros((reps, units))
+        judged_units = np.flatnonzero(judged)
+        if judged_units.size:
+            widest = seg[:, judged_units].max(axis=0)
+            by_width = np.argsort(-widest, kind="stable")
+            cols = judged_units[by_width]
+            widest = widest[by_width]
+            seg_j, base_j, after_j = seg[:, cols], base[:, cols], after[:, cols]
+            if removed is None:
+                rem_j, start_j, rr_j = rem[:, cols], start_pos[:, cols], rr[:, cols]
+            m1 = np.full(seg_j.shape, np.inf)
+            m2 = np.full(seg_j.shape, np.inf)
+            distances = []
+            for k in range(int(widest[0])):
+                c = int(np.count_nonzero(widest > k))
+                size = seg_j[:, :c]
+                if removed is not None:
+                    gone = np.broadcast_to(marks[cols[:c], k], size.shape)
+                else:
+                    # (k - start) mod rem without the division: where k < rem, k - start
+                    # lies in (-rem, rem); elsewhere the bid is not removable anyway.
+                    step = k - start_j[:, :c]
+                    step += rem_j[:, :c] * (step < 0)
+                    gone = (k < rem_j[:, :c]) & (step < rr_j[:, :c])
+                inside = k < size
+                left = inside & ~gone
+                at = base_j[:, :c] + np.minimum(k, size - 1)
+                d1 = np.where(left, self.gap[at], np.inf)
+                d2 = np.where(left, np.abs(self.amount[at] - after_j[:, :c]), np.inf)
+                np.minimum(m1[:, :c], d1, out=m1[:, :c])
+                np.minimum(m2[:, :c], d2, out=m2[:, :c])
+                distances.append((inside, d1, d2))
+            both = np.zeros(seg_j.shape, dtype=bool)
+            for inside, d1, d2 in distances:
+                c = d1.shape[1]
+                both[:, :c] |= inside & (d1 == m1[:, :c]) & (d2 == m2[:, :c])
+            changed[:, cols] = ~both
+        return shift, changed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+import numpy as np
 import polars as pl
 
 from bidwatch.detectors._base import NotComputable, sig
@@ -14,6 +15,7 @@ from bidwatch.detectors._stats import (
     compare,
     comparison_evidence,
     screen_frame,
+    tender_prices,
 )
 from bidwatch.detectors.bid_cv import BidCV
 from bidwatch.detectors.bid_kurtosis import BidKurtosis
@@ -125,6 +127,7 @@ class BidPattern:
 
     def detect(self, data: Dataset) -> Findings:
         parts = []
+        codes = tender_prices(data).select("tender_id").with_row_index("_t")
         for screen_type in SCREENS:
             screen = screen_type(min_comparable=self.min_comparable)
             if data.missing(screen.requires):
@@ -133,9 +136,11 @@ class BidPattern:
                 frame = screen_frame(screen, data)
             except NotComputable:
                 continue
+            if "_t" not in frame.columns:
+                frame = frame.join(codes, on="tender_id", maintain_order="left")
             parts.append(
                 frame.select(
-                    "tender_id",
+                    "_t",
                     pl.lit(screen.label).alias("screen"),
                     "value",
                     pl.col("_pct").alias("percentile"),
@@ -143,28 +148,40 @@ class BidPattern:
             )
         if not parts:
             raise NotComputable("no tender has enough priced bids for any price screen")
-        # Each tender's screens in the order of their labels, which the mean is summed in:
-        # the parts stacked in that order, then a stable sort on the tender alone (one text
-        # column sorts faster than two).
+        # Stacked in the order of the screens' labels, which each tender's percentiles are
+        # summed in (a sequential sum per tender, as polars sums a group of a few rows).
         parts.sort(key=lambda part: str(part.get_column("screen")[0]) if part.height else "")
-        pattern = (
-            pl.concat(parts)
-            .sort("tender_id", maintain_order=True)
-            .group_by("tender_id")
-            .agg(
-                pl.col("percentile").mean().alias("_pattern"),
-                pl.len().alias("_screens"),
-                pl.struct("screen", "value", "percentile")
-                .sort_by("percentile", "screen", descending=[True, False])
-                .alias("screens"),
-            )
-            .filter(pl.col("_screens") >= self.min_screens)
+        stacked = pl.concat(parts)
+        tender = stacked.get_column("_t").to_numpy()
+        percentile = stacked.get_column("percentile").to_numpy()
+        counts = np.bincount(tender, minlength=codes.height)
+        sums = np.bincount(tender, weights=percentile, minlength=codes.height)
+        present = np.flatnonzero(counts >= self.min_screens)
+        # Each tender's screens by percentile (highest first), then label.
+        label = np.repeat(np.arange(len(parts)), [part.height for part in parts])
+        order = np.lexsort((label, -percentile, tender))
+        listed = (
+            stacked[order]
+            .with_columns(pl.col("_t").set_sorted())
+            .group_by("_t", maintain_order=True)
+            .agg(pl.struct("screen", "value", "percentile").alias("screens"))
         )
+        pattern = pl.DataFrame(
+            {
+                "_t": pl.Series(present, dtype=pl.UInt32),
+                "_pattern": sums[present] / counts[present],
+                "_screens": pl.Series(counts[present], dtype=pl.UInt32),
+            }
+        ).join(listed, on="_t", how="left", maintain_order="left")
         first = SCREENS[0](min_comparable=self.min_comparable)
         keys = screen_frame(first, data).select(
-            "tender_id", "n", "_rule", "_category", "_size", "_bids"
+            "tender_id", "_t", "n", "_rule", "_category", "_size", "_bids"
         )
-        keyed = pattern.join(keys, on="tender_id").filter(pl.col("n") >= self.min_bids)
+        keyed = (
+            pattern.join(keys, on="_t", maintain_order="left")
+            .filter(pl.col("n") >= self.min_bids)
+            .drop("_t")
+        )
         if keyed.height < self.min_comparable:
             raise NotComputable(
                 f"needs at least {self.min_comparable} tenders with {self.min_bids}+ priced bids "

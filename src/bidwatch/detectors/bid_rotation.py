@@ -12,6 +12,7 @@ import polars as pl
 from bidwatch.detectors._base import NotComputable, sig
 from bidwatch.detectors._groups import (
     GroupSearch,
+    member_firms,
     permutation_p,
     validate_permutations,
 )
@@ -144,9 +145,8 @@ class BidRotation(GroupSearch):
             .unique()
         )
         # Members' bids first, then their tenders' codes: most bids are not members'.
-        members = c.firms.join(c.membership.select("_f").unique(), on="_f", how="semi")
         member_bids = (
-            bids.join(members, on="firm_id")
+            bids.join(member_firms(c), on="firm_id")
             .join(codes, on="tender_id")
             .join(c.membership, on="_f")
             .join(c.together.select("_g", "_t"), on=["_g", "_t"])
@@ -363,12 +363,16 @@ def _statistics(
         # wins since its previous one (1: it won twice running), capped at the number of
         # members and divided by it; 1 when every other member had its turn in between.
         who = group[None, :] * width + slots
+        # A stable sort of small integers is a radix sort: far faster than on int64.
+        if who.size and int(who.max()) < 1 << 16 and int(who.min()) >= 0:
+            who = who.astype(np.uint16)
         order = np.argsort(who, axis=1, kind="stable")
         ranked = np.take_along_axis(who, order, axis=1)
         repeat = ranked[:, 1:] == ranked[:, :-1]
         gap = (order[:, 1:] - order[:, :-1]).astype(float)
         owner = group[order[:, 1:]]
-        wait = np.minimum(gap, size[owner]) / size[owner]
+        members = size[owner]
+        wait = np.minimum(gap, members) / members
         keys2 = np.arange(replicates)[:, None] * n_groups + owner
         total = np.bincount(
             keys2.ravel(), weights=(wait * repeat).ravel(), minlength=replicates * n_groups

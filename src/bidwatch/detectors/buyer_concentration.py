@@ -10,6 +10,7 @@ import polars as pl
 from scipy import stats
 
 from bidwatch.detectors._base import NotComputable, sig
+from bidwatch.detectors._pairs import bid_codes
 from bidwatch.findings import Findings, SubjectKind, build
 from bidwatch.schema import buyer
 
@@ -134,17 +135,37 @@ class BuyerConcentration:
                 "no tender names its buyer; give tenders a buyer_id or buyer_name column"
             )
         won = pl.col("is_winner").fill_null(False)
+        # Tenders, firms and buyers as integer codes, their positions among the sorted
+        # distinct names (shared per dataset for tenders and firms): every group-by below
+        # runs on integers, and sorting by codes sorts by names.
+        codes = bid_codes(data)
+        tender_names, firm_names = codes.tenders, codes.firms
+        buyer_names = buyers.get_column("buyer").unique().sort()
         competing = (
-            data.bids.filter(
-                pl.col("firm_id").is_not_null()
-                & (pl.col("status").is_null() | (pl.col("status") == "valid") | won)
+            pl.concat(
+                [
+                    data.bids.select(
+                        (
+                            pl.col("firm_id").is_not_null()
+                            & (pl.col("status").is_null() | (pl.col("status") == "valid") | won)
+                        ).alias("_keep"),
+                        won.alias("won"),
+                    ),
+                    codes.frame,
+                ],
+                how="horizontal",
             )
-            .group_by("tender_id", "firm_id")
-            .agg(won.any().alias("won"))
+            .filter("_keep")
+            .group_by("_t", "_f")
+            .agg(pl.col("won").any())
         )
+        buyers = buyers.select(
+            _code("tender_id", tender_names, strict=False).alias("_t"),
+            _code("buyer", buyer_names).alias("_y"),
+        ).drop_nulls("_t")
         # Tenders with exactly one winning firm, and their number of competing firms.
         contests = (
-            competing.group_by("tender_id")
+            competing.group_by("_t")
             .agg(
                 pl.len().alias("n"),
                 pl.col("won").sum().alias("_winners"),
@@ -154,7 +175,7 @@ class BuyerConcentration:
         )
         # Shares 1/n are summed as integers in units of 2^-40, so that sums are exact and
         # the same whatever the order of the input.
-        units = competing.join(contests, on="tender_id").with_columns(
+        units = competing.join(contests, on="_t").with_columns(
             (pl.lit(FIXED) // pl.col("n")).alias("_share")
         )
         # A firm's record in contested tenders (two or more firms; a sole bidder's win says
@@ -162,16 +183,16 @@ class BuyerConcentration:
         contested = pl.col("n") >= 2
         totals = (
             units.filter(contested)
-            .group_by("firm_id")
+            .group_by("_f")
             .agg(
                 pl.len().alias("_bids_all"),
                 pl.col("won").sum().cast(pl.Int64).alias("_won_all"),
                 pl.col("_share").sum().alias("_fair_all"),
             )
         )
-        units = units.join(buyers, on="tender_id")
+        units = units.join(buyers, on="_t")
         # One unit per firm in a tender and one winner per tender: wins count tenders.
-        counts = units.group_by("buyer").agg(pl.col("won").sum().alias("tenders"))
+        counts = units.group_by("_y").agg(pl.col("won").sum().alias("tenders"))
         eligible = counts.filter(pl.col("tenders") >= self.min_tenders)
         if eligible.height == 0:
             most = counts.select(pl.col("tenders").max()).item() if counts.height else 0
@@ -179,9 +200,9 @@ class BuyerConcentration:
                 f"no buyer has {self.min_tenders}+ tenders with one known winning firm "
                 f"(the most is {most}); lower `min_tenders`"
             )
-        units = units.join(eligible, on="buyer")
+        units = units.join(eligible, on="_y")
         pairs = (
-            units.group_by("buyer", "firm_id")
+            units.group_by("_y", "_f")
             .agg(
                 pl.len().alias("bid_in"),
                 pl.col("won").sum().cast(pl.Int64).alias("wins"),
@@ -191,7 +212,7 @@ class BuyerConcentration:
                 (pl.col("won") & contested).sum().cast(pl.Int64).alias("_won_here"),
                 pl.col("_share").filter(contested).sum().alias("_fair_here"),
             )
-            .join(totals, on="firm_id", how="left")
+            .join(totals, on="_f", how="left")
             .with_columns(
                 (pl.col("_fair") / FIXED).alias("fair"),
                 (pl.col("_bids_all").fill_null(0) - pl.col("_bids_here")).alias("elsewhere_bids"),
@@ -214,14 +235,14 @@ class BuyerConcentration:
             )
             .otherwise(1.0)
             .alias("strength"),
-            pl.len().over("buyer").alias("k"),
-            pl.col("bid_in").sum().over("buyer").alias("bids"),
+            pl.len().over("_y").alias("k"),
+            pl.col("bid_in").sum().over("_y").alias("bids"),
         )
         # Each tender's chance for the firm: its strength against n - 1 average rivals.
         strength = pl.col("strength")
         adjusted = (
-            units.join(pairs.select("buyer", "firm_id", "strength"), on=["buyer", "firm_id"])
-            .group_by("buyer", "firm_id")
+            units.join(pairs.select("_y", "_f", "strength"), on=["_y", "_f"])
+            .group_by("_y", "_f")
             .agg(
                 (strength / (strength + pl.col("n") - 1) * FIXED)
                 .round()
@@ -231,9 +252,9 @@ class BuyerConcentration:
             )
         )
         pairs = (
-            pairs.join(adjusted, on=["buyer", "firm_id"])
+            pairs.join(adjusted, on=["_y", "_f"])
             .with_columns((pl.col("_expected") / FIXED).alias("expected"))
-            .sort("buyer", "firm_id")
+            .sort("_y", "_f")
         )
         wins, bid_in = pairs.get_column("wins").to_numpy(), pairs.get_column("bid_in").to_numpy()
         rate = np.clip(pairs.get_column("expected").to_numpy() / bid_in, 0.0, 1.0)
@@ -245,7 +266,7 @@ class BuyerConcentration:
             .alias("_bound"),
         )
         per_buyer = (
-            pairs.group_by("buyer")
+            pairs.group_by("_y")
             .agg(
                 pl.col("_bound").min().alias("p"),
                 pl.col("k", "bids", "tenders").first(),
@@ -253,23 +274,31 @@ class BuyerConcentration:
                     pl.col("wins").pow(2).sum() / pl.col("tenders").first().cast(pl.Float64).pow(2)
                 ).alias("hhi"),
             )
-            .sort("buyer")
+            .sort("_y")
         )
         q = stats.false_discovery_control(per_buyer.get_column("p").to_numpy(), method="bh")
         per_buyer = per_buyer.with_columns(pl.Series("q", q))
         flagged = per_buyer.filter(pl.col("q") <= self.max_q)
+        flagged = flagged.with_columns(buyer_names.gather(flagged.get_column("_y")).alias("buyer"))
         cut = flagged.get_column("p").max() if flagged.height else 0.0
-        dominant = pairs.join(flagged.select("buyer"), on="buyer").filter(pl.col("_bound") <= cut)
-        won_tenders = (
+        dominant = pairs.join(flagged.select("_y"), on="_y").filter(pl.col("_bound") <= cut)
+        dominant = dominant.with_columns(
+            firm_names.gather(dominant.get_column("_f")).alias("firm_id")
+        )
+        won_by = (
             units.filter("won")
-            .join(dominant.select("buyer", "firm_id"), on=["buyer", "firm_id"])
-            .group_by("buyer", "firm_id")
+            .join(dominant.select("_y", "_f"), on=["_y", "_f"])
+            .select("_y", "_f", "_t")
+        )
+        won_tenders = (
+            won_by.with_columns(tender_names.gather(won_by.get_column("_t")).alias("tender_id"))
+            .group_by("_y", "_f")
             .agg(pl.col("tender_id").sort().alias("won_tenders"))
         )
         dominant = (
-            dominant.join(won_tenders, on=["buyer", "firm_id"], how="left")
-            .sort("buyer", "chance", "firm_id")
-            .group_by("buyer", maintain_order=True)
+            dominant.join(won_tenders, on=["_y", "_f"], how="left")
+            .sort("_y", "chance", "_f")
+            .group_by("_y", maintain_order=True)
             .agg(
                 pl.col("firm_id").alias("firms"),
                 pl.format(
@@ -298,7 +327,7 @@ class BuyerConcentration:
                     "elsewhere_fair",
                 ).alias("dominant"),
             )
-            .join(flagged, on="buyer")
+            .join(flagged, on="_y")
         )
         return build(
             dominant,
@@ -329,5 +358,11 @@ class BuyerConcentration:
                 "dominant": pl.col("dominant"),
             },
             firms=pl.col("firms"),
-            assessed=eligible.get_column("buyer"),
+            assessed=buyer_names.gather(eligible.get_column("_y")),
         )
+
+
+def _code(column: str, names: pl.Series, *, strict: bool = True) -> pl.Expr:
+    """The position of ``column``'s value among ``names`` (sorted, distinct, no null); with
+    ``strict`` off, null for a value not among them."""
+    return pl.col(column).cast(pl.Enum(names), strict=strict).to_physical().cast(pl.UInt32)

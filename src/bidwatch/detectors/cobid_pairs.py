@@ -11,6 +11,7 @@ import polars as pl
 from bidwatch.detectors._base import sig
 from bidwatch.detectors._pairs import (
     Incidence,
+    cobid_counts,
     coded_incidence,
     fdr,
     hypergeom_law,
@@ -107,18 +108,7 @@ class CobidPairs:
         found = coded_incidence(data)
         codes = found.frame
         width = found.firms.len()
-        # The self-join makes a row per co-bid (millions): the pair (a, b) is one 64-bit key
-        # of integer codes, in the order of the firms' ids.
-        key = (pl.col("_f").cast(pl.UInt64) * width + pl.col("_f_b")).alias("_key")
-        counted = (
-            codes.select("_t", "_f")
-            .join(codes.select("_t", "_f"), on="_t", suffix="_b")
-            .filter(pl.col("_f") < pl.col("_f_b"))
-            .group_by(key)
-            .agg(pl.len().cast(pl.UInt32).alias("k"))
-            .filter(pl.col("k") >= self.min_cobids)
-            .sort("_key")
-        )
+        counted = cobid_counts(found, self.min_cobids)
         if counted.height == 0:
             return Findings.empty()
         pair_key = counted.get_column("_key")

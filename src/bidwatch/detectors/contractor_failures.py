@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, ClassVar
 import polars as pl
 
 from bidwatch.detectors._base import Family, NotComputable, sig
-from bidwatch.detectors._inspections import FIRM, content_sort, disagreement_note, judged
+from bidwatch.detectors._inspections import (
+    FIRM,
+    content_sort,
+    disagreement_note,
+    judged,
+)
 from bidwatch.detectors._pairs import fdr
 from bidwatch.detectors._stats import mid_p
 from bidwatch.findings import Findings, SubjectKind, build
@@ -109,8 +114,12 @@ class ContractorFailures:
             )
         owned = rows.filter(pl.col(FIRM).is_not_null())
         failed = pl.col("_failed")
+        # The mean shortfall adds the failures up in an order set by the rows' content alone;
+        # only the columns aggregated are moved into that order.
         firms = (
-            content_sort(owned, FIRM)
+            content_sort(
+                owned, FIRM, carry=[FIRM, "tender_id", "_failed", "_marginal", "_shortfall"]
+            )
             .group_by(FIRM)
             .agg(
                 pl.len().alias("n"),

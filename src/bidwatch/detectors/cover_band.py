@@ -109,13 +109,6 @@ class CoverBand:
 
     def detect(self, data: Dataset) -> Findings:
         k = self.covers
-        edge = (
-            priced_bids(data)
-            .group_by("tender_id")
-            .agg(
-                pl.col("amount").bottom_k(k + 1).max().alias("edge"),
-            )
-        )
         rule = data.tenders.select("tender_id", "award_method")
         lowest = pl.col("award_method").is_null() | (pl.col("award_method") == "lowest_price")
         stats = (
@@ -125,8 +118,18 @@ class CoverBand:
             .join(rule, on="tender_id", how="left")
             .filter(lowest)
             .drop("award_method")
-            .join(edge, on="tender_id")
-            .with_columns(((pl.col("edge") - pl.col("b1")) / pl.col("b1")).alias("band"))
+        )
+        # The (k+1)-th lowest bid, for the assessed tenders only (a sort of each tender's
+        # few bids is faster than bottom_k's selection).
+        edge = (
+            priced_bids(data)
+            .select("tender_id", "amount")
+            .join(stats.select("tender_id"), on="tender_id", how="semi")
+            .group_by("tender_id")
+            .agg(pl.col("amount").sort().head(k + 1).max().alias("edge"))
+        )
+        stats = stats.join(edge, on="tender_id").with_columns(
+            ((pl.col("edge") - pl.col("b1")) / pl.col("b1")).alias("band")
         )
         if stats.height == 0:
             raise NotComputable(

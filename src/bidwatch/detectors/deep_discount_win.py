@@ -98,9 +98,11 @@ class DeepDiscountWin(TenderScreen):
         found = outliers(self, data)
         firm = pl.col("firm_id") if "firm_id" in data.bids.columns else pl.lit(None, pl.String)
         winners = (
-            data.bids.filter(pl.col("is_winner").fill_null(False))
+            data.bids.lazy()
+            .filter(pl.col("is_winner").fill_null(False))
             .group_by("tender_id")
             .agg(firm.drop_nulls().unique().sort().alias("_winners"))
+            .collect()
         )
         frame = (
             found.frame.join(winners, left_on="subject_id", right_on="tender_id", how="left")

@@ -13,9 +13,9 @@ from bidwatch.detectors._base import Family, NotComputable, sig
 from bidwatch.detectors._contracts import (
     compare_contracts,
     contract_comparison,
-    contract_frame,
     day_text,
     days,
+    shared_contracts,
     upper_fence,
 )
 from bidwatch.detectors._stats import UNSTATED
@@ -129,7 +129,7 @@ class DeliveryAnomaly:
             raise ValueError(f"min_gap must be in [0, 1), got {self.min_gap}")
 
     def detect(self, data: Dataset) -> Findings:
-        contracts = contract_frame(data).with_columns(
+        contracts = shared_contracts(data).with_columns(
             pl.coalesce(
                 pl.when(pl.col("contract_amount") > 0).then(pl.col("contract_amount")),
                 "_winning",

@@ -13,6 +13,7 @@ from bidwatch.detectors._base import NotComputable, priced_bids, sig
 from bidwatch.detectors._groups import (
     UNSTATED,
     GroupSearch,
+    member_firms,
     permutation_p,
     validate_permutations,
 )
@@ -137,11 +138,10 @@ class GroupPriceCorrelation(GroupSearch):
         bids, slope, intercept = _residuals(data)
         if bids.height == 0:
             raise NotComputable("no tender has two or more valid priced bids")
-        bids = bids.join(c.firms, on="firm_id", how="left").join(
-            c.tenders.select("_t", "tender_id"), on="tender_id", how="left"
-        )
         member = (
-            bids.join(c.membership, on="_f")
+            bids.join(member_firms(c), on="firm_id")
+            .join(c.tenders.select("_t", "tender_id"), on="tender_id")
+            .join(c.membership, on="_f")
             .join(c.together.select("_g", "_t"), on=["_g", "_t"])
             .with_columns(pl.len().over("_g", "_t").alias("_m"))
             .filter(pl.col("_m") >= 2)
@@ -236,32 +236,55 @@ class GroupPriceCorrelation(GroupSearch):
         rule_cell = code * CELLS + units.get_column("_class").to_numpy()
         all_cell = code * CELLS + ALL
         unit_of_bid = np.repeat(np.arange(m.size), m)
-        j = np.arange(unit_of_bid.size) - np.repeat(np.cumsum(m) - m, m)
+        chunk = max(1, 2_000_000 // max(unit_of_bid.size, 1))
+        # The cells' bincount keys of a full block of replicates, made once: a shorter
+        # block uses their first rows.
+        rule_keys = _replicate_keys(rule_cell, n_cells, min(chunk, self.permutations))
+        all_keys = _replicate_keys(all_cell, n_cells, min(chunk, self.permutations))
 
-        def correlations(e: Array) -> Array:
-            s1, s2 = _unit_sums(e, unit_of_bid, m.size)
-            out: Array = _cell_correlation(s1, s2, m, rule_cell, n_cells) + _cell_correlation(
-                s1, s2, m, all_cell, n_cells
-            )
+        def correlations(s1: Array, s2: Array) -> Array:
+            size = s1.size
+            out: Array = _cell_correlation(
+                s1, s2, m, rule_cell, n_cells, keys=rule_keys[:size]
+            ) + _cell_correlation(s1, s2, m, all_cell, n_cells, keys=all_keys[:size])
             return out
 
-        observed = correlations(member.get_column("e").to_numpy()[None, :])[0]
+        observed = correlations(
+            *_unit_sums(member.get_column("e").to_numpy()[None, :], unit_of_bid, m.size)
+        )[0]
         null = np.empty((self.permutations, n_cells))
-        chunk = max(1, 2_000_000 // max(unit_of_bid.size, 1))
+        # Units with more than j member bids, for each place j from 2 on (every unit has 2).
+        wider = [np.flatnonzero(m > j) for j in range(2, int(m.max()))]
+        pool_n, pool_start, pool_e = pool["n"], pool["start"], pool["e"]
         for lo in range(0, self.permutations, chunk):  # blocks of replicates bound the memory
             reps = min(chunk, self.permutations - lo)
             tender = first + np.floor(rng.random((reps, m.size)) * count).astype(np.int64)
-            size = pool["n"][tender]
+            size = pool_n[tender]
             offset = np.floor(rng.random((reps, m.size)) * size).astype(np.int64)
-            bids_of = size[:, unit_of_bid]
-            place = offset[:, unit_of_bid] + j
-            # (offset + j) mod size: pool tenders have at least m bids, so one subtraction
-            # wraps it, far cheaper than an integer division per bid.
-            place -= bids_of * (place >= bids_of)
-            if (place >= bids_of).any():
-                place %= bids_of
-            at = pool["start"][tender][:, unit_of_bid] + place
-            null[lo : lo + reps] = correlations(pool["e"][at])
+            base = pool_start[tender]
+
+            def drawn(j: int, offset: Array, size: Array, base: Array) -> Array:
+                """The residual at place j of each unit's random run of bids."""
+                place = offset + j
+                # (offset + j) mod size: pool tenders have at least m bids, so one
+                # subtraction wraps it, far cheaper than an integer division per bid.
+                place -= size * (place >= size)
+                if (place >= size).any():
+                    place %= size
+                out: Array = pool_e[base + place]
+                return out
+
+            # Sums over each unit's bids added place by place: the order, and so every
+            # bit, of a per-unit bincount, without a key per bid.
+            e0 = drawn(0, offset, size, base)
+            e1 = drawn(1, offset, size, base)
+            s1 = e0 + e1
+            s2 = e0 * e0 + e1 * e1
+            for j, cols in enumerate(wider, start=2):
+                ej = drawn(j, offset[:, cols], size[:, cols], base[:, cols])
+                s1[:, cols] += ej
+                s2[:, cols] += ej * ej
+            null[lo : lo + reps] = correlations(s1, s2)
         # Cells with enough tenders; each scored by its correlation standardised against
         # its own null, and the group by its strongest cell (the replicates likewise, so
         # that taking the maximum is paid for in the p-value).
@@ -308,13 +331,23 @@ def _unit_sums(e: Array, unit: Array, n_units: int) -> tuple[Array, Array]:
     return s1.reshape(reps, n_units), s2.reshape(reps, n_units)
 
 
-def _cell_correlation(s1: Array, s2: Array, m: Array, cell: Array, n_cells: int) -> Array:
+def _replicate_keys(cell: Array, n_cells: int, reps: int) -> Array:
+    """Bincount keys of (replicate, cell) for ``reps`` rows of units, row by row."""
+    out: Array = (np.arange(reps)[:, None] * n_cells + cell[None, :]).ravel()
+    return out
+
+
+def _cell_correlation(
+    s1: Array, s2: Array, m: Array, cell: Array, n_cells: int, *, keys: Array | None = None
+) -> Array:
     """Pearson correlation over every ordered pair of residuals within a unit, pooled over
-    the units of each cell (other cells get 0), per replicate."""
+    the units of each cell (other cells get 0), per replicate. ``keys``: those of
+    ``_replicate_keys`` for the rows of ``s1``, when already made."""
     reps = s1.shape[0]
     w = (m - 1).astype(float)
     n = np.bincount(cell, weights=m * w, minlength=n_cells)
-    keys = (np.arange(reps)[:, None] * n_cells + cell[None, :]).ravel()
+    if keys is None:
+        keys = _replicate_keys(cell, n_cells, reps)
 
     def pooled(values: Array) -> Array:
         out: Array = np.bincount(keys, weights=values.ravel(), minlength=reps * n_cells).reshape(
@@ -354,7 +387,7 @@ def _residuals(data: Dataset) -> tuple[pl.DataFrame, float, float]:
         .with_columns(
             pl.when(pl.col("estimate") > 0)
             .then(pl.col("estimate"))
-            .otherwise(pl.col("amount").mean().over("tender_id"))
+            .otherwise(pl.col("amount").mean().over("_tc"))
             .log()
             .alias("_x"),
             pl.col("amount").log().alias("_y"),
@@ -396,73 +429,89 @@ def _pools(
     rule + band, rule, all), then stratum, then number of bids; their residuals in a fixed
     random order within each tender."""
     rng = np.random.default_rng(1)
-    tenders = (
-        bids.group_by("_tc")
-        .agg(pl.col("_stratum").first(), pl.len().cast(pl.Int64).alias("n"))
-        .unnest("_stratum")
-        .sort("_tc")
-    )
-    levels = [
-        (pl.format("{}|{}|{}", "_rule", "_category", "_bids"), 0),
-        (pl.format("{}|{}", "_rule", "_bids"), 1),
-        (pl.col("_rule"), 2),
-        (pl.lit(""), 3),
+    tc = bids.get_column("_tc").to_numpy().astype(np.int64)
+    e = bids.get_column("e").to_numpy()
+    # Residuals of each tender once, in a fixed random order (drawn over the residuals
+    # sorted within their tender), then gathered by pool entry.
+    ranked = _order_within(tc, e)
+    tc, e = tc[ranked], e[ranked]
+    shuffled = _order_within(tc, rng.random(e.size))
+    e = e[shuffled]
+    n_of = np.bincount(tc)
+    start_of = np.cumsum(n_of) - n_of
+    # One row per tender (its stratum from any of its bids: they share it), as integer
+    # codes; strata are numbered per level, and only their grouping matters (the draws
+    # read tenders through the layout, wherever a stratum's block lies).
+    firsts = np.flatnonzero(np.r_[True, tc[1:] != tc[:-1]]) if tc.size else tc
+    strata = bids.get_column("_stratum").struct.unnest()
+    per_tender = strata.gather(ranked[shuffled][firsts]).with_columns(pl.Series("_tc", tc[firsts]))
+    fields = ("_rule", "_category", "_bids")
+    coded = [
+        per_tender.get_column(f).unique().sort().to_frame().with_row_index(f"{f}_code")
+        for f in fields
     ]
-    laid = pl.concat(
-        [
-            tenders.with_columns(pl.lit(level).alias("_level"), key.alias("_key")).select(
-                "_tc", "n", "_level", "_key"
+
+    def codes(frame: pl.DataFrame) -> list[Array]:
+        """Stratum per level of each row of ``frame`` (-1 for a value no pool tender has)."""
+        values = []
+        for field, table in zip(fields, coded, strict=True):
+            values.append(
+                frame.select(field)
+                .join(table, on=field, how="left", maintain_order="left")
+                .get_column(f"{field}_code")
+                .fill_null(-1)
+                .to_numpy()
+                .astype(np.int64)
             )
-            for key, level in levels
+        rule, category, band = values
+        n_rules, n_categories, n_bands = (table.height for table in coded)
+        known = (rule >= 0) & (category >= 0) & (band >= 0)
+        offsets = np.cumsum([0, n_rules * n_categories * n_bands, n_rules * n_bands, n_rules])
+        levels = [
+            offsets[0] + (rule * n_categories + category) * n_bands + band,
+            offsets[1] + rule * n_bands + band,
+            offsets[2] + rule,
+            np.full(rule.size, offsets[3], dtype=np.int64),
         ]
-    ).with_columns(pl.struct("_level", "_key").rank("dense").cast(pl.Int64).alias("_s"))
-    laid = laid.sort("_s", "n", "_tc").with_row_index("_i")
-    # Residuals of each tender once, in a fixed random order, then gathered by pool entry.
-    ordered = (
-        bids.select("_tc", "e")
-        .sort("_tc", "e")
-        .with_columns(pl.Series("_k", rng.random(bids.height)))
-        .sort("_tc", "_k")
-    )
-    per_tender = (
-        ordered.group_by("_tc", maintain_order=True)
-        .agg(pl.len().alias("_cnt"))
-        .with_columns((pl.col("_cnt").cum_sum() - pl.col("_cnt")).alias("_start"))
-    )
-    laid = laid.join(per_tender, on="_tc", maintain_order="left")
-    skey = laid.get_column("_s").to_numpy()
-    n = laid.get_column("n").to_numpy()
+        return [np.where(known, level, -1) for level in levels]
+
+    tender_tc = per_tender.get_column("_tc").to_numpy().astype(np.int64)
+    tender_n = n_of[tender_tc]
+    s_all = np.concatenate(codes(per_tender))
+    n_all = np.tile(tender_n, 4)
+    tc_all = np.tile(tender_tc, 4)
+    # Sorted by (stratum, bids, tender) as one 64-bit key: every key differs.
+    tc_width = int(tc_all.max(initial=0)) + 1
+    laid = np.argsort((s_all * (int(n_all.max(initial=0)) + 1) + n_all) * tc_width + tc_all)
+    skey, n, laid_tc = s_all[laid], n_all[laid], tc_all[laid]
     combined = skey * (1 << 20) + n
-    unit_keys = units.select(pl.col("_stratum")).unnest("_stratum")
+    unit_levels = codes(units.select(pl.col("_stratum")).unnest("_stratum"))
     first = np.zeros(units.height, dtype=np.int64)
     count = np.zeros(units.height, dtype=np.int64)
     chosen = np.zeros(units.height, dtype=bool)
     m = units.get_column("_m").to_numpy().astype(np.int64)
-    for key, level in levels:  # four comparison levels, each vectorised over the units
-        names = unit_keys.with_columns(key.alias("_key"), pl.lit(level).alias("_level")).select(
-            "_level", "_key"
-        )
-        s = (
-            names.join(
-                laid.select("_level", "_key", "_s").unique(),
-                on=["_level", "_key"],
-                how="left",
-                maintain_order="left",
-            )
-            .get_column("_s")
-            .to_numpy()
-        )
+    for level, s in enumerate(unit_levels):  # four comparison levels, each over all units
         lo = np.searchsorted(combined, s * (1 << 20) + m)
         hi = np.searchsorted(combined, (s + 1) * (1 << 20))
         ok = ~chosen & (hi - lo >= min(min_comparable, 1 << 30))
         if level == 3:
             ok = ~chosen & (hi > lo)
+        ok &= s >= 0
         first[ok], count[ok] = lo[ok], hi[ok] - lo[ok]
         chosen |= ok
-    pool = {
-        "e": ordered.get_column("e").to_numpy(),
-        "start": laid.get_column("_start").to_numpy().astype(np.int64),
-        "n": n.astype(np.int64),
-    }
+    pool = {"e": e, "start": start_of[laid_tc], "n": n.astype(np.int64)}
     count = np.maximum(count, 1)
     return pool, first, count
+
+
+def _order_within(group: Array, value: Array) -> Array:
+    """Indices that sort by ``group``, then ``value`` (NaN last); the identity when already
+    so sorted. Rows equal in both may come in any order."""
+    if not np.isnan(value).any():
+        same = group[1:] == group[:-1]
+        if (group[1:] >= group[:-1]).all() and not (same & (value[1:] < value[:-1])).any():
+            return np.arange(group.size)
+    # A quick sort by value, then a stable one by group: far cheaper than np.lexsort.
+    by_value = np.argsort(value)
+    out: Array = by_value[np.argsort(group[by_value], kind="stable")]
+    return out

@@ -136,18 +136,28 @@ class InspectionFailures:
             )
         failed = pl.col("_failed")
         shown = failed | pl.col("_marginal")
-        per_tender = (
-            content_sort(rows.with_columns((-pl.col("_shortfall")).alias("_depth")), "_depth")
+        # Counts and maxima do not depend on the order of the rows; only the evidence
+        # lists do, and they hold the failed and marginal rows alone: those are sorted
+        # (by content, failures first, the largest shortfall first).
+        per_tender = rows.group_by("tender_id").agg(
+            pl.len().alias("n"),
+            failed.sum().alias("k"),
+            pl.col("_marginal").sum().alias("marginal"),
+            pl.col("_shortfall").filter(failed).max().fill_null(0.0).alias("s"),
+            pl.col(FIRM).drop_nulls().unique().sort().alias("firms"),
+        )
+        evidence = (
+            content_sort(
+                rows.filter(shown).with_columns((-pl.col("_shortfall")).alias("_depth")),
+                "_depth",
+            )
             .sort(~failed, maintain_order=True)
             .group_by("tender_id")
-            .agg(
-                pl.len().alias("n"),
-                failed.sum().alias("k"),
-                pl.col("_marginal").sum().alias("marginal"),
-                pl.col("_shortfall").filter(failed).max().fill_null(0.0).alias("s"),
-                pl.col(FIRM).drop_nulls().unique().sort().alias("firms"),
-                rows_evidence().filter(shown).head(_SHOWN).alias("rows"),
-            )
+            .agg(rows_evidence().head(_SHOWN).alias("rows"))
+        )
+        per_tender = (
+            per_tender.join(evidence, on="tender_id", how="left")
+            .with_columns(pl.col("rows").fill_null(pl.lit([], dtype=evidence.schema["rows"])))
             .sort("tender_id")
         )
         p = mid_p(

@@ -92,13 +92,15 @@ class LateWinner:
         firm = pl.col("firm_id") if "firm_id" in data.bids.columns else pl.lit(None, pl.String)
         lead = (pl.col("bid_deadline") - pl.col("submitted_at")).dt.total_seconds()
         bids = (
-            data.bids.filter(pl.col("submitted_at").is_not_null())
+            data.bids.lazy()
+            .filter(pl.col("submitted_at").is_not_null())
             .select(
                 "tender_id",
                 "submitted_at",
                 pl.col("is_winner").fill_null(False).alias("_win"),
                 firm.alias("who"),
             )
+            .collect()
             .join(data.tenders.select("tender_id", "bid_deadline"), on="tender_id", how="left")
             .with_columns(lead.alias("_lead"))
         )
@@ -109,19 +111,31 @@ class LateWinner:
             (pl.col("_lead").rank("max") / pl.col("_lead").count()).alias("_f")
         )
         win = pl.col("_win")
+        # The winner's values, and the others' times, as columns first: the group-by then
+        # only counts and takes maxima. Tenders with one winner are kept, so its value is
+        # the only one not nulled.
         per_tender = (
-            bids.group_by("tender_id")
+            bids.select(
+                "tender_id",
+                "_win",
+                "bid_deadline",
+                *[pl.when(win).then(pl.col(c)).alias(c) for c in ("submitted_at", "_lead", "_f")],
+                pl.when(~win).then(pl.col("submitted_at")).alias("_others"),
+                pl.when(win).then(pl.col("who")).alias("_who"),
+            )
+            .group_by("tender_id")
             .agg(
                 pl.len().alias("n"),
                 win.sum().alias("_winners"),
-                pl.col("submitted_at").filter(win).first().alias("_at"),
-                pl.col("submitted_at").filter(~win).max().alias("_others"),
-                pl.col("_lead").filter(win).first().alias("_lead"),
-                pl.col("_f").filter(win).first().alias("_f"),
+                pl.col("submitted_at").max().alias("_at"),
+                pl.col("_others").max(),
+                pl.col("_lead").max(),
+                pl.col("_f").max(),
                 pl.col("bid_deadline").first().alias("_deadline"),
-                pl.col("who").filter(win).drop_nulls().unique().sort().alias("firms"),
+                pl.col("_who").max(),
             )
             .filter((pl.col("n") >= self.min_bids) & (pl.col("_winners") == 1))
+            .with_columns(pl.concat_list("_who").list.drop_nulls().alias("firms"))
         )
         n = pl.col("n").cast(pl.Float64)
         chance = (

@@ -104,8 +104,9 @@ class LowestDisqualified:
             "tender_id", pl.col("award_method").fill_null(UNSTATED).alias("_rule")
         ).filter(pl.col("_rule").is_in(list(self.award_methods)))
         bids = (
-            data.bids.filter(pl.col("amount").is_not_null())
-            .join(rules, on="tender_id", how="semi")
+            data.bids.lazy()
+            .filter(pl.col("amount").is_not_null())
+            .join(rules.lazy(), on="tender_id", how="semi")
             .select(
                 "tender_id",
                 "amount",
@@ -114,6 +115,7 @@ class LowestDisqualified:
                 out.alias("_out"),
                 win.alias("_win"),
             )
+            .collect()
         )
         if bids.height == 0:
             raise NotComputable(

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from bidwatch.detectors._base import sig
-from bidwatch.detectors._pairs import binom_law, fdr, sum_tails
+from bidwatch.detectors._pairs import bid_codes, binom_law, fdr, sum_tails
 from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:
@@ -95,33 +95,53 @@ class PersistentLoser:
             raise ValueError(f"min_winner_share must be in [0, 1], got {self.min_winner_share}")
 
     def detect(self, data: Dataset) -> Findings:
-        valid = data.bids.filter(pl.col("status").is_null() | (pl.col("status") == "valid"))
-        # A bid without a resolved firm is still a rival: it counts by its row.
-        who = pl.coalesce(pl.col("firm_id"), pl.format("row {}:{}", pl.col("_src"), pl.col("_row")))
+        # Tenders and firms as integer codes shared per dataset (a firm's code orders as its
+        # id does): the group-bys run on integers.
+        codes = bid_codes(data)
+        tender_names, firm_names = codes.tenders, codes.firms
+        # A bid without a resolved firm is still a rival: it counts by its row, coded after
+        # every firm.
+        row = pl.int_range(pl.len(), dtype=pl.UInt64) + firm_names.len()
         bidders = (
-            valid.select(
-                "tender_id", who.alias("_who"), "firm_id", pl.col("is_winner").fill_null(False)
+            pl.concat(
+                [
+                    data.bids.select(
+                        (pl.col("status").is_null() | (pl.col("status") == "valid")).alias("_ok"),
+                        pl.col("firm_id").is_not_null().alias("_firm"),
+                        pl.col("is_winner").fill_null(False),
+                    ),
+                    codes.frame,
+                ],
+                how="horizontal",
             )
-            .group_by("tender_id", "_who")
-            .agg(pl.col("firm_id").first(), pl.col("is_winner").any())
+            .filter("_ok")
+            .select(
+                "_t",
+                pl.coalesce(pl.col("_f").cast(pl.UInt64), row).alias("_w"),
+                "_firm",
+                "is_winner",
+            )
+            .group_by("_t", "_w")
+            .agg(pl.col("_firm").first(), pl.col("is_winner").any())
         )
         tenders = (
-            bidders.group_by("tender_id")
+            bidders.group_by("_t")
             .agg(pl.len().alias("n"), pl.col("is_winner").sum().alias("w"))
             .filter(pl.col("w") > 0)
         )
-        own = bidders.filter(pl.col("firm_id").is_not_null()).join(tenders, on="tender_id")
+        own = bidders.filter("_firm").join(tenders, on="_t")
         firms = (
-            own.group_by("firm_id")
+            own.group_by("_w")
             .agg(pl.len().alias("bids"), pl.col("is_winner").sum().alias("wins"))
             .filter(pl.col("bids") >= self.min_bids)
-            .sort("firm_id")
+            .sort("_w")
             .with_row_index("_s")
         )
         if firms.height == 0:
             return Findings.empty()
+        firms = firms.with_columns(firm_names.gather(firms.get_column("_w")).alias("firm_id"))
         slots = (
-            own.join(firms.select("firm_id", "_s"), on="firm_id")
+            own.join(firms.select("_w", "_s"), on="_w")
             .group_by("_s", "n", "w")
             .agg(pl.len().alias("c"))
             .sort("_s", "n", "w")
@@ -149,29 +169,32 @@ class PersistentLoser:
             binom_law(trials[rows], chance[rows]),
             cap=wins[index] + 1,
             thresholds=[wins[index] + 1],
+            lower_only=True,
         )
         p[index] = low
         assessed = firms.with_columns(pl.Series("expected", expected), pl.Series("p", p))
-        losses = own.join(firms.select("firm_id", "_s"), on="firm_id").filter(~pl.col("is_winner"))
-        winners = bidders.filter(pl.col("is_winner") & pl.col("firm_id").is_not_null()).select(
-            "tender_id", pl.col("firm_id").alias("winner")
+        losses = own.join(firms.select("_w", "_s"), on="_w").filter(~pl.col("is_winner"))
+        winners = bidders.filter(pl.col("is_winner") & pl.col("_firm")).select(
+            "_t", pl.col("_w").alias("_win")
         )
-        lost = losses.join(winners, on="tender_id").select("_s", "winner", "tender_id")
+        lost = losses.join(winners, on="_t").select("_s", "_win", "_t")
         # Each firm's most frequent winner (the lowest id among equals), counted first; the
         # tenders lost are listed for that winner only.
         top = (
-            lost.group_by("_s", "winner")
+            lost.group_by("_s", "_win")
             .agg(pl.len().alias("lost_to"))
-            .sort(["_s", "lost_to", "winner"], descending=[False, True, False])
+            .sort(["_s", "lost_to", "_win"], descending=[False, True, False])
             .group_by("_s", maintain_order=True)
-            .agg(pl.all().first(), pl.col("winner").len().alias("winners"))
+            .agg(pl.all().first(), pl.col("_win").len().alias("winners"))
         )
+        top = top.with_columns(firm_names.gather(top.get_column("_win")).alias("winner"))
+        chosen = lost.join(top.select("_s", "_win"), on=["_s", "_win"], how="semi")
         listed = (
-            lost.join(top.select("_s", "winner"), on=["_s", "winner"], how="semi")
-            .group_by("_s", "winner")
+            chosen.with_columns(tender_names.gather(chosen.get_column("_t")).alias("tender_id"))
+            .group_by("_s", "_win")
             .agg(pl.col("tender_id").sort().alias("lost_tenders"))
         )
-        beaten = top.join(listed, on=["_s", "winner"], how="left", maintain_order="left")
+        beaten = top.join(listed, on=["_s", "_win"], how="left", maintain_order="left").drop("_win")
         # Who beat a firm says nothing, if bidders are alike, about how often it lost: the
         # firms beaten mostly by one winner are the family the false discovery rate is
         # controlled over.

@@ -80,16 +80,18 @@ class RegularDifferences:
     def detect(self, data: Dataset) -> Findings:
         firm = "firm_id" if "firm_id" in data.bids.columns else None
         bids = (
-            data.bids.filter(pl.col("amount").is_not_null())
+            data.bids.lazy()
+            .filter(pl.col("amount").is_not_null())
             .select(
                 "tender_id",
                 (pl.col("amount") * 100).round().cast(pl.Int64).alias("c"),
                 (pl.col(firm) if firm else pl.lit(None, dtype=pl.String)).alias("who"),
             )
+            .collect()
             .sort("tender_id", "c", "who", nulls_last=True)
             # Sorted, each tender's bids are one run: _t numbers the runs, and "k bids back
             # in the tender" is k rows back in the same run, without a group-by on the text.
-            .with_columns(pl.col("tender_id").rle_id().alias("_t"))
+            .with_columns(pl.col("tender_id").rle_id().set_sorted().alias("_t"))
             .filter(pl.len().over("_t") >= self.min_bids)
             .with_columns(rounding_unit(pl.col("c")).alias("g"))
         )
@@ -101,10 +103,10 @@ class RegularDifferences:
 
         rises = (pl.col("b") > pl.col("a")) & (pl.col("c") > pl.col("b"))
         steps = (
-            bids.with_columns(
+            bids.with_row_index("_i")
+            .with_columns(
                 back(c, 1).alias("b"),
                 back(c, 2).alias("a"),
-                pl.concat_list(back(pl.col("who"), 2), back(pl.col("who"), 1), "who").alias("by"),
                 (pl.col("g") + back(pl.col("g"), 1) + back(pl.col("g"), 2)).alias("u"),
                 (c.max() - c.min()).over("_t").alias("w"),
                 pl.len().over("_t").alias("n"),
@@ -128,11 +130,20 @@ class RegularDifferences:
                 (pl.concat_list("a", "b", "c") / 100).alias("bids"),
             )
         )
+        # The bidders of each step, for the few rows that make one: a step's two earlier bids
+        # are the two rows before it, in the same tender (rises needs both).
+        who = bids.get_column("who")
+        at = steps.get_column("_i")
+        steps = steps.with_columns(
+            pl.concat_list(
+                who.gather(at - 2).alias("_who2"), who.gather(at - 1).alias("_who1"), "who"
+            ).alias("by")
+        )
         per_tender = (
             steps.group_by("tender_id", maintain_order=True)
             .agg(
                 pl.len().alias("m"),
-                pl.col("n", "w").first(),
+                pl.col("_t", "n", "w").first(),
                 pl.col("u").max(),
                 pl.struct("kind", "bids", "step").alias("steps"),
                 pl.col("by").list.explode(keep_nulls=False).unique().sort().alias("firms"),
@@ -158,9 +169,12 @@ class RegularDifferences:
             )
             .filter(pl.col("chance") <= self.max_chance)
         )
-        per_tender = per_tender.join(
-            bids.group_by("tender_id").agg((c / 100).alias("amounts")), on="tender_id"
+        amounts = (
+            bids.filter(pl.col("_t").is_in(per_tender.get_column("_t").implode()))
+            .group_by("_t", maintain_order=True)
+            .agg((c / 100).alias("amounts"))
         )
+        per_tender = per_tender.join(amounts, on="_t")
         return build(
             per_tender,
             detector=self.name,

@@ -139,25 +139,28 @@ class RoundBids:
         # gives the same sums, and coding by hash is cheaper than ranking the text.
         firm = _labels(bids.get_column("who"))
         tender = _labels(bids.get_column("tender_id"))
-        cell = (
-            pl.Series(firm * (int(tender.max()) + 1) + tender)
-            .rank("dense")
-            .cast(pl.Int64)
-            .to_numpy()
-        )
-        firms, cells = int(firm.max()) + 1, int(cell.max()) + 1
+        # (firm, tender) cells as one integer; only cells with a winning bid get a row of
+        # counts (a bid of another cell subtracts nothing): a few rows, not one per bid.
+        cell_key = firm * (int(tender.max()) + 1) + tender
+        won_cells, won_cell = np.unique(cell_key[won], return_inverse=True)
+        firms = int(firm.max()) + 1
         by_firm = (
             np.bincount(firm[won] * _UNITS + z[won], minlength=firms * _UNITS)
             .reshape(firms, _UNITS)
             .astype(np.float64)
         )
         by_cell = (
-            np.bincount(cell[won] * _UNITS + z[won], minlength=cells * _UNITS)
-            .reshape(cells, _UNITS)
+            np.bincount(won_cell.ravel() * _UNITS + z[won], minlength=won_cells.shape[0] * _UNITS)
+            .reshape(won_cells.shape[0], _UNITS)
             .astype(np.float64)
         )
-        mine = (by_firm @ reach)[firm, t] - (by_cell @ reach)[cell, t]
-        count = by_firm.sum(axis=1)[firm] - by_cell.sum(axis=1)[cell]
+        mine = (by_firm @ reach)[firm, t]
+        count = by_firm.sum(axis=1)[firm]
+        if won_cells.shape[0]:
+            at = np.minimum(np.searchsorted(won_cells, cell_key), won_cells.shape[0] - 1)
+            has = won_cells[at] == cell_key
+            mine = mine - np.where(has, (by_cell @ reach)[at, t], 0.0)
+            count = count - np.where(has, by_cell.sum(axis=1)[at], 0.0)
         habit = (mine + self.prior_bids * everyone[t]) / (count + self.prior_bids)
         return np.asarray(np.where(known, habit, everyone[t]), dtype=np.float64)
 
@@ -166,7 +169,8 @@ class RoundBids:
         cents = (pl.col("amount") * 100).round().cast(pl.Int64)
         estimate = (pl.col("estimate") * 100).round().cast(pl.Int64)
         bids = (
-            data.bids.filter(pl.col("amount").is_not_null())
+            data.bids.lazy()
+            .filter(pl.col("amount").is_not_null())
             .select(
                 "tender_id",
                 "amount",
@@ -174,6 +178,7 @@ class RoundBids:
                 cents.alias("_cents"),
                 pl.col("is_winner").fill_null(False).alias("_won"),
             )
+            .collect()
             .join(data.tenders.select("tender_id", "estimate"), on="tender_id", how="left")
             .filter(pl.col("estimate").is_null() | (estimate != pl.col("_cents")))
         )

@@ -13,9 +13,9 @@ from bidwatch.detectors._base import Family, NotComputable, sig
 from bidwatch.detectors._contracts import (
     compare_contracts,
     contract_comparison,
-    contract_frame,
     day_text,
     days,
+    shared_contracts,
     upper_fence,
     win_depth,
 )
@@ -130,7 +130,7 @@ class SettlementGrowth:
             raise ValueError(f"min_reason_orders must be >= 1, got {self.min_reason_orders}")
 
     def detect(self, data: Dataset) -> Findings:
-        contracts = contract_frame(data)
+        contracts = shared_contracts(data)
         signed = contracts.filter(pl.col("contract_amount") > 0)
         orders = change_orders(data)
         frame = with_growth(signed, orders)
@@ -163,7 +163,7 @@ class SettlementGrowth:
         flagged = (
             flagged.join(depth, on="tender_id", how="left")
             .join(contractors(data), on="tender_id", how="left")
-            .join(orders_list(data), on="tender_id", how="left")
+            .join(orders_list(data, flagged.get_column("tender_id")), on="tender_id", how="left")
             .join(
                 reason_concentration(data, depth, self.min_reason_orders),
                 on="tender_id",
@@ -361,9 +361,14 @@ def reason_concentration(data: Dataset, depth: pl.DataFrame, min_orders: int) ->
         }
     )
     key = pl.col("reason").str.normalize("NFKC").str.to_lowercase().str.strip_chars()
+    given = data.change_orders.filter(pl.col("reason").is_not_null())
+    # A few reasons recur over many change orders: each is normalised once.
+    reasons = given.get_column("reason").unique()
+    keys = pl.DataFrame({"reason": reasons}).select(key).to_series()
     orders = (
-        data.change_orders.filter(pl.col("reason").is_not_null())
-        .with_columns(key.alias("_key"))
+        given.with_columns(
+            pl.col("reason").replace_strict(reasons, keys, return_dtype=pl.String).alias("_key")
+        )
         .filter(pl.col("_key") != "")
         .join(depth.select("tender_id", "_win_pct"), on="tender_id")
         .with_columns((pl.col("_win_pct") > 0.5).alias("_deep"))
@@ -434,11 +439,13 @@ def change_orders(data: Dataset) -> pl.DataFrame:
     )
 
 
-def orders_list(data: Dataset) -> pl.DataFrame:
-    """tender_id, _list: each change order (amount, approval date, reason) in date order."""
-    orders = data.change_orders.sort(
-        "tender_id", "approved_at", "amount", "reason", nulls_last=True
-    )
+def orders_list(data: Dataset, tenders: pl.Series | None = None) -> pl.DataFrame:
+    """tender_id, _list: each change order (amount, approval date, reason) in date order;
+    of the ``tenders`` given, else of all."""
+    orders = data.change_orders
+    if tenders is not None:
+        orders = orders.filter(pl.col("tender_id").is_in(tenders.implode()))
+    orders = orders.sort("tender_id", "approved_at", "amount", "reason", nulls_last=True)
     return orders.group_by("tender_id", maintain_order=True).agg(
         pl.struct(
             pl.col("amount"),

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from bidwatch.detectors._base import NotComputable
+from bidwatch.detectors._pairs import bid_codes
 from bidwatch.findings import Findings, SubjectKind, build
 from bidwatch.identifiers import PLACEHOLDERS, trace_key
 from bidwatch.schema import TRACE_COLUMNS
@@ -103,115 +105,126 @@ class SharedTraces:
         if not present:
             raise NotComputable("no trace column in the bids (" + ", ".join(TRACE_COLUMNS) + ")")
         resolved = "firm_id" in data.bids.columns and data.has("bids.firm_id")
-        bidder = (
-            pl.coalesce(pl.col("firm_id"), pl.format("row {}:{}", pl.col("_src"), pl.col("_row")))
-            if resolved
-            else pl.format("{}:{}", pl.col("_src"), pl.col("_row"))
-        )
-        # Integer codes for tenders and bidders: the group-bys below run over every
-        # (bid, trace) pair, where string keys cost most of the time.
-        bids = data.bids.select("tender_id", bidder.alias("bidder"), *present).with_columns(
-            pl.col("tender_id").rank("dense").cast(pl.UInt32).alias("_t"),
-            pl.col("bidder").rank("dense").cast(pl.UInt32).alias("_b"),
-        )
+        label = pl.format("row {}:{}" if resolved else "{}:{}", pl.col("_src"), pl.col("_row"))
+        bids = data.bids.select(*present)
+        # Integer codes for tenders and bidders (shared per dataset): the work below runs
+        # over every (bid, trace) pair, on codes only. A bidder is its resolved firm, else
+        # its row, coded after every firm.
+        codes = bid_codes(data)
+        tender_names, firms = codes.tenders, codes.firms.len()
+        tender = codes.frame.get_column("_t").fill_null(tender_names.len()).to_numpy()
+        bidder_code = np.where(
+            codes.frame.get_column("_f").is_null().to_numpy(),
+            firms + np.arange(bids.height),
+            codes.frame.get_column("_f").fill_null(0).to_numpy(),
+        ).astype(np.int64)
         # Each distinct value of a trace is normalised once (traces repeat across a firm's
         # bids) and coded: _v numbers the values of each trace in their text's order, _k the
-        # comparable keys. The long table of (bid, trace) rows, tens of millions for a
-        # national year, then holds codes only.
-        keys = pl.concat(
-            [
-                bids.select(pl.col(trace).alias("value"))
-                .drop_nulls()
-                .unique()
-                .select(
+        # comparable keys (0: none, for a missing value or a placeholder).
+        values = []
+        for trace in present:
+            distinct = bids.get_column(trace).drop_nulls().unique().sort()
+            values.append(
+                pl.DataFrame({"value": distinct}).select(
                     pl.lit(trace).alias("trace"),
                     "value",
                     trace_key(trace, pl.col("value")).alias("key"),
                 )
-                for trace in present
-            ]
-        ).filter(~pl.col("key").is_in(PLACEHOLDERS))
+            )
         keys = (
-            keys.sort("trace", "value")
+            pl.concat(values)
             .with_row_index("_v")
             .with_columns(
                 pl.col("_v").cast(pl.UInt32),
-                pl.struct("trace", "key").rank("dense").cast(pl.UInt32).alias("_k"),
-            )
-        )
-        # Each bid's trace value to its code by its position among the trace's values (an
-        # Enum of them, in _v order), not by a join on the text; values left out above
-        # (placeholders) become null and are dropped, as an inner join would drop them.
-        key_of = keys.get_column("_k").to_numpy()
-        parts = []
-        for trace in present:
-            block = keys.filter(pl.col("trace") == trace)
-            if block.height == 0:
-                continue
-            offset = int(block.get_column("_v")[0])
-            coded = bids.select(
-                "_t",
-                "_b",
-                (
-                    pl.col(trace)
-                    .cast(pl.Enum(block.get_column("value")), strict=False)
-                    .to_physical()
-                    .cast(pl.UInt32)
-                    + offset
-                )
+                pl.when(~pl.col("key").is_in(PLACEHOLDERS))
+                .then(pl.struct("trace", "key").rank("dense"))
                 .cast(pl.UInt32)
-                .alias("_v"),
-            ).drop_nulls("_v")
-            parts.append(
-                coded.with_columns(
-                    pl.Series("_k", key_of[coded.get_column("_v").to_numpy()], dtype=pl.UInt32)
-                )
-            )
-        long = (
-            pl.concat(parts)
-            if parts
-            else pl.DataFrame(
-                schema={"_t": pl.UInt32, "_b": pl.UInt32, "_v": pl.UInt32, "_k": pl.UInt32}
+                .alias("_k"),
             )
         )
-        spread = long.group_by("_k").agg(pl.col("_b").n_unique().alias("_firms"))
-        defaults = spread.filter(pl.col("_firms") > self.max_firms)
-        named = keys.join(defaults, on="_k").group_by("trace", "key").agg(pl.col("_firms").first())
+        key_of = keys.get_column("_k").fill_null(0).to_numpy().astype(np.int64)
+        # The (bid, trace) rows that carry a key, as arrays: tender, bidder, value and key.
+        rows, offset = [], 0
+        for trace, written in zip(present, values, strict=True):
+            position = _positions(bids.get_column(trace), written.get_column("value"))
+            v = position + offset
+            has = position < written.height
+            k = np.where(has, key_of[np.minimum(v, key_of.shape[0] - 1)], 0)
+            rows.append((k, v, has & (k > 0)))
+            offset += written.height
+        keyed = [np.flatnonzero(m) for _, _, m in rows]
+        k_long = np.concatenate([k[i] for (k, _, _), i in zip(rows, keyed, strict=True)])
+        v_long = np.concatenate([v[i] for (_, v, _), i in zip(rows, keyed, strict=True)])
+        bid_long = np.concatenate(keyed)
+        # Firms carrying each key: distinct (key, bidder) pairs, counted per key.
+        width = firms + bids.height + 1
+        carrying = (
+            pl.Series(k_long.astype(np.uint64) * width + bidder_code[bid_long].astype(np.uint64))
+            .unique()
+            .to_numpy()
+        )
+        firms_of = np.bincount(carrying // width, minlength=keys.height + 1)
+        named = (
+            keys.drop_nulls("_k")
+            .filter(pl.Series(firms_of[key_of[key_of > 0]] > self.max_firms))
+            .group_by("trace", "key")
+            .agg(pl.col("_k").first())
+        )
         notes = tuple(
-            f"{trace} {key!r} is carried by {firms} firms: treated as a default, not a trace"
-            for trace, key, firms in named.sort("trace", "key").head(20).iter_rows()
+            f"{trace} {key!r} is carried by {firms_of[k]} firms: treated as a default, not a trace"
+            for trace, key, k in named.sort("trace", "key").head(20).iter_rows()
         )
-        long = long.join(defaults.select("_k"), on="_k", how="anti")
-        codes = bids.select("_t", "tender_id").unique("_t")
+        kept = firms_of[k_long] <= self.max_firms
+        # Assessed: tenders where two different bidders carry some trace that is no default.
+        carries = np.zeros(bids.height, dtype=bool)
+        carries[bid_long[kept]] = True
         assessed = (
-            long.group_by("_t")
+            pl.DataFrame({"_t": tender, "_b": bidder_code})
+            .filter(pl.Series(carries) & (pl.col("_t") < tender_names.len()))
+            .group_by("_t")
             .agg(pl.col("_b").n_unique().alias("_n"))
             .filter(pl.col("_n") >= 2)
-            .join(codes, on="_t")
-            .get_column("tender_id")
+            .get_column("_t")
         )
+        assessed = tender_names.gather(assessed)
         # A key more than once in a tender: duplicated (tender, key), as one 64-bit number,
         # among the keys carried by two firms or more (a key of one firm alone shares
         # nothing, even where the firm bid twice).
-        firms_of = np.zeros(keys.height + 1, dtype=np.int64)  # _k counts from 1
-        firms_of[spread.get_column("_k").to_numpy()] = spread.get_column("_firms").to_numpy()
-        carried = firms_of[long.get_column("_k").to_numpy()]
-        pairs = long.filter(pl.Series(carried >= 2)).filter(
+        near = np.flatnonzero(kept & (firms_of[k_long] >= 2))
+        near = near[tender[bid_long[near]] < tender_names.len()]
+        pairs = pl.DataFrame(
+            {
+                "_t": tender[bid_long[near]],
+                "_b": bidder_code[bid_long[near]],
+                "_v": v_long[near].astype(np.uint32),
+                "_k": k_long[near].astype(np.uint32),
+            }
+        ).filter(
             (
                 pl.col("_t").cast(pl.UInt64) * pl.lit(2**32, dtype=pl.UInt64)
                 + pl.col("_k").cast(pl.UInt64)
             ).is_duplicated()
         )
-        who = bids.select("_b", "bidder").unique("_b")
+        # Bidders' names for the few rows left: a firm's id, else its row's label.
+        code = pairs.get_column("_b").to_numpy()
+        of_firm, of_row = np.flatnonzero(code < firms), np.flatnonzero(code >= firms)
+        names = pl.concat(
+            [
+                codes.firms.gather(code[of_firm]).alias("bidder"),
+                data.bids[code[of_row] - firms].select(label.alias("bidder")).to_series(),
+            ]
+        )
+        pairs = pairs.with_columns(
+            names.gather(np.argsort(np.concatenate([of_firm, of_row]))).alias("bidder")
+        )
         shared = (
-            pairs.join(who, on="_b")
-            .group_by("_t", "_k")
+            pairs.group_by("_t", "_k")
             .agg(pl.col("bidder").unique().sort().alias("bidders"), pl.col("_v").min())
             .filter(pl.col("bidders").list.len() >= 2)
-            .join(codes, on="_t")
-            .join(keys.select("_v", "trace", "value"), on="_v")
-            .join(keys.select("_k", "key").unique("_k"), on="_k")
         )
+        shared = shared.with_columns(
+            tender_names.gather(shared.get_column("_t")).alias("tender_id")
+        ).join(keys.select("_v", "trace", "value", "key"), on="_v")
         strength = {t: s for t, (s, _, _) in TRACES.items()}
         article = {t: a for t, (_, a, _) in TRACES.items()}
         clause = {t: f"{a}: {c}" for t, (_, a, c) in TRACES.items()}
@@ -266,3 +279,10 @@ class SharedTraces:
             assessed=assessed,
             notes=notes,
         )
+
+
+def _positions(column: pl.Series, names: pl.Series) -> npt.NDArray[np.int64]:
+    """Each value's position among ``names`` (sorted, distinct, without null); a null or a
+    value not among them gets len(names)."""
+    found = column.cast(pl.Enum(names), strict=False).to_physical().cast(pl.Int64)
+    return found.fill_null(names.len()).to_numpy()

@@ -124,9 +124,11 @@ class ShortPeriod:
         )
         firm = pl.col("firm_id") if "firm_id" in data.bids.columns else pl.lit(None, pl.String)
         winners = (
-            data.bids.filter(pl.col("is_winner").fill_null(False))
+            data.bids.lazy()
+            .filter(pl.col("is_winner").fill_null(False))
             .group_by("tender_id")
             .agg(firm.drop_nulls().unique().sort().alias("firms"))
+            .collect()
         )
         flagged = flagged.join(winners, on="tender_id", how="left")
         below_legal = pl.col("_legal").is_not_null() & (pl.col("days") < pl.col("_legal"))

@@ -95,32 +95,65 @@ class SubmissionCluster:
     def detect(self, data: Dataset) -> Findings:
         firm = pl.col("firm_id") if "firm_id" in data.bids.columns else pl.lit(None, pl.String)
         t = pl.col("_t")
-        timed = data.bids.filter(pl.col("submitted_at").is_not_null()).select(
-            "tender_id", firm.alias("_named"), pl.col("submitted_at").dt.epoch("s").alias("_t")
+        timed = (
+            data.bids.lazy()
+            .filter(pl.col("submitted_at").is_not_null())
+            .select(
+                "tender_id", firm.alias("_named"), pl.col("submitted_at").dt.epoch("s").alias("_t")
+            )
+            .collect()
         )
         if timed.height == 0:
             raise NotComputable("no bid has a submission time (submitted_at)")
+        # Tenders and firms as integer codes (positions among their distinct values; firms
+        # sorted, so that their codes order ties as their names do): every sort, group-by and
+        # window below is on integers, and names come back only for the reported runs.
+        tender_ids = timed.get_column("tender_id").unique()
+        firms = timed.get_column("_named").drop_nulls().unique().sort()
+        timed = timed.select(
+            pl.col("tender_id").cast(pl.Enum(tender_ids)).to_physical().alias("_c"),
+            pl.col("_named").cast(pl.Enum(firms)).to_physical().alias("_f"),
+            "_t",
+        )
         # A known firm counts once per tender, at its last submission; a bid whose bidder is
         # unknown counts as a bidder of its own.
-        bids = pl.concat(
-            [
-                timed.filter(pl.col("_named").is_not_null())
-                .group_by("tender_id", "_named")
-                .agg(t.max()),
-                timed.filter(pl.col("_named").is_null()).select("tender_id", "_named", "_t"),
-            ]
+        width = firms.len() + 1
+        named = (
+            timed.filter(pl.col("_f").is_not_null())
+            .group_by((pl.col("_c").cast(pl.UInt64) * width + pl.col("_f")).alias("_k"))
+            .agg(t.max())
+            .select(
+                (pl.col("_k") // width).cast(pl.UInt32).alias("_c"),
+                (pl.col("_k") % width).cast(pl.UInt32).alias("_f"),
+                "_t",
+            )
         )
-        deadline = data.tenders.select(
-            "tender_id", pl.col("bid_deadline").dt.epoch("s").alias("_deadline")
+        unnamed = timed.filter(pl.col("_f").is_null()).cast({"_c": pl.UInt32, "_f": pl.UInt32})
+        bids = pl.concat([named, unnamed])
+        deadline = (
+            tender_ids.to_frame()
+            .join(data.tenders.select("tender_id", "bid_deadline"), on="tender_id", how="left")
+            .select(
+                pl.col("tender_id").cast(pl.Enum(tender_ids)).to_physical().alias("_c"),
+                pl.col("bid_deadline").dt.epoch("s").alias("_deadline"),
+            )
         )
         # Sorted, each tender's bids are one run, numbered by _r: the windows below are over
         # that integer, and the previous bid of the tender is the previous row of the run.
+        # (numpy's lexsort: several times faster than polars' sort on three columns here)
+        order = np.lexsort(
+            (
+                bids.get_column("_f").fill_null(width).to_numpy(),
+                bids.get_column("_t").to_numpy(),
+                bids.get_column("_c").to_numpy(),
+            )
+        )
         bids = (
-            bids.sort("tender_id", "_t", "_named", nulls_last=True)
-            .with_columns(pl.col("tender_id").rle_id().alias("_r"))
+            bids[order]
+            .with_columns(pl.col("_c").rle_id().set_sorted().alias("_r"))
             .with_columns(pl.len().over("_r").alias("n"))
             .filter(pl.col("n") >= self.min_bidders)
-            .join(deadline, on="tender_id", how="left", maintain_order="left")
+            .join(deadline, on="_c", how="left", maintain_order="left")
         )
         first = t.min().over("_r")
         end = pl.max_horizontal(t.max().over("_r"), pl.col("_deadline"))
@@ -128,17 +161,23 @@ class SubmissionCluster:
         bids = bids.with_columns(
             (end - first).alias("_window"),
             (gap.is_null() | (gap > self.max_gap_minutes * 60)).alias("_new"),
-        ).with_columns(pl.col("_new").cum_sum().over("_r").alias("_run"))
-        assessed = bids.get_column("tender_id").unique()
+        ).with_columns(
+            pl.col("_new").cum_sum().over("_r").alias("_run"),
+            # Runs numbered through the file (each tender starts a new one): one sorted key.
+            pl.col("_new").cum_sum().set_sorted().alias("_g"),
+        )
+        assessed = tender_ids.gather(bids.get_column("_c").unique())
         runs = (
-            bids.group_by("_r", "_run")
+            bids.group_by("_g", maintain_order=True)
             .agg(
-                pl.col("tender_id").first(),
+                pl.col("_c", "_run").first(),
                 pl.len().alias("m"),
-                (t.max() - t.min()).alias("_span"),
+                t.max().alias("_last"),
+                t.min().alias("_first"),
                 pl.col("n", "_window").first(),
             )
             .filter(pl.col("m") >= self.min_bidders)
+            .with_columns((pl.col("_last") - pl.col("_first")).alias("_span"))
         )
         m = runs.get_column("m").to_numpy().astype(np.float64)
         n = runs.get_column("n").to_numpy().astype(np.float64)
@@ -150,23 +189,24 @@ class SubmissionCluster:
         runs = runs.with_columns(pl.Series("chance", chance, dtype=pl.Float64))
         per_tender = (
             runs.filter(pl.col("chance") <= self.max_chance)
-            .sort("tender_id", "chance", "_run")
-            .group_by("tender_id", maintain_order=True)
+            .sort("_c", "chance", "_run")
+            .group_by("_c", maintain_order=True)
             .first()
         )
         # The bidders and times of each reported run, gathered for those runs only.
-        detail = (
-            bids.join(per_tender.select("tender_id", "_run"), on=["tender_id", "_run"], how="semi")
-            .group_by("tender_id", maintain_order=True)
-            .agg(
-                pl.struct(
-                    pl.col("_named").alias("bidder"),
-                    pl.from_epoch("_t", time_unit="s").dt.to_string(TIME).alias("submitted_at"),
-                ).alias("run"),
-                pl.col("_named").drop_nulls().unique().sort().alias("firms"),
-            )
+        rows = bids.join(per_tender.select("_c", "_run"), on=["_c", "_run"], how="semi")
+        rows = rows.with_columns(firms.gather(rows.get_column("_f")).alias("_named"))
+        detail = rows.group_by("_c", maintain_order=True).agg(
+            pl.struct(
+                pl.col("_named").alias("bidder"),
+                pl.from_epoch("_t", time_unit="s").dt.to_string(TIME).alias("submitted_at"),
+            ).alias("run"),
+            pl.col("_named").drop_nulls().unique().sort().alias("firms"),
         )
-        per_tender = per_tender.join(detail, on="tender_id")
+        per_tender = per_tender.join(detail, on="_c")
+        per_tender = per_tender.with_columns(
+            tender_ids.gather(per_tender.get_column("_c")).alias("tender_id")
+        ).sort("tender_id")
         return build(
             per_tender,
             detector=self.name,

@@ -15,6 +15,7 @@ from bidwatch.detectors._groups import (
     group_cohesion,
     joint_tenders,
     label_permutation,
+    member_firms,
     permutation_p,
     relative_prices,
     validate_permutations,
@@ -250,7 +251,7 @@ class SuspectedGroups(GroupSearch):
             return pl.DataFrame(schema=schema)
         prices = (
             relative_prices(data)
-            .join(c.firms, on="firm_id")
+            .join(member_firms(c), on="firm_id")
             .join(c.tenders.select("_t", "tender_id"), on="tender_id")
             .join(c.membership, on="_f")
         )

@@ -11,6 +11,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from bidwatch.detectors._base import NotComputable
+from bidwatch.detectors._pairs import bid_codes
 from bidwatch.detectors.shared_traces import TRACES
 from bidwatch.findings import FINDING_SCHEMA, Findings, SubjectKind, build, with_group_ids
 from bidwatch.identifiers import PLACEHOLDERS, trace_key
@@ -115,22 +116,43 @@ class TraceNetwork:
         if not present:
             raise NotComputable("no trace column in the bids (" + ", ".join(TRACE_COLUMNS) + ")")
         # Integer codes for tenders, firms and regions: the group-bys below run over every
-        # (bid, trace) pair, where string keys would cost most of the time.
+        # (bid, trace) pair, where string keys would cost most of the time. Tenders and
+        # firms are coded once per dataset; firms count from 1 here.
+        codes = bid_codes(data)
         region = pl.col("region") if data.has("tenders.region") else pl.lit(None, pl.String)
-        regions = data.tenders.select("tender_id", region.fill_null("").alias("_region")).unique(
-            "tender_id"
+        regions = data.tenders.select(
+            pl.col("tender_id")
+            .cast(pl.Enum(codes.tenders), strict=False)
+            .to_physical()
+            .cast(pl.UInt32)
+            .alias("_t"),
+            region.fill_null("").alias("_region"),
+        ).unique("_t")
+        # Each tender's region code, in the order of the regions' names ("" where none is
+        # given, and for a tender missing from the tenders table); the slot after the last
+        # tender serves a bid without one.
+        region_names = pl.concat([regions.get_column("_region"), pl.Series([""])]).unique().sort()
+        region_code = (
+            regions.get_column("_region").cast(pl.Enum(region_names)).to_physical().to_numpy()
         )
-        bids = (
-            data.bids.filter(pl.col("firm_id").is_not_null())
-            .select("tender_id", "firm_id", *present)
-            .join(regions, on="tender_id", how="left")
-            .with_columns(
-                pl.col("_region").fill_null(""),
-                pl.col("tender_id").rank("dense").cast(pl.UInt32).alias("_t"),
-            )
+        region_of = np.full(
+            codes.tenders.len() + 1,
+            int(region_names.search_sorted("")) + 1,
+            dtype=np.uint64,
         )
-        bids = _dense_code(bids, "firm_id", "_f", pl.UInt32())
-        bids = _dense_code(bids, "_region", "_r", pl.UInt64())
+        listed = regions.get_column("_t")
+        region_of[listed.drop_nulls().to_numpy()] = (
+            region_code[listed.is_not_null().to_numpy()].astype(np.uint64) + 1
+        )
+        bids = pl.concat([data.bids.select(*present), codes.frame], how="horizontal").filter(
+            pl.col("_f").is_not_null()
+        )
+        bids = bids.with_columns(
+            (pl.col("_f") + 1).alias("_f"),
+            pl.Series(
+                "_r", region_of[bids.get_column("_t").fill_null(codes.tenders.len()).to_numpy()]
+            ),
+        )
         # Each distinct value is normalised once; _kk codes a (trace, normalised value). The
         # pass that finds the distinct values also takes the smallest and largest firm code
         # carrying each.
@@ -190,7 +212,7 @@ class TraceNetwork:
             .iter_rows()
         )
         # A value is linked within its region for person names, everywhere for the others.
-        scale = regions.get_column("_region").n_unique() + 1  # above every region code
+        scale = region_names.len() + 1  # above every region code
         long = long.join(widespread, on="_kk", how="anti").with_columns(
             (pl.col("_kk") * scale + pl.col("_r")).alias("_k")
         )
@@ -199,13 +221,23 @@ class TraceNetwork:
         )
         shared = spread.filter(pl.col("_firms") >= 2)
         linking = shared.filter(pl.col("_tenders") >= self.min_tenders)
-        firms = bids.select("_f", "firm_id").unique("_f").sort("_f")
+        firms = pl.DataFrame(
+            {
+                "_f": pl.int_range(1, codes.firms.len() + 1, dtype=pl.UInt32, eager=True),
+                "firm_id": codes.firms,
+            }
+        )
         candidates = self._groups(long.join(shared, on="_k", how="semi"), firms)
         if linking.height == 0:
             return Findings(pl.DataFrame(schema=FINDING_SCHEMA), assessed=candidates, notes=notes)
         links = long.join(linking.select("_k"), on="_k")
         members = self._members(links, firms)
-        tenders = bids.select("_t", "tender_id").unique("_t")
+        tenders = pl.DataFrame(
+            {
+                "_t": pl.int_range(codes.tenders.len(), dtype=pl.UInt32, eager=True),
+                "tender_id": codes.tenders,
+            }
+        )
         found = self._values(links, members, firms, tenders, written)
         groups = (
             found.sort(
@@ -353,15 +385,3 @@ class TraceNetwork:
                 pl.col("trace").replace_strict(article, return_dtype=pl.String).alias("_art"),
             )
         )
-
-
-def _dense_code(frame: pl.DataFrame, column: str, code: str, dtype: pl.DataType) -> pl.DataFrame:
-    """``frame`` with ``code``: the dense rank (1, 2, ...) of ``column``, through a join with
-    its sorted distinct values, which is several times faster than ranking long strings (a
-    null gets none, as with rank)."""
-    values = (
-        frame.select(pl.col(column).drop_nulls().unique().sort())
-        .with_row_index(code, offset=1)
-        .with_columns(pl.col(code).cast(dtype))
-    )
-    return frame.join(values, on=column, how="left", maintain_order="left")

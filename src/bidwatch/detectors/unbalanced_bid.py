@@ -10,14 +10,14 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from bidwatch.detectors._after import priced_items, with_reference
+from bidwatch.detectors._after import with_reference
 from bidwatch.detectors._base import Family, NotComputable, sig
 from bidwatch.detectors._bills import (
     BIDDER,
     HOLDER,
+    TENDER,
     VALUE_ORDER,
-    bill_owners,
-    known_tenders,
+    priced_bills,
     value_sort,
 )
 from bidwatch.findings import Findings, SubjectKind, build
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 # Evidence lists at most this many items (the furthest from their reference first).
 _SHOWN = 12
-# The columns value_sort orders a bill's items by (before the sums over them).
-_ORDER = ("tender_id", BIDDER, *VALUE_ORDER)
 
 
 def median_of_others(
@@ -52,9 +50,14 @@ def median_of_others(
             pl.lit(None, dtype=pl.Float64).alias("_others"),
             pl.lit(None, dtype=pl.Int64).alias("_count"),
         )
-    # Null is a group of its own, as in a group-by.
-    key = pl.col(group[0]) if len(group) == 1 else pl.struct(group)
-    codes = frame.select(key.rank("dense").fill_null(0)).to_series().to_numpy()
+    single = frame.get_column(group[0]) if len(group) == 1 else None
+    if single is not None and single.dtype.is_integer() and single.null_count() == 0:
+        # Integer codes already: the groups and their order are the codes'.
+        codes = single.to_numpy()
+    else:
+        # Null is a group of its own, as in a group-by.
+        key = pl.col(group[0]) if len(group) == 1 else pl.struct(group)
+        codes = frame.select(key.rank("dense").fill_null(0)).to_series().to_numpy()
     values = frame.get_column(value).cast(pl.Float64).fill_null(np.nan).to_numpy()
     order = (
         pl.DataFrame({"c": codes, "v": values})
@@ -88,27 +91,89 @@ def median_of_others(
 
 
 def _codes(frame: pl.DataFrame, columns: list[str]) -> list[pl.Expr]:
-    """For each leading part of the text ``columns`` of ``frame`` (the first, the first
-    two, ...), one integer per distinct combination, null where one of them is null (as a
-    join on them would not match): each column's code among its distinct values, combined
-    as the digits of a mixed-radix number."""
+    """For each leading part of the ``columns`` of ``frame`` (the first, the first two,
+    ...), one integer per distinct combination, null where one of them is null (as a join
+    on them would not match): each text column's code among its distinct values (an
+    unsigned integer column is its own code), combined as the digits of a mixed-radix
+    number."""
     out: list[pl.Expr] = []
     code = pl.lit(0, dtype=pl.UInt64)
     span = 1
     for k, column in enumerate(columns, start=1):
-        values = frame.get_column(column).unique().drop_nulls()
-        if values.len() == 0:
+        series = frame.get_column(column)
+        if series.dtype.is_unsigned_integer():
+            top = series.max()
+            radix = 0 if top is None else int(top) + 1  # type: ignore[arg-type]
+            digit = pl.col(column).cast(pl.UInt64)
+        else:
+            values = series.unique().drop_nulls()
+            radix = values.len()
+            digit = pl.col(column).cast(pl.Enum(values)).to_physical().cast(pl.UInt64)
+        if radix == 0:
             code = pl.lit(None, dtype=pl.UInt64)
         else:
-            digit = pl.col(column).cast(pl.Enum(values)).to_physical().cast(pl.UInt64)
-            code = code * pl.lit(values.len(), dtype=pl.UInt64) + digit
-        span *= max(values.len(), 1)
+            code = code * pl.lit(radix, dtype=pl.UInt64) + digit
+        span *= max(radix, 1)
         if span < 2**63:
             out.append(code)
         else:
             whole = pl.all_horizontal(pl.col(c).is_not_null() for c in columns[:k])
             out.append(pl.when(whole).then(pl.struct(columns[:k]).rank("dense").cast(pl.UInt64)))
     return out
+
+
+def _item_key(items: pl.DataFrame) -> pl.Expr:
+    """What names an item across the bills of its tender, as an integer: its code, else
+    its material, else its description as a material name (each kind in a range of its
+    own), null when it has none of them."""
+    codes = items.get_column("item_code").unique().drop_nulls()
+    materials = items.get_column("_material").unique().drop_nulls()
+    # Descriptions are normalised once each, and only where neither a code nor a material
+    # names the item.
+    texts = (
+        items.filter(
+            pl.col("item_code").is_null()
+            & pl.col("_material").is_null()
+            & pl.col("description").is_not_null()
+        )
+        .select("description")
+        .unique()
+        .with_columns(material_key(pl.col("description")).alias("_text"))
+    )
+    names = texts.get_column("_text").unique().drop_nulls()
+
+    def code(column: pl.Expr, values: pl.Series, offset: int) -> pl.Expr:
+        if values.len() == 0:
+            return pl.lit(None, dtype=pl.UInt64)
+        return column.cast(pl.Enum(values)).to_physical().cast(pl.UInt64) + offset
+
+    text = pl.col("description").replace_strict(
+        texts.get_column("description"), texts.get_column("_text"), default=None
+    )
+    return pl.coalesce(
+        code(pl.col("item_code"), codes, 0),
+        code(pl.col("_material"), materials, codes.len()),
+        code(text, names, codes.len() + materials.len()),
+    )
+
+
+# What unbalanced-bid reads of the bills besides their value_sort columns.
+_READ = (
+    "tender_id",
+    TENDER,
+    BIDDER,
+    HOLDER,
+    "_class",
+    "_material",
+    "period",
+    "_dimension",
+    "region",
+    "_price",
+    "_quantity",
+)
+
+# The item's reference is the published price of its key material where there is one.
+_PUBLISHED = pl.col("_class").is_not_null() & pl.col("_reference").is_not_null()
 
 
 @dataclass(frozen=True)
@@ -223,20 +288,23 @@ class UnbalancedBid:
             raise ValueError(f"min_comparable must be >= 4, got {self.min_comparable}")
 
     def detect(self, data: Dataset) -> Findings:
-        items = priced_items(data)
-        if items.height == 0:
+        bills, notes, priced = priced_bills(data)
+        if priced == 0:
             raise NotComputable(
                 f"no item has a unit and a positive unit price ({data.items.height} item rows)"
             )
-        items, notes = known_tenders(items, data)
-        bills = bill_owners(items, data).filter(pl.col(BIDDER).is_not_null())
+        # The columns read below, before the rows are filtered (which copies them).
+        read = [*_READ, *(c for c in bills.columns if c in VALUE_ORDER)]
+        bills = bills.select(read).filter(pl.col(BIDDER).is_not_null())
         if bills.height == 0:
             raise NotComputable("no priced item belongs to a known bidder's bill")
         rated = self._rated(bills, data)
         bill = pl.col("_value").filter(pl.col("_r").is_not_null())
         r = pl.col("_r").filter(pl.col("_r").is_not_null() & pl.col("_value").is_not_null())
         per_bill = (
-            value_sort(rated.select(*_ORDER, HOLDER, "_r", "_value"), "tender_id", BIDDER)
+            value_sort(
+                rated, "tender_id", BIDDER, carry=["tender_id", BIDDER, HOLDER, "_r", "_value"]
+            )
             .group_by("tender_id", BIDDER)
             .agg(
                 pl.col(HOLDER).first(),
@@ -325,33 +393,29 @@ class UnbalancedBid:
         )
 
     def _rated(self, bills: pl.DataFrame, data: Dataset) -> pl.DataFrame:
-        """Every item of every bill with _ref (per base unit), _basis, _peers, _r and
-        _value."""
-        keyed = with_reference(bills, data).with_columns(
-            pl.coalesce(
-                pl.format("code:{}", pl.col("item_code")),
-                pl.format("material:{}", pl.col("_material")),
-            ).alias("_key")
+        """Every item of every bill with _ref (per base unit), _peers, _r and _value."""
+        # A published reference is read for key materials alone (_PUBLISHED): the others
+        # are not looked up.
+        is_key = bills.get_column("_class").is_not_null()
+        looked_up = with_reference(
+            bills.select("_material", "period", "_dimension", "region").filter(is_key),
+            data,
+            reasons=False,
+        ).get_column("_reference")
+        reference = (
+            pl.select(pl.repeat(None, bills.height, dtype=pl.Float64))
+            .to_series()
+            .scatter(is_key.arg_true(), looked_up)
+            .alias("_reference")
         )
-        # Descriptions are normalised once each, and only where neither a code nor a
-        # material names the item.
-        texts = (
-            keyed.filter(pl.col("_key").is_null() & pl.col("description").is_not_null())
-            .select("description")
-            .unique()
-            .with_columns(pl.format("text:{}", material_key(pl.col("description"))).alias("_t"))
-        )
-        keyed = (
-            keyed.join(texts, on="description", how="left", maintain_order="left")
-            .with_columns(pl.coalesce("_key", "_t").alias("_key"))
-            .drop("_t")
-        )
+        keyed = bills.with_columns(reference)
+        keyed = keyed.with_columns(_item_key(keyed).alias("_key"))
         # The item (tender, key, dimension) and the bill's entry for it (the item and the
         # bidder) as integer codes, null where a part is null so that they join as the text
         # would: sorting and joining on them is several times faster than on the strings.
-        on = ["tender_id", "_key", "_dimension"]
+        on = [TENDER, "_key", "_dimension"]
         *_, item, entry = _codes(keyed, [*on, BIDDER])
-        keyed = keyed.with_columns(item.alias("_item"), entry.alias("_entry"))
+        keyed = keyed.with_columns(item.alias("_item"), entry.alias("_entry")).drop("_key")
         # A bidder's own price for an item: the median of its prices for it, which is the
         # price itself for all but the few items a bill lists twice.
         entries = keyed.filter(pl.col("_entry").is_not_null()).select(
@@ -367,22 +431,20 @@ class UnbalancedBid:
         peers = median_of_others(own, ["_item"], "_entry", "_own").select(
             "_entry", pl.col("_others").alias("_median"), pl.col("_count").alias("_peers")
         )
-        published = pl.col("_class").is_not_null() & pl.col("_reference").is_not_null()
+        if own.height == keyed.height:
+            # Every item is its bill's only entry for it, in the same order: no join.
+            keyed = keyed.with_columns(peers.get_column("_median"), peers.get_column("_peers"))
+        else:
+            keyed = keyed.join(peers, on="_entry", how="left", maintain_order="left")
         by_peers = (pl.col("_peers") >= self.min_peers).fill_null(False)
         return (
-            keyed.join(peers, on="_entry", how="left", maintain_order="left")
-            .drop("_item", "_entry")
+            keyed.drop("_item", "_entry")
             .with_columns(
-                pl.when(published)
+                pl.when(_PUBLISHED)
                 .then(pl.col("_reference"))
                 .when(by_peers)
                 .then(pl.col("_median"))
-                .alias("_ref"),
-                pl.when(published)
-                .then(pl.lit("reference price"))
-                .when(by_peers)
-                .then(pl.format("median of {} other bids", pl.col("_peers")))
-                .alias("_basis"),
+                .alias("_ref")
             )
             .with_columns(
                 (pl.col("_price") / pl.col("_ref")).alias("_r"),
@@ -397,7 +459,13 @@ class UnbalancedBid:
         items = (
             rated.join(flagged.select("tender_id", BIDDER), on=["tender_id", BIDDER], how="semi")
             .filter(off.fill_null(False))
-            .with_columns(pl.col("_r").log().abs().alias("_far"))
+            .with_columns(
+                pl.col("_r").log().abs().alias("_far"),
+                pl.when(_PUBLISHED)
+                .then(pl.lit("reference price"))
+                .otherwise(pl.format("median of {} other bids", pl.col("_peers")))
+                .alias("_basis"),
+            )
         )
         # Furthest first: sorted on minus the distance.
         items = value_sort(items.with_columns(-pl.col("_far")), "tender_id", BIDDER, "_far")

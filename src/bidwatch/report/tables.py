@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,13 +23,18 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def neutralise(frame: pl.DataFrame) -> pl.DataFrame:
     """Prefix text cells that a spreadsheet would run as formulas with a quote."""
     pattern = r"^[=+\-@\t\r]"
+    text = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if not text or frame.height == 0:
+        return frame
+    # Only the columns with such a cell are rewritten: rewriting copies the column.
+    found = frame.select(pl.col(name).str.contains(pattern).any() for name in text).row(0)
     return frame.with_columns(
         pl.when(pl.col(name).str.contains(pattern))
         .then(pl.lit("'") + pl.col(name))
         .otherwise(pl.col(name))
         .alias(name)
-        for name, dtype in frame.schema.items()
-        if dtype == pl.String
+        for name, hit in zip(text, found, strict=True)
+        if hit
     )
 
 
@@ -65,14 +71,21 @@ def write_csv(frame: pl.DataFrame, path: Path) -> Path:
     return path
 
 
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
+@cache
+def _versions() -> tuple[tuple[str, str], ...]:
+    out = [("python", platform.python_version())]
     for package in ("bidwatch", "polars", "numpy", "scipy", "networkx", "rapidfuzz", "jinja2"):
         try:
-            out[package] = metadata.version(package)
+            out.append((package, metadata.version(package)))
         except metadata.PackageNotFoundError:
-            out[package] = "not installed"
-    return out
+            out.append((package, "not installed"))
+    return tuple(out)
+
+
+def versions() -> dict[str, str]:
+    """The versions of Python and of the packages a scan depends on (read once: the
+    installed metadata does not change under a running process)."""
+    return dict(_versions())
 
 
 def scan_summary(result: ScanResult) -> dict[str, Any]:
