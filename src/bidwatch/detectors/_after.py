@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar, cast
 
 import polars as pl
 
+from bidwatch.detectors._base import per_dataset
 from bidwatch.schema import material_key
 from bidwatch.units import base_symbol, dimension, factor
 
@@ -71,13 +72,6 @@ def tender_month(data: Dataset) -> pl.DataFrame:
     return tender_places(data).select("tender_id", "period")
 
 
-# Contract holders and reference prices are read by most detectors of the family and by
-# the risk stage: worked out once per dataset. Both are small (one row per tender, one per
-# published price).
-_HOLDERS: weakref.WeakKeyDictionary[Dataset, pl.DataFrame] = weakref.WeakKeyDictionary()
-_REFERENCES: weakref.WeakKeyDictionary[Dataset, pl.DataFrame] = weakref.WeakKeyDictionary()
-
-
 _T = TypeVar("_T")
 # What one detector works out for the next one in the catalogue, which reads the same
 # (the bills of below-reference-price and unbalanced-bid, the judged inspection rows, the
@@ -99,18 +93,13 @@ def handoff(data: Dataset, key: Hashable, build: Callable[[], _T]) -> _T:
     return value
 
 
+# Contract holders and reference prices are read by most detectors of the family and by
+# the risk stage; both are small (one row per tender, one per published price).
+@per_dataset
 def contractors(data: Dataset) -> pl.DataFrame:
     """tender_id, firm_id of the firm that holds each awarded tender's contract: the
     contract's contractor where the input gives contracts, else the winning bidder (the
     lowest firm id where several bids won)."""
-    cached = _HOLDERS.get(data)
-    if cached is None:
-        cached = _contractors(data)
-        _HOLDERS[data] = cached
-    return cached
-
-
-def _contractors(data: Dataset) -> pl.DataFrame:
     if "firm_id" not in data.bids.columns:
         return pl.DataFrame(schema={"tender_id": pl.String, "firm_id": pl.String})
     winners = (
@@ -200,6 +189,7 @@ def priced_rows(data: Dataset) -> pl.DataFrame:
     )
 
 
+@per_dataset
 def reference_prices(data: Dataset) -> pl.DataFrame:
     """Reference prices in base units: _material, region, period, _dimension, _reference.
 
@@ -207,14 +197,6 @@ def reference_prices(data: Dataset) -> pl.DataFrame:
     per kg (or given twice) is one reference, the median of those given, so that joining
     it never repeats an item.
     """
-    cached = _REFERENCES.get(data)
-    if cached is None:
-        cached = _reference_prices(data)
-        _REFERENCES[data] = cached
-    return cached
-
-
-def _reference_prices(data: Dataset) -> pl.DataFrame:
     refs = data.reference_prices.filter(
         pl.col("unit_price").is_not_null() & pl.col("unit").is_not_null()
     )

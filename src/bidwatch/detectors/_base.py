@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import weakref
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
 
 import polars as pl
 
@@ -25,8 +27,23 @@ DOC_HEADINGS = (
 
 Family = Literal["collusion", "materials"]
 
-# Two dozen detectors start from the priced bids: filtered once per dataset.
-_PRICED: weakref.WeakKeyDictionary[Dataset, pl.DataFrame] = weakref.WeakKeyDictionary()
+_T = TypeVar("_T")
+
+
+def per_dataset(build: Callable[[Dataset], _T]) -> Callable[[Dataset], _T]:
+    """``build(data)`` worked out once per dataset and kept while the dataset lives: what
+    several detectors start from is then built once per scan."""
+    kept: weakref.WeakKeyDictionary[Dataset, _T] = weakref.WeakKeyDictionary()
+
+    @functools.wraps(build)
+    def cached(data: Dataset) -> _T:
+        found = kept.get(data)
+        if found is None:
+            found = build(data)
+            kept[data] = found
+        return found
+
+    return cached
 
 
 def family(detector: type[Detector] | Detector) -> Family:
@@ -54,24 +71,22 @@ class Detector(Protocol):
 PRICED_COLUMNS = ("tender_id", "amount", "is_winner", "firm_id")
 
 
+@per_dataset
 def priced_bids(data: Dataset) -> pl.DataFrame:
     """Bids that compete on price: an amount, and not disqualified or withdrawn.
 
-    Columns: tender_id, amount, is_winner and, once names are resolved, firm_id. The frame
-    is kept for the whole scan, so it carries only what the detectors read from it."""
-    cached = _PRICED.get(data)
-    if cached is None:
-        cached = (
-            data.bids.lazy()
-            .filter(
-                pl.col("amount").is_not_null()
-                & (pl.col("status").is_null() | (pl.col("status") == "valid"))
-            )
-            .select(c for c in PRICED_COLUMNS if c in data.bids.columns)
-            .collect()
+    Columns: tender_id, amount, is_winner and, once names are resolved, firm_id. Two dozen
+    detectors start from it, and it is kept for the whole scan, so it carries only what the
+    detectors read from it."""
+    return (
+        data.bids.lazy()
+        .filter(
+            pl.col("amount").is_not_null()
+            & (pl.col("status").is_null() | (pl.col("status") == "valid"))
         )
-        _PRICED[data] = cached
-    return cached
+        .select(c for c in PRICED_COLUMNS if c in data.bids.columns)
+        .collect()
+    )
 
 
 def sig(expr: pl.Expr, digits: int = 4) -> pl.Expr:

@@ -10,12 +10,12 @@ is judged among contracts of its kind and size, not of its award rule).
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING
 
 import polars as pl
 
 from bidwatch.detectors._after import handoff
+from bidwatch.detectors._base import per_dataset
 from bidwatch.detectors._stats import (
     LOG_FLOOR,
     UNSTATED,
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 _ALL = "all"
 
 # Winning amounts are one row per tender, read by the contracts and by capacity-mismatch.
-_WINNING: weakref.WeakKeyDictionary[Dataset, pl.DataFrame] = weakref.WeakKeyDictionary()
 
 
 def contract_frame(data: Dataset) -> pl.DataFrame:
@@ -62,18 +61,15 @@ def shared_contracts(data: Dataset) -> pl.DataFrame:
     return handoff(data, "contracts", lambda: contract_frame(data))
 
 
+@per_dataset
 def winning_amounts(data: Dataset) -> pl.DataFrame:
     """tender_id, _winning: the largest positive winning bid of each tender (several win
     where a tender awards several lots under one id)."""
-    cached = _WINNING.get(data)
-    if cached is None:
-        cached = (
-            data.bids.filter(pl.col("is_winner").fill_null(False) & (pl.col("amount") > 0))
-            .group_by("tender_id")
-            .agg(pl.col("amount").max().alias("_winning"))
-        )
-        _WINNING[data] = cached
-    return cached
+    return (
+        data.bids.filter(pl.col("is_winner").fill_null(False) & (pl.col("amount") > 0))
+        .group_by("tender_id")
+        .agg(pl.col("amount").max().alias("_winning"))
+    )
 
 
 def days(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:

@@ -13,7 +13,6 @@ followed, and the Python loops run over count values and market slots, never ove
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ import numpy.typing as npt
 import polars as pl
 from scipy import special, stats
 
+from bidwatch.detectors._base import per_dataset
 from bidwatch.detectors._stats import UNSTATED
 from bidwatch.findings import ID_SEPARATOR
 
@@ -105,16 +105,10 @@ class BidCodes:
     firms: pl.Series
 
 
-_BID_CODES: weakref.WeakKeyDictionary[Dataset, BidCodes] = weakref.WeakKeyDictionary()
-_INCIDENCE: weakref.WeakKeyDictionary[Dataset, Incidence] = weakref.WeakKeyDictionary()
-
-
+@per_dataset
 def bid_codes(data: Dataset) -> BidCodes:
     """The dataset's bid codes, built once and shared: the detectors that group bids by
     tender and firm do it on these integers instead of hashing the ids' text each time."""
-    cached = _BID_CODES.get(data)
-    if cached is not None:
-        return cached
     bids = data.bids
     tenders = bids.get_column("tender_id").drop_nulls().unique().sort()
     if "firm_id" in bids.columns:
@@ -128,16 +122,12 @@ def bid_codes(data: Dataset) -> BidCodes:
         pl.col("tender_id").cast(pl.Enum(tenders)).to_physical().cast(pl.UInt32).alias("_t"),
         firm.alias("_f"),
     )
-    found = BidCodes(frame=frame, tenders=tenders, firms=firms)
-    _BID_CODES[data] = found
-    return found
+    return BidCodes(frame=frame, tenders=tenders, firms=firms)
 
 
+@per_dataset
 def coded_incidence(data: Dataset) -> Incidence:
     """The dataset's coded incidence, built once and shared by the detectors across tenders."""
-    cached = _INCIDENCE.get(data)
-    if cached is not None:
-        return cached
     codes = bid_codes(data)
     both = codes.frame.drop_nulls()
     tender = both.get_column("_t").to_numpy()
@@ -177,9 +167,7 @@ def coded_incidence(data: Dataset) -> Incidence:
     frame = frame.with_columns(
         tenders.get_column("_m").gather(frame.get_column("_t")).alias("_m")
     ).select("_t", "_f", "_m")
-    found = Incidence(frame=frame, tenders=tenders, firms=firms)
-    _INCIDENCE[data] = found
-    return found
+    return Incidence(frame=frame, tenders=tenders, firms=firms)
 
 
 def cobid_counts(found: Incidence, least: int) -> pl.DataFrame:

@@ -16,16 +16,16 @@ import numpy.typing as npt
 import polars as pl
 from scipy import stats
 
-from bidwatch.detectors._base import NotComputable, priced_bids, sig
+from bidwatch.detectors._base import NotComputable, per_dataset, priced_bids, sig
 from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:
     from bidwatch.dataset import Dataset
 
-_PRICES: weakref.WeakKeyDictionary[Dataset, pl.DataFrame] = weakref.WeakKeyDictionary()
 LOG_FLOOR = 1e-12
 
 
+@per_dataset
 def tender_prices(data: Dataset) -> pl.DataFrame:
     """One row per tender with priced bids: the bid screens of the literature.
 
@@ -38,9 +38,6 @@ def tender_prices(data: Dataset) -> pl.DataFrame:
     kurt = bias-corrected excess kurtosis; ks = Kolmogorov-Smirnov distance of the bids
     from the uniform distribution on [min, max]. Rows are in tender_id order.
     """
-    cached = _PRICES.get(data)
-    if cached is not None:
-        return cached
     # Sorted by amount so that every tender's sums add up in the same order whatever the
     # input order: results are then identical to the last bit when rows are shuffled.
     bids = priced_bids(data).select("tender_id", "amount").sort("amount", "tender_id")
@@ -124,9 +121,7 @@ def tender_prices(data: Dataset) -> pl.DataFrame:
     )
     # In tender order, so that a row's position is a code for its tender (``statistics``)
     # and findings drawn from it need no sorting.
-    out = out.sort("tender_id")
-    _PRICES[data] = out
-    return out
+    return out.sort("tender_id")
 
 
 def rounding_unit(cents: pl.Expr) -> pl.Expr:
