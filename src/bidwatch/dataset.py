@@ -231,7 +231,9 @@ def load(
         if later.height:
             problems.append(later)
             clean = clean.join(_keys([later]), on=[SRC, ROW], how="anti")
-        tables[table] = clean
+        # One chunk per column: every step of the scan that reads columns whose chunks do
+        # not line up realigns (copies) them first.
+        tables[table] = clean.rechunk()
 
     rejected = _rejected(problems, raws)
     used = pl.concat([t.select(SRC) for t in tables.values()]).get_column(SRC).value_counts()
