@@ -1,13 +1,16 @@
 """Scale: the full scan of synthetic national data, timed stage by stage, with peak memory.
 
     python benchmarks/scale.py [--sizes 10000 100000 1000000] [--data /tmp/bidwatch-scale]
+                               [--jobs N]
 
 For each size, synthetic data (``bidwatch synth --tenders N --seed 1 --format parquet``,
 every table after the award included) is generated into DATA/tN unless it is already
 there. Then the scan runs in a fresh process exactly as a user runs it:
-``bidwatch scan DIR --out OUT --no-html --quiet``, through the command line's own entry
-point. The child records the time of each stage (reading, entity resolution, each detector,
-risk, writing the tables) from ``ScanResult.stages`` and its own peak memory (maximum RSS),
+``bidwatch scan DIR --out OUT --no-html --quiet`` (with ``--jobs N`` if given; else the
+scan's default number of detectors at a time), through the command line's own entry point.
+The child records the time of each stage (reading, entity resolution, the detectors, risk,
+writing the tables) from ``ScanResult.stages``, each detector's from its run (timed while
+sharing the machine with the detector beside it), and its own peak memory (maximum RSS),
 then writes the HTML report of the same result, timed apart. A watchdog in this process
 reads the child's RSS from /proc and kills it above ``--max-rss-gib``, so that a size too
 large for the machine fails alone instead of taking the machine down.
@@ -134,9 +137,10 @@ def run_limited(command: list[str], max_rss_gib: float) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ the child
 
 
-def scan_child(folder: Path, out: Path) -> dict[str, Any]:
-    """Run ``bidwatch scan folder --out out --no-html --quiet`` through the command line's
-    entry point, recording each stage; then write the HTML report of the same result."""
+def scan_child(folder: Path, out: Path, jobs: int | None = None) -> dict[str, Any]:
+    """Run ``bidwatch scan folder --out out --no-html --quiet [--jobs N]`` through the
+    command line's entry point, recording each stage; then write the HTML report of the same
+    result."""
     from bidwatch import api, cli
 
     caught: dict[str, Any] = {}
@@ -157,7 +161,10 @@ def scan_child(folder: Path, out: Path) -> dict[str, Any]:
 
     api.load, api.scan = timed_load, timed_scan  # type: ignore[assignment]
     clock = time.perf_counter()
-    code = cli.main(["scan", str(folder), "--out", str(out), "--no-html", "--quiet"])
+    command = ["scan", str(folder), "--out", str(out), "--no-html", "--quiet"]
+    if jobs is not None:
+        command += ["--jobs", str(jobs)]
+    code = cli.main(command)
     total = time.perf_counter() - clock
     api.load, api.scan = load, scan  # type: ignore[assignment]
     if code != 0:
@@ -182,6 +189,7 @@ def scan_child(folder: Path, out: Path) -> dict[str, Any]:
         html_error = f"{type(exc).__name__}: {exc}"
     firms = data.bids.get_column("firm_id").n_unique() if "firm_id" in data.bids.columns else 0
     return {
+        "jobs": api.default_jobs() if jobs is None else jobs,
         "tenders": data.tenders.height,
         "bids": data.bids.height,
         "firms": firms,
@@ -189,6 +197,7 @@ def scan_child(folder: Path, out: Path) -> dict[str, Any]:
         "detectors": sum(r.status == "ran" for r in result.runs),
         "scan_seconds": total,
         "stages": stages,
+        "detector_seconds": {r.name: r.seconds for r in result.runs if r.status == "ran"},
         "html_seconds": html,
         "html_error": html_error,
         "peak_scan_gib": peak_scan,
@@ -211,12 +220,16 @@ def generate(folder: Path, tenders: int, max_rss_gib: float) -> dict[str, Any] |
     return {"seconds": done["seconds"], "peak_gib": done["watch_peak_gib"]}
 
 
-def measure(tenders: int, data: Path, max_rss_gib: float) -> dict[str, Any]:
+def measure(
+    tenders: int, data: Path, max_rss_gib: float, jobs: int | None = None
+) -> dict[str, Any]:
     """Generate (if needed) and scan ``tenders`` tenders in a fresh, watched process."""
     folder = data / f"t{tenders}"
     synth = generate(folder, tenders, max_rss_gib)
     out = data / f"out{tenders}"
     command = [sys.executable, str(Path(__file__).resolve()), "_scan", str(folder), str(out)]
+    if jobs is not None:
+        command.append(str(jobs))
     done = run_limited(command, max_rss_gib)
     row: dict[str, Any] = {"size": tenders, "synth": synth, "wall_seconds": done["seconds"]}
     if done["killed"]:
@@ -245,38 +258,37 @@ GROUPS = ("load", "entities", "detectors", "risk", "write")
 
 
 def grouped(stages: dict[str, float]) -> dict[str, float]:
-    """Stages summed into load, entities, detectors (all of them), risk and write."""
-    out = {name: stages.get(name, 0.0) for name in GROUPS if name != "detectors"}
-    out["detectors"] = sum(v for k, v in stages.items() if k not in GROUPS)
-    return out
+    """The stages in table order: load, entities, detectors (all of them), risk, write."""
+    return {name: stages.get(name, 0.0) for name in GROUPS}
 
 
 def render(rows: list[dict[str, Any]], top: int = 12) -> str:
     lines = [
-        "| tenders | bids | firms | detectors | load | entities | detectors (all) | risk "
-        "| write | full scan | peak memory | bids/s | HTML report |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| tenders | bids | firms | detectors | jobs | load | entities | detectors (all) "
+        "| risk | write | full scan | peak memory | bids/s | HTML report |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     done = [r for r in rows if "error" not in r]
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['size']:,} | {row['error']} |" + " |" * 11)
+            lines.append(f"| {row['size']:,} | {row['error']} |" + " |" * 12)
             continue
         g = grouped(row["stages"])
         html = "n/a" if row["html_seconds"] is None else f"{row['html_seconds']:.1f} s"
         lines.append(
             f"| {row['tenders']:,} | {row['bids']:,} | {row['firms']:,} | {row['detectors']} "
-            f"| {g['load']:.1f} | {g['entities']:.1f} | {g['detectors']:.1f} | {g['risk']:.1f} "
-            f"| {g['write']:.1f} | {row['scan_seconds']:.1f} s | {row['peak_scan_gib']:.2f} GiB "
-            f"| {row['bids_per_second']:,.0f} | {html} |"
+            f"| {row['jobs']} | {g['load']:.1f} | {g['entities']:.1f} | {g['detectors']:.1f} "
+            f"| {g['risk']:.1f} | {g['write']:.1f} | {row['scan_seconds']:.1f} s "
+            f"| {row['peak_scan_gib']:.2f} GiB | {row['bids_per_second']:,.0f} | {html} |"
         )
     if done:
         largest = done[-1]
-        detectors = {k: v for k, v in largest["stages"].items() if k not in GROUPS}
+        detectors = largest["detector_seconds"]
         slowest = sorted(detectors.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
         lines.append("")
         lines.append(
-            f"Slowest detectors at {largest['tenders']:,} tenders: "
+            f"Slowest detectors at {largest['tenders']:,} tenders "
+            f"({largest['jobs']} at a time, each timed while sharing the machine): "
             + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in slowest)
         )
     for row in done:
@@ -310,18 +322,22 @@ def main(argv: list[str] | None = None) -> int:
         default=18.0,
         help="kill a run whose resident memory passes this (default 18)",
     )
+    parser.add_argument(
+        "--jobs", type=int, help="detectors at a time (default: the scan's own default)"
+    )
     parser.add_argument("--json", type=Path, help="also write the measurements here")
     if argv is None:
         argv = sys.argv[1:]
     if argv[:1] == ["_scan"]:
-        print(json.dumps(scan_child(Path(argv[1]), Path(argv[2]))))
+        jobs = int(argv[3]) if len(argv) > 3 else None
+        print(json.dumps(scan_child(Path(argv[1]), Path(argv[2]), jobs)))
         return 0
     args = parser.parse_args(argv)
     info = machine()
     print(describe(info), file=sys.stderr)
     rows = []
     for size in sorted(args.sizes):
-        row = measure(size, args.data, args.max_rss_gib)
+        row = measure(size, args.data, args.max_rss_gib, args.jobs)
         rows.append(row)
         summary = row.get("error") or f"{row['scan_seconds']:.1f} s, {row['peak_gib']:.2f} GiB"
         print(f"{size:,} tenders: {summary}", file=sys.stderr)

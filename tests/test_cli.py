@@ -100,7 +100,8 @@ def test_folder_argument_and_outputs_are_byte_identical(folder: Path, tmp_path: 
     first, second = tmp_path / "a", tmp_path / "b"
     extras = ["--xlsx", "--graph", "--lang", "zh"]
     assert main(["scan", str(folder), "--out", str(first), "--quiet", *extras]) == 0
-    assert main(["scan", str(folder), "--out", str(second), "--quiet", *extras]) == 0
+    # Detectors two at a time (the default here), then one at a time: the same files.
+    assert main(["scan", str(folder), "--out", str(second), "--quiet", "--jobs", "1", *extras]) == 0
     for name in OUTPUTS - {"scan.json"} | {"report.xlsx", "graph.graphml", "graph.gexf"}:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     a = json.loads((first / "scan.json").read_text(encoding="utf-8"))
@@ -152,6 +153,16 @@ def test_bad_input_is_one_line_and_exit_2(
     assert fragment in err
     assert err.count("\n") == 1
     assert err.startswith("bidwatch: error: ")
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1", "two"])
+def test_jobs_must_be_one_or_more(jobs: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit:
+        main(["scan", "--bids", "b.csv", "--out", "x", "--jobs", jobs])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --jobs: {jobs!r} is not a number of detectors" in err
+    assert "give 1 or more, e.g. --jobs 2" in err
 
 
 def test_bad_config_is_one_line(

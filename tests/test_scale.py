@@ -20,18 +20,6 @@ def test_exponent_is_the_slope_of_log_time_against_log_bids() -> None:
     assert scale.exponent(small, {"scan_seconds": 200.0, "bids": 10_000}) == pytest.approx(2.0)
 
 
-def test_stages_are_grouped_with_every_detector_counted_once() -> None:
-    stages = {"load": 1.0, "entities": 2.0, "bid-cv": 0.5, "cobid-pairs": 1.5, "risk": 0.25}
-    stages["write"] = 0.75
-    assert scale.grouped(stages) == {
-        "load": 1.0,
-        "entities": 2.0,
-        "risk": 0.25,
-        "write": 0.75,
-        "detectors": 2.0,
-    }
-
-
 def test_watchdog_kills_a_process_above_its_memory_limit() -> None:
     hog = "import time; x = bytearray(400 * 2**20); x[::4096] = b'1' * 102400; time.sleep(30)"
     done = scale.run_limited([sys.executable, "-c", hog], max_rss_gib=0.2)
@@ -55,7 +43,7 @@ def test_machine_is_described() -> None:
 
 
 def test_a_tiny_scan_is_measured_stage_by_stage(tmp_path: Path) -> None:
-    row = scale.measure(200, tmp_path, max_rss_gib=8.0)
+    row = scale.measure(200, tmp_path, max_rss_gib=8.0, jobs=1)
     assert "error" not in row, row.get("error")
     assert row["synth"] is not None  # generated, then cached
     assert (tmp_path / "t200" / "bids.parquet").is_file()
@@ -65,15 +53,22 @@ def test_a_tiny_scan_is_measured_stage_by_stage(tmp_path: Path) -> None:
     assert row["bids"] > 200
     assert row["detectors"] >= 30
     stages = row["stages"]
-    assert {"load", "entities", "risk", "write", "bid-pattern"} <= set(stages)
+    assert list(scale.grouped(stages)) == ["load", "entities", "detectors", "risk", "write"]
+    assert set(stages) == set(scale.GROUPS)
     assert all(seconds >= 0 for seconds in stages.values())
     # The stages are parts of the command's time, not more.
     assert sum(stages.values()) <= row["scan_seconds"] * 1.01
+    # Each detector ran inside the detector stage.
+    each = row["detector_seconds"]
+    assert "bid-pattern" in each
+    assert len(each) == row["detectors"]
+    assert 0 < max(each.values()) <= stages["detectors"]
+    assert row["jobs"] == 1
     assert row["bids_per_second"] == pytest.approx(row["bids"] / row["scan_seconds"])
     assert 0 < row["peak_scan_gib"] <= row["peak_gib"] < 8.0
     table = scale.render([row])
     assert "| 200 |" in table
-    assert "Slowest detectors at 200 tenders" in table
+    assert "Slowest detectors at 200 tenders (1 at a time" in table
 
 
 def _bids(tenders: int, seed: int) -> pl.DataFrame:

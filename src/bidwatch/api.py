@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import polars as pl
 
 from bidwatch import entities, graph
 from bidwatch.config import Config
 from bidwatch.dataset import Dataset, load
-from bidwatch.detectors._base import NotComputable
+from bidwatch.detectors._base import Detector, NotComputable, release
 from bidwatch.findings import FINDING_SCHEMA, Findings
 from bidwatch.risk import Risk, assess
 
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["DetectorRun", "ScanResult", "load", "scan"]
+__all__ = ["DetectorRun", "ScanResult", "default_jobs", "load", "scan"]
 
 # Why a derived column can be missing, in the words of the input.
 DERIVED = {
@@ -36,8 +38,9 @@ Progress = Callable[[str, int, int], None]
 class DetectorRun:
     """What one detector did in a scan: ran (with counts) or skipped (with the reason).
 
-    ``seconds`` is its wall time; it is left out of ``to_dict`` and of equality so that the
-    same input gives the same record.
+    ``seconds`` is its wall time (shared with the detector running beside it when a scan runs
+    several at a time); it is left out of ``to_dict`` and of equality so that the same input
+    gives the same record.
     """
 
     name: str
@@ -74,7 +77,8 @@ class ScanResult:
     finding was not flagged.
 
     ``stages`` holds the wall time in seconds of each step of the scan, in order:
-    ``entities`` (resolving bidders into firms), each detector that ran, ``risk``.
+    ``entities`` (resolving bidders into firms), ``detectors`` (all of them) and ``risk``.
+    Each detector's own time is its run's ``seconds``.
     """
 
     data: Dataset
@@ -175,17 +179,31 @@ def _config(config: Config | Mapping[str, Any] | str | Path | None) -> Config:
     return Config.from_dict(dict(config))
 
 
+def default_jobs() -> int:
+    """Detectors run at a time by default: two, or one on a single core. Polars already
+    spreads each step over the cores; a second detector fills what one leaves idle (numpy,
+    Python, waits), and more would hold more memory for little more speed."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(2, cores or 1)
+
+
 def scan(
     data: Dataset,
     config: Config | Mapping[str, Any] | str | Path | None = None,
     *,
     progress: Progress | None = None,
+    jobs: int | None = None,
 ) -> ScanResult:
     """Resolve bidders into firms, run the selected detectors, rank tenders and firms.
 
     ``config`` is a Config, a dict shaped like bidwatch.toml, or a path to one.
     ``progress(step, done, total)`` is called as detectors finish.
+    ``jobs`` detectors run at a time, on threads (default ``default_jobs()``). The result
+    does not depend on it; ``jobs=1`` holds the least memory.
     """
+    jobs = default_jobs() if jobs is None else jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number of 1 or more, got {jobs!r}")
     started = datetime.now(UTC)
     clock = perf_counter()
     cfg = _config(config)
@@ -194,36 +212,17 @@ def scan(
         progress("resolving names", 0, 1)
     resolved = entities.resolve(data, cfg.entities, links)
     stages = {"entities": perf_counter() - clock}
+    clock = perf_counter()
     detectors = cfg.detectors()
-    runs: list[DetectorRun] = []
-    frames: list[pl.DataFrame] = []
-    assessed: dict[str, pl.Series] = {}
-    for i, detector in enumerate(detectors):
-        if progress:
-            progress(detector.name, i, len(detectors))
-        missing = resolved.missing(detector.requires)
-        if missing:
-            needs = ", ".join(DERIVED.get(m, m) for m in missing)
-            runs.append(DetectorRun(detector.name, "skipped", f"needs {needs}, not in the input"))
-            continue
-        clock = perf_counter()
-        try:
-            found = detector.detect(resolved)
-        except NotComputable as exc:
-            runs.append(
-                DetectorRun(detector.name, "skipped", str(exc), seconds=perf_counter() - clock)
-            )
-            continue
-        flagged = found.frame.get_column("subject_id").n_unique()
-        seconds = perf_counter() - clock
-        stages[detector.name] = seconds
-        runs.append(
-            DetectorRun(
-                detector.name, "ran", None, found.scanned, flagged, found.notes, seconds=seconds
-            )
-        )
-        assessed[detector.name] = found.assessed
-        frames.append(found.frame)
+    try:
+        done = _run_detectors(resolved, detectors, jobs, progress)
+    finally:
+        release(resolved)
+    stages["detectors"] = perf_counter() - clock
+    runs = tuple(run for run, _ in done)
+    assessed = {run.name: found.assessed for run, found in done if found is not None}
+    frames = [found.frame for _, found in done if found is not None]
+    del done
     if progress:
         progress("risk", len(detectors), len(detectors))
     clock = perf_counter()
@@ -237,4 +236,62 @@ def scan(
     del frames
     risk = assess(resolved, findings.frame, assessed, cfg)
     stages["risk"] = perf_counter() - clock
-    return ScanResult(resolved, findings, tuple(runs), cfg, risk, assessed, started, stages)
+    return ScanResult(resolved, findings, runs, cfg, risk, assessed, started, stages)
+
+
+_Done = tuple[DetectorRun, Findings | None]
+
+
+def _run_one(detector: Detector, data: Dataset) -> _Done:
+    missing = data.missing(detector.requires)
+    if missing:
+        needs = ", ".join(DERIVED.get(m, m) for m in missing)
+        return DetectorRun(detector.name, "skipped", f"needs {needs}, not in the input"), None
+    clock = perf_counter()
+    try:
+        found = detector.detect(data)
+    except NotComputable as exc:
+        return DetectorRun(detector.name, "skipped", str(exc), seconds=perf_counter() - clock), None
+    flagged = found.frame.get_column("subject_id").n_unique()
+    run = DetectorRun(
+        detector.name,
+        "ran",
+        None,
+        found.scanned,
+        flagged,
+        found.notes,
+        seconds=perf_counter() - clock,
+    )
+    return run, found
+
+
+def _run_detectors(
+    data: Dataset, detectors: list[Detector], jobs: int, progress: Progress | None
+) -> list[_Done]:
+    """Each detector's run and findings, in catalogue order whatever order they finish in."""
+    total = len(detectors)
+    done: list[_Done | None] = [None] * total
+    with ThreadPoolExecutor(jobs, thread_name_prefix="bidwatch-detector") as pool:
+        running: dict[Future[_Done], int] = {}
+        started = finished = 0
+        while running or started < total:
+            # Started here, in catalogue order, so that progress names each detector as it
+            # begins, from the calling thread.
+            while started < total and len(running) < jobs:
+                if progress:
+                    progress(detectors[started].name, finished, total)
+                running[pool.submit(_run_one, detectors[started], data)] = started
+                started += 1
+            ready, _ = wait(running, return_when=FIRST_COMPLETED)
+            failed = [f for f in ready if f.exception() is not None]
+            if failed:
+                # Those running finish; the failure first in catalogue order is raised, as a
+                # run one at a time would have raised it.
+                wait(running)
+                failed = [f for f in running if f.exception() is not None]
+                first = min(failed, key=running.__getitem__)
+                raise cast(BaseException, first.exception())
+            for future in ready:
+                done[running.pop(future)] = future.result()
+                finished += 1
+    return [d for d in done if d is not None]

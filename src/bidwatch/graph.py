@@ -7,10 +7,13 @@ the graph of a scan, a suspected group, a firm's neighbourhood.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import networkx as nx
 import polars as pl
+
+_LEIDEN = threading.Lock()
 
 
 def incidence(bids: pl.DataFrame) -> pl.DataFrame:
@@ -99,18 +102,22 @@ def communities(
         .select("_i", "_i_b", weight)
     )
     graph = igraph.Graph(n=nodes.len(), edges=list(zip(edges["_i"], edges["_i_b"], strict=True)))
-    previous = random.getstate()
-    igraph.set_random_number_generator(random.Random(seed))
-    try:
-        found = graph.community_leiden(
-            objective_function="modularity",
-            weights=edges.get_column(weight).cast(pl.Float64).to_list(),
-            resolution=resolution,
-            n_iterations=-1,
-        )
-    finally:
-        igraph.set_random_number_generator(random)
-        random.setstate(previous)
+    weights = edges.get_column(weight).cast(pl.Float64).to_list()
+    # igraph's random generator is one per process: detectors running on other threads
+    # must not reseed it while Leiden runs.
+    with _LEIDEN:
+        previous = random.getstate()
+        igraph.set_random_number_generator(random.Random(seed))
+        try:
+            found = graph.community_leiden(
+                objective_function="modularity",
+                weights=weights,
+                resolution=resolution,
+                n_iterations=-1,
+            )
+        finally:
+            igraph.set_random_number_generator(random)
+            random.setstate(previous)
     raw = pl.DataFrame({"firm_id": nodes, "_c": found.membership})
     order = (
         raw.group_by("_c")

@@ -10,9 +10,7 @@ said, not compared.
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -70,27 +68,6 @@ def tender_month(data: Dataset) -> pl.DataFrame:
     """tender_id, period (YYYY-MM): the month the bids were priced in, from the bid deadline,
     else the publication, else the award."""
     return tender_places(data).select("tender_id", "period")
-
-
-_T = TypeVar("_T")
-# What one detector works out for the next one in the catalogue, which reads the same
-# (the bills of below-reference-price and unbalanced-bid, the judged inspection rows, the
-# contracts of settlement-growth and delivery-anomaly): large frames, so at most one is
-# held per dataset, and only until the next detector takes it.
-_HANDOFF: weakref.WeakKeyDictionary[Dataset, dict[Hashable, object]] = weakref.WeakKeyDictionary()
-
-
-def handoff(data: Dataset, key: Hashable, build: Callable[[], _T]) -> _T:
-    """``build()``, worked out once for two calls with the same ``key`` on ``data``: the
-    first call keeps the value, the second takes it away. Keeping a value drops whatever
-    another key left behind (its second caller did not run)."""
-    held = _HANDOFF.setdefault(data, {})
-    if key in held:
-        return cast(_T, held.pop(key))
-    value = build()
-    held.clear()
-    held[key] = value
-    return value
 
 
 # Contract holders and reference prices are read by most detectors of the family and by

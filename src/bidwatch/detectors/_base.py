@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import threading
 import weakref
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar, cast
 
 import polars as pl
 
@@ -30,20 +31,93 @@ Family = Literal["collusion", "materials"]
 _T = TypeVar("_T")
 
 
+class _Slot:
+    """A value being worked out by one thread, which others wait for."""
+
+    __slots__ = ("done", "failed", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.failed = False
+        self.value: Any = None
+
+
+# Detectors run on several threads (``bidwatch.api.scan(jobs=...)``): one lock guards the
+# tables below, and a value is built by the first thread that asks while the others wait,
+# so that concurrent detectors never build the same frame twice.
+_LOCK = threading.Lock()
+_KEPT: weakref.WeakKeyDictionary[Dataset, dict[Hashable, _Slot]] = weakref.WeakKeyDictionary()
+_HANDED: weakref.WeakKeyDictionary[Dataset, dict[Hashable, _Slot]] = weakref.WeakKeyDictionary()
+
+
+def _fill(slot: _Slot, build: Callable[[], _T], table: dict[Hashable, _Slot], key: Hashable) -> _T:
+    try:
+        slot.value = build()
+    except BaseException:
+        # Whoever waits builds again and meets the same error, as if it had run alone.
+        with _LOCK:
+            if table.get(key) is slot:
+                del table[key]
+        slot.failed = True
+        raise
+    finally:
+        slot.done.set()
+    return cast(_T, slot.value)
+
+
+def once(data: Dataset, key: Hashable, build: Callable[[], _T]) -> _T:
+    """``build()`` worked out once per ``data`` and ``key`` and kept while the dataset lives:
+    what several detectors start from is built once per scan, even when they run at the
+    same time."""
+    while True:
+        with _LOCK:
+            kept = _KEPT.setdefault(data, {})
+            slot = kept.get(key)
+            mine = slot is None
+            if slot is None:
+                slot = kept[key] = _Slot()
+        if mine:
+            return _fill(slot, build, kept, key)
+        slot.done.wait()
+        if not slot.failed:
+            return cast(_T, slot.value)
+
+
 def per_dataset(build: Callable[[Dataset], _T]) -> Callable[[Dataset], _T]:
-    """``build(data)`` worked out once per dataset and kept while the dataset lives: what
-    several detectors start from is then built once per scan."""
-    kept: weakref.WeakKeyDictionary[Dataset, _T] = weakref.WeakKeyDictionary()
+    """``build(data)`` worked out once per dataset (``once``)."""
 
     @functools.wraps(build)
     def cached(data: Dataset) -> _T:
-        found = kept.get(data)
-        if found is None:
-            found = build(data)
-            kept[data] = found
-        return found
+        return once(data, build, lambda: build(data))
 
     return cached
+
+
+def handoff(data: Dataset, key: Hashable, build: Callable[[], _T]) -> _T:
+    """``build()`` worked out once for the two detectors that read it, then dropped: the
+    first call keeps the value, the second takes it away (waiting for it if the first is
+    still building). For large frames two detectors share (the priced bills of
+    below-reference-price and unbalanced-bid), which ``once`` would hold for the whole
+    scan. ``release`` drops what a second reader never came for."""
+    with _LOCK:
+        held = _HANDED.setdefault(data, {})
+        slot = held.pop(key, None)
+        mine = slot is None
+        if slot is None:
+            slot = held[key] = _Slot()
+    if mine:
+        return _fill(slot, build, held, key)
+    slot.done.wait()
+    if slot.failed:
+        return build()
+    return cast(_T, slot.value)
+
+
+def release(data: Dataset) -> None:
+    """Drop the values ``handoff`` holds for ``data`` (at the end of a scan: a detector
+    that would have taken one may be disabled)."""
+    with _LOCK:
+        _HANDED.pop(data, None)
 
 
 def family(detector: type[Detector] | Detector) -> Family:

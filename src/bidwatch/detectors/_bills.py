@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import polars as pl
 
-from bidwatch.detectors._after import contractors, handoff, priced_rows, tender_places
+from bidwatch.detectors._after import contractors, priced_rows, tender_places
+from bidwatch.detectors._base import handoff
 
 if TYPE_CHECKING:
     from bidwatch.dataset import Dataset

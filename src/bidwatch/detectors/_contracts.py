@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from bidwatch.detectors._after import handoff
-from bidwatch.detectors._base import per_dataset
+from bidwatch.detectors._base import handoff, per_dataset
 from bidwatch.detectors._stats import (
     LOG_FLOOR,
     UNSTATED,

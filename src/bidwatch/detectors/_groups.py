@@ -33,7 +33,6 @@ ids they give are the same).
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +41,7 @@ import numpy.typing as npt
 import polars as pl
 from scipy import stats
 
-from bidwatch.detectors._base import NotComputable, priced_bids
+from bidwatch.detectors._base import NotComputable, once, priced_bids
 from bidwatch.findings import with_group_ids
 from bidwatch.graph import communities
 
@@ -75,11 +74,6 @@ class Candidates:
     groups: pl.DataFrame
     membership: pl.DataFrame  # _g, _f
     together: pl.DataFrame  # _g, _t, present: tenders where two or more members bid
-
-
-_CACHE: weakref.WeakKeyDictionary[Dataset, dict[tuple[object, ...], Candidates]] = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def validate_candidate_settings(
@@ -129,11 +123,11 @@ def candidates(
     data: Dataset, *, min_pair_tenders: int, edge_p: float, min_members: int, group_fdr: float
 ) -> Candidates:
     """Candidate groups of ``data`` (cached per dataset and settings)."""
-    cache = _CACHE.setdefault(data, {})
-    key = (min_pair_tenders, edge_p, min_members, group_fdr)
-    if key not in cache:
-        cache[key] = _candidates(data, min_pair_tenders, edge_p, min_members, group_fdr)
-    return cache[key]
+    return once(
+        data,
+        (candidates, min_pair_tenders, edge_p, min_members, group_fdr),
+        lambda: _candidates(data, min_pair_tenders, edge_p, min_members, group_fdr),
+    )
 
 
 def _markets(data: Dataset) -> pl.DataFrame:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from bidwatch.detectors._after import contractors, handoff
+from bidwatch.detectors._after import contractors
+from bidwatch.detectors._base import handoff
 
 if TYPE_CHECKING:
     from bidwatch.dataset import Dataset

@@ -7,7 +7,6 @@ Python loop over tenders or bids.
 from __future__ import annotations
 
 import math
-import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -16,7 +15,7 @@ import numpy.typing as npt
 import polars as pl
 from scipy import stats
 
-from bidwatch.detectors._base import NotComputable, per_dataset, priced_bids, sig
+from bidwatch.detectors._base import NotComputable, once, per_dataset, priced_bids, sig
 from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:
@@ -374,10 +373,6 @@ def comparison_evidence() -> pl.Expr:
 
 Direction = Literal["low", "high"]
 
-_SCREENS: weakref.WeakKeyDictionary[Dataset, dict[tuple[object, ...], pl.DataFrame]] = (
-    weakref.WeakKeyDictionary()
-)
-
 
 @dataclass(frozen=True)
 class TenderScreen:
@@ -469,10 +464,14 @@ def screen_frame(screen: TenderScreen, data: Dataset) -> pl.DataFrame:
     keys, and _level, _count, _q1, _q3, _pct from ``compare``. Cached per dataset and
     settings, so that the outlier screens and ``bid-pattern`` share the work.
     """
-    cache = _SCREENS.setdefault(data, {})
-    key = (type(screen), screen.min_bids, screen.min_comparable)
-    if key in cache:
-        return cache[key]
+    return once(
+        data,
+        (screen_frame, type(screen), screen.min_bids, screen.min_comparable),
+        lambda: _screen_frame(screen, data),
+    )
+
+
+def _screen_frame(screen: TenderScreen, data: Dataset) -> pl.DataFrame:
     stats = screen.statistics(data)
     if stats.height == 0:
         raise NotComputable(
@@ -482,8 +481,7 @@ def screen_frame(screen: TenderScreen, data: Dataset) -> pl.DataFrame:
     low = pl.col("_rule").is_in(list(screen.low_under)) | low_if_unstated(screen)
     keyed = keyed.with_columns(pl.when(low).then(-1.0).otherwise(1.0).alias("_sign"))
     keyed = keyed.with_columns((pl.col("_sign") * screen.transform(pl.col("value"))).alias("_y"))
-    cache[key] = compare(keyed, "_y", screen.min_comparable)
-    return cache[key]
+    return compare(keyed, "_y", screen.min_comparable)
 
 
 def outliers(screen: TenderScreen, data: Dataset) -> Findings:
