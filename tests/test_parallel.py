@@ -154,6 +154,34 @@ def test_scan_results_do_not_depend_on_jobs(data: Dataset, jobs: int) -> None:
     assert list(together.stages) == ["entities", "detectors", "risk"]
 
 
+def test_loading_does_not_depend_on_jobs(tmp_path: Path) -> None:
+    tenders, bids = random_market(seed=6, tenders=80)
+    bids = bids.with_columns(
+        pl.when(pl.int_range(pl.len()) % 17 == 0)
+        .then(pl.lit("twelve"))
+        .otherwise(pl.col("amount").cast(pl.String))
+        .alias("amount")
+    )
+    tenders.write_csv(tmp_path / "tenders.csv")
+    bids.write_csv(tmp_path / "bids.csv")
+    inputs = {"bids": tmp_path / "bids.csv", "tenders": tmp_path / "tenders.csv"}
+    steps: list[str] = []
+    alone = bidwatch.load(**inputs, jobs=1)
+    together = bidwatch.load(**inputs, jobs=2, progress=lambda step, *_: steps.append(step))
+    assert alone.rejected.height > 0
+    for table in ("bids", "tenders", "firms", "rejected"):
+        assert_frame_equal(getattr(together, table), getattr(alone, table))
+    assert together.sources == alone.sources
+    assert together.notes == alone.notes
+    assert [s for s in steps if s.startswith("checking")] == ["checking tenders", "checking bids"]
+
+
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, True, "2"])
+def test_loading_rejects_a_bad_number_of_jobs(jobs: object) -> None:
+    with pytest.raises(ValueError, match="jobs must be a whole number of 1 or more"):
+        bidwatch.load(bids=random_market(seed=1, tenders=5)[1], jobs=jobs)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("jobs", [0, -1, 1.5, True, "2"])
 def test_scan_rejects_a_bad_number_of_jobs(data: Dataset, jobs: object) -> None:
     with pytest.raises(ValueError, match="jobs must be a whole number of 1 or more"):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
+import functools
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
@@ -19,6 +18,7 @@ from bidwatch.config import Config
 from bidwatch.dataset import Dataset, load
 from bidwatch.detectors._base import Detector, NotComputable, release
 from bidwatch.findings import FINDING_SCHEMA, Findings
+from bidwatch.parallel import checked_jobs, default_jobs, in_order
 from bidwatch.risk import Risk, assess
 
 if TYPE_CHECKING:
@@ -179,14 +179,6 @@ def _config(config: Config | Mapping[str, Any] | str | Path | None) -> Config:
     return Config.from_dict(dict(config))
 
 
-def default_jobs() -> int:
-    """Detectors run at a time by default: two, or one on a single core. Polars already
-    spreads each step over the cores; a second detector fills what one leaves idle (numpy,
-    Python, waits), and more would hold more memory for little more speed."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(2, cores or 1)
-
-
 def scan(
     data: Dataset,
     config: Config | Mapping[str, Any] | str | Path | None = None,
@@ -201,9 +193,7 @@ def scan(
     ``jobs`` detectors run at a time, on threads (default ``default_jobs()``). The result
     does not depend on it; ``jobs=1`` holds the least memory.
     """
-    jobs = default_jobs() if jobs is None else jobs
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be a whole number of 1 or more, got {jobs!r}")
+    jobs = checked_jobs(jobs)
     started = datetime.now(UTC)
     clock = perf_counter()
     cfg = _config(config)
@@ -268,30 +258,12 @@ def _run_one(detector: Detector, data: Dataset) -> _Done:
 def _run_detectors(
     data: Dataset, detectors: list[Detector], jobs: int, progress: Progress | None
 ) -> list[_Done]:
-    """Each detector's run and findings, in catalogue order whatever order they finish in."""
-    total = len(detectors)
-    done: list[_Done | None] = [None] * total
-    with ThreadPoolExecutor(jobs, thread_name_prefix="bidwatch-detector") as pool:
-        running: dict[Future[_Done], int] = {}
-        started = finished = 0
-        while running or started < total:
-            # Started here, in catalogue order, so that progress names each detector as it
-            # begins, from the calling thread.
-            while started < total and len(running) < jobs:
-                if progress:
-                    progress(detectors[started].name, finished, total)
-                running[pool.submit(_run_one, detectors[started], data)] = started
-                started += 1
-            ready, _ = wait(running, return_when=FIRST_COMPLETED)
-            failed = [f for f in ready if f.exception() is not None]
-            if failed:
-                # Those running finish; the failure first in catalogue order is raised, as a
-                # run one at a time would have raised it.
-                wait(running)
-                failed = [f for f in running if f.exception() is not None]
-                first = min(failed, key=running.__getitem__)
-                raise cast(BaseException, first.exception())
-            for future in ready:
-                done[running.pop(future)] = future.result()
-                finished += 1
-    return [d for d in done if d is not None]
+    """Each detector's run and findings, in catalogue order whatever order they finish in.
+    ``progress`` names each detector as it starts."""
+
+    def starting(i: int, finished: int) -> None:
+        if progress:
+            progress(detectors[i].name, finished, len(detectors))
+
+    steps = [functools.partial(_run_one, detector, data) for detector in detectors]
+    return in_order(steps, jobs, starting)

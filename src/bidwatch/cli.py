@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_jobs,
         default=None,
         metavar="N",
-        help="detectors run at a time (default: 2, or 1 on a single core); "
-        "the results are the same, 1 holds the least memory",
+        help="inputs checked and detectors run at a time (default: 2, or 1 on a single "
+        "core); the results are the same, 1 holds the least memory",
     )
     scan.set_defaults(run=cmd_scan)
 
@@ -222,6 +222,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             ocds=given["ocds"],
             mapping=given.get("mapping"),
             progress=report,
+            jobs=args.jobs,
         )
         result = api.scan(data, config=given.get("config"), progress=report, jobs=args.jobs)
         written = result.write(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from bidwatch.config import Mapping
 from bidwatch.errors import InputError
 from bidwatch.ingest import ROW, RawTable, read_source
 from bidwatch.normalise import REJECTED_SCHEMA, SRC, empty_rejected, normalise
+from bidwatch.parallel import checked_jobs, in_order
 from bidwatch.schema import AFTER_AWARD, TABLES
 from bidwatch.validate import table_problems
 
@@ -146,6 +148,7 @@ def load(
     ocds: Sequence[str | Path] = (),
     mapping: Mapping | str | Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    jobs: int | None = None,
 ) -> Dataset:
     """Read, normalise and validate inputs into a Dataset.
 
@@ -155,8 +158,11 @@ def load(
     files, whose tenders, bids, tenderers, contracts and amendments join the other inputs.
     Bad rows are rejected into ``Dataset.rejected``; a problem that makes a whole input
     unusable raises ``InputError``. ``progress(step, done, total)`` is called as each file
-    is read.
+    is read and as each input's check starts. ``jobs`` inputs are checked at a time, on
+    threads (default ``bidwatch.parallel.default_jobs()``); the dataset does not depend on
+    it.
     """
+    jobs = checked_jobs(jobs)
     if isinstance(mapping, str | Path):
         mapping = Mapping.load(mapping)
     mapping = mapping or Mapping()
@@ -202,19 +208,22 @@ def load(
             "or OCDS files with bids (--ocds)."
         )
 
-    parsed = []
-    for src, (raw, _) in enumerate(raws):
+    def checking(src: int, finished: int) -> None:
         if progress:
-            progress(f"checking {raw.table}", src, len(raws))
-        parsed.append(
-            normalise(
-                raw,
-                src,
-                user_columns=mapping.columns.get(raw.table, {}),
-                values=mapping.values,
-                date_format=mapping.date_format,
-            )
+            progress(f"checking {raws[src][0].table}", finished, len(raws))
+
+    checks = [
+        functools.partial(
+            normalise,
+            raw,
+            src,
+            user_columns=mapping.columns.get(raw.table, {}),
+            values=mapping.values,
+            date_format=mapping.date_format,
         )
+        for src, (raw, _) in enumerate(raws)
+    ]
+    parsed = in_order(checks, jobs, checking)
     paths = [raw.path for raw, _ in raws]
 
     tables: dict[str, pl.DataFrame] = {}
