@@ -82,8 +82,9 @@ def priced(path: Path) -> pl.DataFrame:
 
 def flat_losers(bids: pl.DataFrame) -> pl.DataFrame:
     """Tenders whose bids above the lowest are all equal: their relative distance divides by
-    a spread of zero, which pandas gets exactly (no value) and bidwatch's sums get as rounding
-    noise (a huge value). The check leaves their relative distance out."""
+    a spread of zero. bidwatch gives none; numpy's standard deviation of equal values can
+    be rounding noise, and the pandas version then gives a huge one. The check requires
+    bidwatch's to be missing there and leaves pandas' out."""
     return (
         bids.sort("amount")
         .group_by("tender_id")
@@ -107,6 +108,8 @@ def agree(
         x = both.get_column(screen).cast(pl.Float64).to_numpy()
         y = both.get_column(f"{screen}_pd").cast(pl.Float64).to_numpy()
         if screen == "rd":
+            if not np.isnan(x[noisy]).all():
+                raise AssertionError("rd: defined where the losing bids are all equal")
             x, y = x[~noisy], y[~noisy]
         known = ~np.isnan(x)
         if not np.array_equal(known, ~np.isnan(y)):

@@ -94,6 +94,15 @@ def test_the_agreement_check_catches_a_wrong_screen() -> None:
     wrong.iloc[0, wrong.columns.get_loc("cv")] *= 1.01
     with pytest.raises(AssertionError, match="cv"):
         naive_pandas.agree(fast, wrong, flat)
+    flat_bids = pl.DataFrame(
+        {"tender_id": ["F"] * 4, "amount": [3517671.29, 3679350.37, 3679350.37, 3679350.37]}
+    )
+    fast_flat = naive_pandas.with_bidwatch(flat_bids)
+    assert fast_flat.item(0, "rd") is None
+    noisy = fast_flat.with_columns(pl.lit(2.8e14).alias("rd"))
+    slow_flat = naive_pandas.with_pandas(flat_bids.to_pandas())
+    with pytest.raises(AssertionError, match="losing bids are all equal"):
+        naive_pandas.agree(noisy, slow_flat, naive_pandas.flat_losers(flat_bids))
     missing = slow.copy()
     missing.iloc[np.flatnonzero(missing["n"] >= 3)[0], missing.columns.get_loc("skew")] = np.nan
     with pytest.raises(AssertionError, match="skew"):

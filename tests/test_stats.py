@@ -46,9 +46,22 @@ def test_screens_match_scipy() -> None:
 
 def test_degenerate_tenders() -> None:
     got = tender_prices(
-        dataset({"one": [5.0], "same": [7.0, 7.0, 7.0, 7.0], "tie": [3.0, 3.0, 4.0]})
+        dataset(
+            {
+                "one": [5.0],
+                "same": [7.0, 7.0, 7.0, 7.0],
+                "tie": [3.0, 3.0, 4.0],
+                "flat losers": [62.11, 158.37, 158.37, 158.37, 158.37],
+                "tied lowest": [58.2, 58.2, 58.2, 58.2],
+            }
+        )
     )
     rows = {r["tender_id"]: r for r in got.iter_rows(named=True)}
+    # Losing bids all equal have no spread: no relative distance, not rounding noise.
+    assert rows["flat losers"]["rd"] is None
+    assert rows["flat losers"]["spd"] == pytest.approx((158.37 - 62.11) / 62.11)
+    assert rows["tied lowest"]["rd"] is None
+    assert rows["tie"]["rd"] == 0.0
     assert rows["one"]["cv"] is None
     assert rows["same"]["cv"] == 0.0
     assert rows["same"]["skew"] is None

@@ -104,7 +104,9 @@ def tender_prices(data: Dataset) -> pl.DataFrame:
         pl.when(n >= 2).then(var1.sqrt()).alias("cv"),
         pl.when(n >= 2).then((pl.col("top") - pl.col("b1")) / pl.col("b1")).alias("spd"),
         pl.when(n >= 2).then((pl.col("b2") - pl.col("b1")) / pl.col("b1")).alias("diffp"),
-        pl.when((n >= 3) & (sd_losing > 0))
+        # Losing bids all equal (b2 = top) have no spread: their sums leave rounding noise,
+        # which would make a huge distance.
+        pl.when((n >= 3) & (pl.col("b2") < pl.col("top")) & (sd_losing > 0))
         .then((pl.col("b2") - pl.col("b1")) / sd_losing)
         .alias("rd"),
         pl.when((n >= 3) & ~flat)
