@@ -216,7 +216,14 @@ def _support_keys(frame: pl.DataFrame) -> list[pl.Expr]:
 def _records(data: Dataset) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(records, incidence of record and tender)."""
     bids = data.bids
-    regions = data.tenders.select("tender_id", region_key(clean(pl.col("region"))).alias("_region"))
+    # A few hundred regions name a million tenders: each is cleaned once.
+    named = data.tenders.get_column("region").unique().drop_nulls()
+    keys = named.to_frame().select("region", region_key(clean(pl.col("region"))).alias("_region"))
+    regions = (
+        data.tenders.select("tender_id", "region")
+        .join(keys, on="region", how="left", maintain_order="left")
+        .select("tender_id", "_region")
+    )
     support = [c for c in SUPPORT if c in TRACE_COLUMNS]
     keyed = bids.select(*IDENTITY, "tender_id", *support).filter(
         pl.any_horizontal(pl.col(list(IDENTITY)).is_not_null())
@@ -565,9 +572,7 @@ class _Resolver:
         pairs = pairs.with_columns(
             pl.Series("_edits", compare("trade", Levenshtein.distance, pairs), dtype=pl.Int64)
         )
-        pairs = pairs.with_columns(
-            take(["branch", "_regions_py", "_context_py", "_code", "support"])
-        )
+        pairs = pairs.with_columns(take(["branch", "_regions_py", "_code", "support"]))
         both_regions = (pl.col("_regions_py").list.len() > 0) & (
             pl.col("_regions_py_b").list.len() > 0
         )
@@ -634,29 +639,39 @@ class _Resolver:
         it joins one of them only if that is the only candidate region, or the only one among
         the regions of the tenders it bid in.
         """
-        sides = pl.concat(
+        # Per record once (records are numbered by row): how many regions it names and a
+        # code for their set, so that the edges carry integers and gather lists only where
+        # one end names no region.
+        r = self.records
+        count = r.get_column("_regions_py").list.len()
+        ends = pl.concat(
             [
-                edges.select(
-                    pl.col("a").alias("rec"),
-                    pl.col("b").alias("other"),
-                    pl.col("_regions_py").alias("mine"),
-                    pl.col("_regions_py_b").alias("theirs"),
-                    pl.col("_context_py").alias("context"),
-                ),
-                edges.select(
-                    pl.col("b").alias("rec"),
-                    pl.col("a").alias("other"),
-                    pl.col("_regions_py_b").alias("mine"),
-                    pl.col("_regions_py").alias("theirs"),
-                    pl.col("_context_py_b").alias("context"),
-                ),
+                edges.select(pl.col("a").alias("rec"), pl.col("b").alias("other")),
+                edges.select(pl.col("b").alias("rec"), pl.col("a").alias("other")),
             ]
-        ).filter((pl.col("mine").list.len() == 0) & (pl.col("theirs").list.len() > 0))
+        )
+        sides = ends.filter(
+            (count.gather(ends.get_column("rec")) == 0).to_numpy()
+            & (count.gather(ends.get_column("other")) > 0).to_numpy()
+        )
         if sides.height == 0:
             return edges
+        where = (
+            r.get_column("_regions_py")
+            .list.sort()
+            .list.join("/")
+            .cast(pl.Categorical)
+            .to_physical()
+            .alias("_where")
+        )
+        mine, theirs = sides.get_column("rec"), sides.get_column("other")
+        context = r.get_column("_context_py").gather(mine)
         sides = sides.with_columns(
-            pl.col("theirs").list.sort().list.join("/").alias("_where"),
-            (pl.col("theirs").list.set_intersection("context").list.len() > 0).alias("_fits"),
+            where.gather(theirs),
+            (
+                r.get_column("_regions_py").gather(theirs).list.set_intersection(context).list.len()
+                > 0
+            ).alias("_fits"),
         )
         choice = sides.group_by("rec").agg(
             pl.col("_where").n_unique().alias("_regions"),
