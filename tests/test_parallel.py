@@ -6,6 +6,7 @@ import gc
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -54,14 +55,20 @@ class _Value:
     """A built value that can be watched for being dropped."""
 
 
-def test_once_builds_one_value_for_threads_asking_together(data: Dataset) -> None:
-    calls: list[int] = []
+def _slow(calls: list[int]) -> Callable[[], _Value]:
+    """A build that counts its calls and takes long enough for other threads to ask."""
 
     def build() -> _Value:
         calls.append(1)
         time.sleep(0.2)
         return _Value()
 
+    return build
+
+
+def test_once_builds_one_value_for_threads_asking_together(data: Dataset) -> None:
+    calls: list[int] = []
+    build = _slow(calls)
     got = _together(4, lambda: once(data, ("test", "together"), build))
     assert len(calls) == 1
     assert all(value is got[0] for value in got)
@@ -96,12 +103,7 @@ def test_once_keeps_a_value_per_dataset(data: Dataset) -> None:
 
 def test_handoff_gives_the_value_to_the_second_reader_then_drops_it(data: Dataset) -> None:
     calls: list[int] = []
-
-    def build() -> _Value:
-        calls.append(1)
-        time.sleep(0.2)
-        return _Value()
-
+    build = _slow(calls)
     got = _together(2, lambda: handoff(data, ("test", "pair"), build))
     assert len(calls) == 1
     assert got[0] is got[1]

@@ -50,6 +50,24 @@ _KEPT: weakref.WeakKeyDictionary[Dataset, dict[Hashable, _Slot]] = weakref.WeakK
 _HANDED: weakref.WeakKeyDictionary[Dataset, dict[Hashable, _Slot]] = weakref.WeakKeyDictionary()
 
 
+def _claim(
+    tables: weakref.WeakKeyDictionary[Dataset, dict[Hashable, _Slot]],
+    data: Dataset,
+    key: Hashable,
+    *,
+    take: bool,
+) -> tuple[_Slot, bool, dict[Hashable, _Slot]]:
+    """The slot of ``key`` (taken out of the table if ``take``), or a new one left in the
+    table for the caller to fill; whether it is the caller's to fill; the table."""
+    with _LOCK:
+        table = tables.setdefault(data, {})
+        slot = table.pop(key, None) if take else table.get(key)
+        if slot is not None:
+            return slot, False, table
+        slot = table[key] = _Slot()
+        return slot, True, table
+
+
 def _fill(slot: _Slot, build: Callable[[], _T], table: dict[Hashable, _Slot], key: Hashable) -> _T:
     try:
         slot.value = build()
@@ -70,12 +88,7 @@ def once(data: Dataset, key: Hashable, build: Callable[[], _T]) -> _T:
     what several detectors start from is built once per scan, even when they run at the
     same time."""
     while True:
-        with _LOCK:
-            kept = _KEPT.setdefault(data, {})
-            slot = kept.get(key)
-            mine = slot is None
-            if slot is None:
-                slot = kept[key] = _Slot()
+        slot, mine, kept = _claim(_KEPT, data, key, take=False)
         if mine:
             return _fill(slot, build, kept, key)
         slot.done.wait()
@@ -99,12 +112,7 @@ def handoff(data: Dataset, key: Hashable, build: Callable[[], _T]) -> _T:
     still building). For large frames two detectors share (the priced bills of
     below-reference-price and unbalanced-bid), which ``once`` would hold for the whole
     scan. ``release`` drops what a second reader never came for."""
-    with _LOCK:
-        held = _HANDED.setdefault(data, {})
-        slot = held.pop(key, None)
-        mine = slot is None
-        if slot is None:
-            slot = held[key] = _Slot()
+    slot, mine, held = _claim(_HANDED, data, key, take=True)
     if mine:
         return _fill(slot, build, held, key)
     slot.done.wait()
