@@ -15,7 +15,7 @@ import pytest
 import bidwatch
 from bidwatch import entities
 from bidwatch.dataset import Dataset
-from bidwatch.detectors import _groups
+from bidwatch.detectors import _groups, bid_rotation
 from bidwatch.detectors._base import NotComputable
 from bidwatch.detectors._stats import bid_count_band
 from bidwatch.detectors.benchmark_influence import RULES, BenchmarkInfluence
@@ -140,6 +140,48 @@ def test_pair_counts_and_expectations_equal_the_join_they_replace(seed: int) -> 
         got = search.pairs.select("_f", "_f_b", "obs", "expected")
         assert got.height > 100
         assert got.equals(want)
+
+
+def test_candidate_codes_are_the_ranks_of_the_resolved_ids(
+    synthetic: tuple[Dataset, pl.DataFrame],
+) -> None:
+    """The candidates take their tender and firm codes from the scan's shared incidence:
+    they must be the ranks of the ids among bids with both a tender and a resolved firm,
+    with every tender in its own market and each (tender, firm) once, sorted."""
+    data, _ = synthetic
+    # Bids without a resolved firm must neither get a code nor shift the others.
+    bids = data.bids.with_columns(
+        pl.when(pl.int_range(pl.len()) % 7 == 0).then(None).otherwise("firm_id").alias("firm_id")
+    )
+    data = data.with_tables(bids=bids)
+    c = _groups.candidates(data, min_pair_tenders=3, edge_p=0.001, min_members=3, group_fdr=0.1)
+    resolved_bids = bids.select("tender_id", "firm_id").drop_nulls()
+    tender_ids = resolved_bids.get_column("tender_id").unique().sort()
+    firm_ids = resolved_bids.get_column("firm_id").unique().sort()
+    assert c.tenders.get_column("tender_id").to_list() == tender_ids.to_list()
+    assert c.tenders.get_column("_t").to_list() == list(range(tender_ids.len()))
+    assert c.firms.get_column("firm_id").to_list() == firm_ids.to_list()
+    assert c.firms.get_column("_f").to_list() == list(range(firm_ids.len()))
+    want = (
+        resolved_bids.unique()
+        .join(c.tenders.select("tender_id", "_t", "_m"), on="tender_id")
+        .join(c.firms, on="firm_id")
+        .with_columns(pl.len().over("_t").cast(pl.Int64).alias("n"))
+        .select("_t", "_f", "_m", "n")
+        .sort("_t", "_f")
+    )
+    assert c.incidence.equals(want)
+    assert c.incidence.schema == want.schema
+
+
+def test_runs_are_numpy_unique_with_counts() -> None:
+    rng = np.random.default_rng(3)
+    for size in (0, 1, 2, 1000):
+        key = rng.integers(0, 50, size).astype(np.uint64)
+        want_key, want_count = np.unique(key, return_counts=True)
+        got_key, got_count = _groups._runs(key.copy())
+        assert np.array_equal(got_key, want_key)
+        assert np.array_equal(got_count, want_count)
 
 
 def test_kahan_sums_add_each_group_in_row_order() -> None:
@@ -348,6 +390,20 @@ def test_rotation_statistics_by_hand() -> None:
     assert ev["winner_changes"] == pytest.approx(changes / 11)
     assert ev["ordered_by"] == "published_at"
     assert row["value"] < 0.01
+
+
+def test_rotation_statistics_in_blocks_equal_all_replicates_at_once() -> None:
+    """The replicates are worked out a block at a time: every bit as all at once."""
+    rng = np.random.default_rng(5)
+    size = rng.integers(2, 9, 700)
+    group = np.repeat(np.arange(size.size), rng.integers(2, 40, size.size))
+    slots = rng.integers(0, size[group], (30, group.size))
+    assert (1 << 17) // group.size < 30  # more than one block
+    for timed in (True, False):
+        whole = bid_rotation._block_statistics(slots, group, size.size, size, timed=timed)
+        blocks = bid_rotation._statistics(slots, group, size.size, size, timed=timed)
+        for a, b in zip(whole, blocks, strict=True):
+            assert np.array_equal(a, b, equal_nan=True)
 
 
 def test_rotation_is_flagged_and_a_leader_is_not() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from scipy import stats
 
 import bidwatch
@@ -23,6 +24,8 @@ from bidwatch.dataset import Dataset
 from bidwatch.detectors._base import NotComputable
 from bidwatch.detectors._pairs import (
     Incidence,
+    _distinct_rows,
+    _log_factorials,
     bid_codes,
     binom_law,
     cobid_counts,
@@ -31,9 +34,14 @@ from bidwatch.detectors._pairs import (
     hypergeom_law,
     sum_tails,
 )
-from bidwatch.detectors.cobid_pairs import CobidPairs
-from bidwatch.detectors.market_allocation import MarketAllocation
-from bidwatch.detectors.persistent_loser import PersistentLoser
+from bidwatch.detectors.cobid_pairs import CobidPairs, _cells
+from bidwatch.detectors.market_allocation import MarketAllocation, _shared_buyers
+from bidwatch.detectors.persistent_loser import (
+    PersistentLoser,
+    _bidders,
+    _slots,
+    _top_winners,
+)
 from bidwatch.detectors.trace_network import TraceNetwork
 from bidwatch.findings import Findings, group_id
 
@@ -169,6 +177,228 @@ def test_sum_tails_lower_only_gives_the_same_lower_tails() -> None:
     for (below, _), (low, high) in zip(full, lower, strict=True):
         assert np.array_equal(below, low)
         assert np.isnan(high).all()
+
+
+def test_sum_tails_lower_only_follows_hypergeometric_sums_to_any_cap_with_the_same_digits() -> None:
+    # Lower-only widths round caps up to a few significant bits, not to 2^j - 1: the cells
+    # below the cap take the same terms in the same order, so the tails keep every digit.
+    rng = np.random.default_rng(11)
+    count = rng.integers(1, 8, 300)
+    subject = np.repeat(np.arange(count.size), count)
+    total = rng.integers(10, 400, subject.size)
+    good = rng.integers(0, 200, subject.size) % (total + 1)
+    draws = rng.integers(0, 200, subject.size) % (total + 1)
+    support = np.minimum(good, draws)
+    cap = rng.integers(0, 120, count.size)
+    thresholds = [cap, rng.integers(0, 120, count.size) % (cap + 1)]
+    law = hypergeom_law(total, good, draws)
+    full = sum_tails(subject, support, law, cap, thresholds)
+    lower = sum_tails(subject, support, law, cap, thresholds, lower_only=True)
+    upper = sum_tails(subject, support, law, cap, thresholds, upper_only=True)
+    for (below, above), (low, none_above), (none_below, high) in zip(
+        full, lower, upper, strict=True
+    ):
+        assert below.tobytes() == low.tobytes()
+        assert above.tobytes() == high.tobytes()
+        assert np.isnan(none_above).all()
+        assert np.isnan(none_below).all()
+    with pytest.raises(ValueError, match="exclude each other"):
+        sum_tails(subject, support, law, cap, thresholds, lower_only=True, upper_only=True)
+
+
+def test_hypergeom_pmf_is_the_log_factorial_formula_to_the_last_digit() -> None:
+    # The reference is the plain formula, cell by cell, with out-of-support cells at 0; the
+    # grid runs past the supports so that clipped indices are exercised.
+    rng = np.random.default_rng(5)
+    total = rng.integers(0, 300, 5000)
+    good = rng.integers(0, 300, 5000) % (total + 1)
+    draws = rng.integers(0, 300, 5000) % (total + 1)
+    lf = _log_factorials(int(total.max()))
+    pmf, _ = hypergeom_law(total, good, draws)
+    rows = rng.integers(0, 5000, 3000)
+    x = np.arange(40, dtype=np.int64)
+    n, a, d = (v[rows, None] for v in (total, good, draws))
+    k = x[None, :]
+    inside = (k <= np.minimum(a, d)) & (k >= d - (n - a))
+    k = np.where(inside, k, 0)
+    log = lf[a] + lf[n - a] + lf[d] + lf[n - d] - lf[n] - lf[k]
+    log = log - lf[np.maximum(a - k, 0)] - lf[np.maximum(d - k, 0)]
+    log -= lf[np.maximum(n - a - d + k, 0)]
+    expected = np.where(inside, np.exp(log), 0.0)
+    got = pmf(rows, x)
+    assert got.tobytes() == expected.tobytes()
+    assert got[0] == pytest.approx(stats.hypergeom.pmf(x, n[0], a[0], d[0]), rel=1e-9, abs=1e-300)
+
+
+def test_distinct_rows_packed_or_sorted_name_each_distinct_tuple_once() -> None:
+    rng = np.random.default_rng(2)
+    small = [rng.integers(0, 5, 400) for _ in range(3)]
+    # Columns whose product of ranges overflows 64 bits take the sorting path.
+    large = [rng.integers(0, 3, 400) * (1 << 40) + rng.integers(0, 2, 400) for _ in range(2)]
+    for columns in (small, large, [np.zeros(0, dtype=np.int64)] * 2):
+        first, back = _distinct_rows(*columns)
+        stacked = np.stack(columns, axis=1)
+        assert np.unique(stacked[first], axis=0).shape[0] == first.shape[0]
+        assert np.array_equal(stacked[first][back], stacked)
+        assert first.shape[0] == np.unique(stacked, axis=0).shape[0]
+
+
+def test_shared_buyers_match_a_self_join_of_the_firms_buyers() -> None:
+    rng = np.random.default_rng(6)
+    for _ in range(40):
+        width = int(rng.integers(1, 15))
+        at = pl.DataFrame(
+            {
+                "_mb": rng.integers(0, 8, 40).astype(np.uint64) * 1000,
+                "_r": rng.integers(0, width, 40).astype(np.uint32),
+            }
+        ).unique()
+        at = at.with_columns(pl.Series("k", rng.integers(1, 9, at.height), dtype=pl.UInt32))
+        key = (pl.col("_r").cast(pl.UInt64) * width + pl.col("_r_b")).alias("_key")
+        expected = (
+            at.join(at, on="_mb", suffix="_b")
+            .filter(pl.col("_r") < pl.col("_r_b"))
+            .group_by(key)
+            .agg(
+                pl.len().alias("x"),
+                pl.col("k_b").sum().alias("b_at_a"),
+                pl.col("k").sum().alias("a_at_b"),
+            )
+            .sort("_key")
+        )
+        assert_frame_equal(_shared_buyers(at, width), expected)
+    empty = pl.DataFrame(schema={"_mb": pl.UInt64, "_r": pl.UInt32, "k": pl.UInt32})
+    assert _shared_buyers(empty, 3).height == 0
+
+
+def test_bidders_match_a_group_by_of_the_valid_bids() -> None:
+    rng = np.random.default_rng(10)
+    bids = [
+        {
+            "tender_id": f"T{rng.integers(0, 12)}",
+            "bidder_id": f"B{rng.integers(0, 6)}",
+            "is_winner": bool(rng.random() < 0.3),
+            "status": ["valid", None, "disqualified"][rng.integers(0, 3)],
+        }
+        for _ in range(150)
+    ]
+    data = dataset(bids)
+    # B0's bids have no resolved firm: rivals all the same, each a bidder of its own.
+    firm = pl.when(pl.col("bidder_id") == "B0").then(None).otherwise(pl.col("firm_id"))
+    data = dataclasses.replace(data, bids=data.bids.with_columns(firm.alias("firm_id")))
+    codes = bid_codes(data)
+    row = pl.int_range(pl.len(), dtype=pl.UInt64) + codes.firms.len()
+    expected = (
+        pl.concat(
+            [
+                data.bids.select(
+                    (pl.col("status").is_null() | (pl.col("status") == "valid")).alias("_ok"),
+                    pl.col("firm_id").is_not_null().alias("_firm"),
+                    pl.col("is_winner").fill_null(False),
+                ),
+                codes.frame,
+            ],
+            how="horizontal",
+        )
+        .filter("_ok")
+        .select(
+            "_t", pl.coalesce(pl.col("_f").cast(pl.UInt64), row).alias("_w"), "_firm", "is_winner"
+        )
+        .group_by("_t", "_w")
+        .agg(pl.col("_firm").first(), pl.col("is_winner").any())
+    )
+    bidders, tenders = _bidders(data)
+    firms = pl.col("_firm")
+    assert_frame_equal(bidders.filter(firms), expected.filter(firms), check_row_order=False)
+    # Bids without a firm are numbered by row: only how many there are per tender matters.
+    assert_frame_equal(
+        bidders.group_by("_t", "_firm", "is_winner").len(),
+        expected.group_by("_t", "_firm", "is_winner").len(),
+        check_row_order=False,
+    )
+    counted = (
+        expected.group_by("_t")
+        .agg(pl.len().alias("n"), pl.col("is_winner").sum().alias("w"))
+        .filter(pl.col("w") > 0)
+    )
+    assert_frame_equal(tenders, counted, check_row_order=False)
+    assert tenders.height > 0
+    assert not bidders.get_column("_firm").all()
+
+
+def test_slots_match_a_group_by_and_sort() -> None:
+    rng = np.random.default_rng(9)
+    for _ in range(20):
+        bids = pl.DataFrame(
+            {
+                "_s": pl.Series(rng.integers(0, 5, 80), dtype=pl.UInt32),
+                "n": pl.Series(rng.integers(1, 9, 80), dtype=pl.UInt32),
+                "w": pl.Series(rng.integers(0, 3, 80), dtype=pl.UInt32),
+            }
+        )
+        expected = bids.group_by("_s", "n", "w").agg(pl.len().alias("c")).sort("_s", "n", "w")
+        assert_frame_equal(_slots(bids), expected)
+    assert _slots(bids.clear()).height == 0
+
+
+def test_top_winners_match_counting_sorting_and_taking_the_first() -> None:
+    rng = np.random.default_rng(8)
+    for _ in range(40):
+        lost = pl.DataFrame(
+            {
+                "_s": pl.Series(rng.integers(0, 6, 50), dtype=pl.UInt32),
+                "_win": pl.Series(rng.integers(0, 5, 50) * 7, dtype=pl.UInt64),
+                "_t": pl.Series(np.arange(50), dtype=pl.UInt32),
+            }
+        )
+        expected = (
+            lost.group_by("_s", "_win")
+            .agg(pl.len().alias("lost_to"))
+            .sort(["_s", "lost_to", "_win"], descending=[False, True, False])
+            .group_by("_s", maintain_order=True)
+            .agg(pl.all().first(), pl.col("_win").len().alias("winners"))
+        )
+        assert_frame_equal(_top_winners(lost), expected)
+    assert _top_winners(lost.clear()).height == 0
+
+
+def test_cobid_cells_match_joins_of_the_firms_markets() -> None:
+    rng = np.random.default_rng(4)
+    for _ in range(40):
+        firms = int(rng.integers(2, 12))
+        markets = int(rng.integers(1, 5))
+        tender_market = pl.Series(rng.integers(0, markets, 10), dtype=pl.UInt32)
+        tender_market = tender_market.scatter(rng.integers(0, 10, 2), None)  # unknown markets
+        frame = (
+            pl.DataFrame(
+                {
+                    "_t": rng.integers(0, 10, 60).astype(np.uint32),
+                    "_f": rng.integers(0, firms, 60).astype(np.uint32),
+                }
+            )
+            .unique()
+            .sort("_t", "_f")
+        )
+        frame = frame.with_columns(tender_market.gather(frame.get_column("_t")).alias("_m"))
+        found = Incidence(
+            frame=frame,
+            tenders=pl.DataFrame({"_m": tender_market}),
+            firms=pl.Series([f"F{i}" for i in range(firms)]),
+        )
+        first = rng.integers(0, firms, 15).astype(np.uint32)
+        second = rng.integers(0, firms, 15).astype(np.uint32)
+        pairs = pl.DataFrame({"_fa": first, "_fb": second}).with_row_index("_s")
+        size = frame.group_by("_m").agg(pl.col("_t").n_unique().alias("N"))
+        active = frame.group_by("_f", "_m").agg(pl.len().alias("n"))
+        expected = (
+            pairs.join(active, left_on="_fa", right_on="_f")
+            .join(active, left_on=["_fb", "_m"], right_on=["_f", "_m"])
+            .rename({"n": "a", "n_right": "b"})
+            .join(size, on="_m")
+            .sort("_s", "_m")
+            .select("_s", "_fa", "_fb", "_m", "a", "b", "N")
+        )
+        assert_frame_equal(_cells(found, first, second), expected)
 
 
 def test_coded_incidence_codes_follow_the_names_and_are_built_once() -> None:
@@ -674,3 +904,106 @@ def test_golden_cases_do_not_depend_on_row_order(name: str) -> None:
     assert len(frames[0]) > 0
     assert frames[0].equals(frames[1])
     assert frames[0].equals(frames[2])
+
+
+# ------------------------------------------------------------ trace detectors, round 4
+# shared-traces and trace-network read the bids' traces through one coding built for both
+# (shared_traces.trace_codes, handed from the first to the second).
+
+
+def _round4_traced() -> Dataset:
+    """Phones written several ways, a placeholder, a missing value and a machine code."""
+    bids = [
+        {"tender_id": "T1", "bidder_id": "A", "phone": "138 0000 1111", "machine_code": "M-1"},
+        {"tender_id": "T1", "bidder_id": "B", "phone": "13800001111", "machine_code": "m1"},
+        {"tender_id": "T2", "bidder_id": "A", "phone": "8613800001111", "machine_code": "M-2"},
+        {"tender_id": "T3", "bidder_id": "B", "phone": "-", "machine_code": "M-2"},
+        {"tender_id": "T3", "bidder_id": "C", "phone": None, "machine_code": "M-2"},
+        {"tender_id": "T4", "bidder_id": "C", "phone": "13800001111", "machine_code": "M-3"},
+    ]
+    return dataset(bids)
+
+
+def _round4_same(a: Findings, b: Findings) -> None:
+    assert a.frame.equals(b.frame)
+    assert a.assessed.to_list() == b.assessed.to_list()
+    assert a.notes == b.notes
+
+
+def test_round4_trace_codes_number_each_written_value() -> None:
+    from bidwatch.detectors.shared_traces import _trace_codes
+
+    data = _round4_traced()
+    present = ["phone", "machine_code"]
+    codes = _trace_codes(data, present)
+    keys = codes.keys
+    # Each trace's values in their text's order, traces in the order asked for.
+    for trace in present:
+        written = keys.filter(pl.col("trace") == trace).get_column("value")
+        assert written.to_list() == sorted(data.bids.get_column(trace).drop_nulls().unique())
+    # Each bid's code names its own written value; a missing value gets keys.height.
+    for i, trace in enumerate(present):
+        column = data.bids.get_column(trace).to_list()
+        for code, value in zip(codes.values[i].tolist(), column, strict=True):
+            if value is None:
+                assert code == keys.height
+            else:
+                assert keys.get_column("value")[code] == value
+    # Placeholders and missing values carry no key; spellings of one phone share one.
+    key_of = dict(zip(keys.get_column("value"), codes.key_of[:-1].tolist(), strict=True))
+    assert codes.key_of[-1] == 0
+    assert key_of["-"] == 0
+    phone = {key_of[v] for v in ("138 0000 1111", "13800001111", "8613800001111")}
+    assert len(phone) == 1
+    assert 0 not in phone
+    # Resolved firms per key: the phone is on A, B and C; "m1" and "M-1" differ.
+    assert codes.firms[phone.pop()] == 3
+    assert codes.firms[key_of["M-2"]] == 3
+    assert codes.firms[key_of["M-1"]] == 1
+    # Keys number (trace, key) in that order.
+    ranked = keys.drop_nulls("_k").sort("_k")
+    assert ranked.select("trace", "key").rows() == sorted(ranked.select("trace", "key").rows())
+
+
+def test_round4_trace_detectors_agree_alone_and_sharing_the_codes() -> None:
+    from bidwatch.detectors.shared_traces import SharedTraces
+
+    for max_firms in (2, 20):
+        shared, network = SharedTraces(max_firms=max_firms), TraceNetwork(max_firms=max_firms)
+        alone = [shared.detect(_round4_traced()), network.detect(_round4_traced())]
+        for order in ((0, 1), (1, 0), (0, 0, 1, 1)):
+            data = _round4_traced()
+            for i in order:
+                _round4_same((shared, network)[i].detect(data), alone[i])
+    # T1: the phone; T3: machine code M-2. A, B and C are linked by both.
+    assert alone[0].frame.get_column("subject_id").to_list() == ["T1", "T3"]
+    assert alone[1].frame.get_column("firms").to_list() == [["A", "B", "C"]]
+
+
+def test_round4_unresolved_bids_count_as_bidders_of_their_own() -> None:
+    """A bid without a firm is a bidder of its own for shared-traces and left out of
+    trace-network: a phone on two firms and one such bid is a default at max_firms=2 for
+    the first only."""
+    from bidwatch.detectors.shared_traces import SharedTraces
+
+    bids = [
+        {"tender_id": "T1", "bidder_id": "A", "phone": "138 0000 1111"},
+        {"tender_id": "T1", "bidder_id": "B", "phone": "13800001111"},
+        {"tender_id": "T2", "bidder_id": "A", "phone": "13800001111"},
+        {"tender_id": "T3", "bidder_id": "B", "phone": "8613800001111"},
+        {"tender_id": "T3", "bidder_id": "C", "phone": "13800001111"},
+    ]
+    data = dataset(bids)
+    firm = pl.when(pl.col("bidder_id") == "C").then(None).otherwise(pl.col("firm_id"))
+    data = dataclasses.replace(data, bids=data.bids.with_columns(firm.alias("firm_id")))
+    found = SharedTraces(max_firms=2).detect(data)
+    assert len(found) == 0
+    assert found.notes == (
+        "phone '13800001111' is carried by 3 firms: treated as a default, not a trace",
+    )
+    linked = TraceNetwork(max_firms=2).detect(data)
+    assert linked.frame.get_column("firms").to_list() == [["A", "B"]]
+    assert linked.notes == ()
+    # A and B share the phone in T1; each carried it twice, so the smaller id is its main
+    # carrier and B's uses in T1 and T3 are borrowed: 0.85 x (1 - 2^-2).
+    assert linked.frame.get_column("score")[0] == pytest.approx(0.85 * 0.75)

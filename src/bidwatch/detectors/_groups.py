@@ -42,6 +42,7 @@ import polars as pl
 from scipy import stats
 
 from bidwatch.detectors._base import NotComputable, once, priced_bids
+from bidwatch.detectors._pairs import coded_incidence
 from bidwatch.findings import with_group_ids
 from bidwatch.graph import communities
 
@@ -144,32 +145,27 @@ def _candidates(
 ) -> Candidates:
     if "firm_id" not in data.bids.columns or not data.has("bids.firm_id"):
         raise NotComputable("needs resolved bidders (a bidder_id or bidder_name column)")
-    # Codes first, on every bid: the repeated (tender, firm) pairs are dropped on integer
-    # keys, and no string pair is hashed.
-    bids = (
-        data.bids.select("tender_id", "firm_id")
-        .drop_nulls()
-        .with_columns((pl.col("tender_id").rank("dense") - 1).cast(pl.UInt32).alias("_t"))
-    )
+    # The tender and firm codes, and the distinct (tender, firm) pairs sorted by them, are
+    # the scan's shared incidence (built once for the detectors across tenders): the same
+    # codes as ranking the ids of the resolved bids. Markets are coded here, on this
+    # module's own labels.
+    shared = coded_incidence(data)
     tenders = (
-        bids.select("tender_id", "_t")
-        .unique("_t")
-        .sort("_t")
+        shared.tenders.select("_t", "tender_id")
         .join(_markets(data), on="tender_id", how="left", maintain_order="left")
         .with_columns(pl.col("market").fill_null(f"{UNSTATED}/{UNSTATED}"))
         .with_columns(pl.col("market").rank("dense").cast(pl.UInt32).alias("_m"))
     )
-    firms = (
-        bids.select("firm_id")
-        .unique()
-        .sort("firm_id")
-        .with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_f"))
-    )
-    coded = bids.join(firms, on="firm_id")
-    incidence = _coded_incidence(
-        coded.get_column("_t").to_numpy(),
-        coded.get_column("_f").to_numpy(),
-        tenders.get_column("_m").to_numpy(),
+    firms = shared.firms.alias("firm_id").to_frame().with_row_index("_f")
+    tender = shared.frame.get_column("_t").to_numpy()
+    size = np.bincount(tender, minlength=int(tender.max()) + 1 if tender.size else 0)
+    incidence = pl.DataFrame(
+        {
+            "_t": shared.frame.get_column("_t"),
+            "_f": shared.frame.get_column("_f"),
+            "_m": tenders.get_column("_m").to_numpy()[tender],
+            "n": size[tender].astype(np.int64),
+        }
     )
     real = _search(incidence, min_pair_tenders, edge_p, min_members)
     # The whole search again on copies of the data with bidders shuffled among the bids of
@@ -314,7 +310,7 @@ def _search(
     firm = incidence.get_column("_f").to_numpy().astype(np.uint64)
     market = incidence.get_column("_m").to_numpy().astype(np.uint64)
     width = np.uint64(int(market.max()) + 1 if market.size else 1)
-    key, d = np.unique(firm * width + market, return_counts=True)
+    key, d = _runs(firm * width + market)
     weight_market = (key % width).astype(np.int64)
     size = np.zeros(int(width), dtype=np.int64)
     cobids = np.zeros(int(width), dtype=np.int64)
@@ -396,7 +392,7 @@ def _cobids(incidence: pl.DataFrame, min_pair_tenders: int) -> pl.DataFrame:
     after = size - 1 - place
     a = np.repeat(np.arange(tender.size), after)
     b = a + 1 + (np.arange(a.size) - np.repeat(np.cumsum(after) - after, after))
-    key, obs = np.unique(firm[a] * width + firm[b], return_counts=True)
+    key, obs = _runs(firm[a] * width + firm[b])
     keep = obs >= min_pair_tenders
     key = key[keep]
     return pl.DataFrame(
@@ -408,6 +404,15 @@ def _cobids(incidence: pl.DataFrame, min_pair_tenders: int) -> pl.DataFrame:
     )
 
 
+def _runs(key: Array) -> tuple[Array, Array]:
+    """np.unique(key, return_counts=True), sorting ``key`` itself in place rather than a
+    copy: sorted, each distinct key is one run, and its count the run's length."""
+    key.sort()
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else key
+    count: Array = np.diff(np.r_[first, key.size])
+    return key[first], count
+
+
 def _expected(pairs: pl.DataFrame, weights: pl.DataFrame) -> pl.DataFrame:
     """``pairs`` with expected: the sum over the markets both firms bid in of w w_b, added
     in market order; pairs without a common market are dropped. ``weights`` sorted by _f
@@ -417,18 +422,25 @@ def _expected(pairs: pl.DataFrame, weights: pl.DataFrame) -> pl.DataFrame:
     w = weights.get_column("w").to_numpy()
     fa = pairs.get_column("_f").to_numpy().astype(np.int64)
     fb = pairs.get_column("_f_b").to_numpy().astype(np.int64)
-    firms = int(max(wf.max(initial=0), fa.max(initial=0))) + 1
+    firms = int(max(wf.max(initial=0), fa.max(initial=0), fb.max(initial=0))) + 1
     markets = int(wm.max(initial=0)) + 1
-    # Every market of the first firm, in market order; the second firm's weight there
-    # looked up by the sorted (firm, market) key.
+    # Every market of the firm of the pair with fewer markets, in market order; the other
+    # firm's weight there looked up by the sorted (firm, market) key. Either firm gives
+    # the same common markets in the same order and the same products, so the one with
+    # fewer markets is taken: fewer look-ups.
     start = np.searchsorted(wf, np.arange(firms + 1))
-    count = start[fa + 1] - start[fa]
+    count_a = start[fa + 1] - start[fa]
+    count_b = start[fb + 1] - start[fb]
+    fewer = count_b < count_a
+    listed = np.where(fewer, fb, fa)
+    other = np.where(fewer, fa, fb)
+    count = np.where(fewer, count_b, count_a)
     pair = np.repeat(np.arange(fa.size), count)
-    row = np.repeat(start[fa], count) + (
+    row = np.repeat(start[listed], count) + (
         np.arange(pair.size) - np.repeat(np.cumsum(count) - count, count)
     )
     keys = wf * markets + wm
-    wanted = fb[pair] * markets + wm[row]
+    wanted = other[pair] * markets + wm[row]
     at = np.minimum(np.searchsorted(keys, wanted), max(keys.size - 1, 0))
     hit = keys[at] == wanted if keys.size else np.zeros(0, dtype=bool)
     pair, row, at = pair[hit], row[hit], at[hit]

@@ -42,6 +42,8 @@ MARKET_COLUMNS = ("region", "category")
 WHOLE_INPUT = "all tenders"
 # Cells of the convolution state held at once: bounds memory whatever the number of subjects.
 _CELLS_PER_BATCH = 1 << 22
+# Significant bits of a lower-only subject's width (see _widths).
+_WIDTH_BITS = 3
 
 
 def market_columns(data: Dataset) -> list[str]:
@@ -86,11 +88,15 @@ class Incidence:
     tenders table), sorted; ``tenders`` gives each _t its tender_id, market and _m, and
     ``firms`` each _f its firm_id. A code's order is its name's order, so that sorting by
     codes sorts by names, and pairs of firms, markets and tenders are joined and grouped on
-    integers rather than strings."""
+    integers rather than strings. ``tender_code`` and ``firm_code`` (when built from the
+    dataset's ``bid_codes``) turn bid codes into these: other facts of the bids (who won)
+    reach the incidence without a join on names."""
 
     frame: pl.DataFrame
     tenders: pl.DataFrame
     firms: pl.Series
+    tender_code: npt.NDArray[np.uint32] | None = None
+    firm_code: npt.NDArray[np.uint32] | None = None
 
 
 @dataclass(frozen=True)
@@ -167,7 +173,9 @@ def coded_incidence(data: Dataset) -> Incidence:
     frame = frame.with_columns(
         tenders.get_column("_m").gather(frame.get_column("_t")).alias("_m")
     ).select("_t", "_f", "_m")
-    return Incidence(frame=frame, tenders=tenders, firms=firms)
+    return Incidence(
+        frame=frame, tenders=tenders, firms=firms, tender_code=tender_code, firm_code=firm_code
+    )
 
 
 def cobid_counts(found: Incidence, least: int) -> pl.DataFrame:
@@ -216,6 +224,30 @@ def _log_factorials(largest: int) -> FloatArray:
     return np.asarray(special.gammaln(np.arange(1, largest + 2, dtype=np.float64)))
 
 
+def _distinct_rows(*columns: IntArray) -> tuple[IntArray, IntArray]:
+    """The first row of each distinct tuple of the non-negative integer ``columns`` and, per
+    row, which of them it repeats: one 64-bit key sorted when the columns fit one, else a
+    lexicographic sort of the columns."""
+    key = np.zeros(columns[0].shape[0], dtype=np.int64)
+    room = 1
+    for column in columns:
+        base = int(column.max(initial=0)) + 1
+        room *= base
+        if room >= 1 << 63:
+            break
+        key = key * base + column
+    else:
+        _, first, back = np.unique(key, return_index=True, return_inverse=True)
+        return np.asarray(first, dtype=np.int64), np.asarray(back, dtype=np.int64).reshape(-1)
+    order = np.lexsort(columns[::-1])
+    stacked = np.stack([c[order] for c in columns])
+    new = np.concatenate([[True], (stacked[:, 1:] != stacked[:, :-1]).any(axis=0)])
+    group = np.cumsum(new) - 1
+    back = np.empty(order.shape[0], dtype=np.int64)
+    back[order] = group
+    return np.asarray(order[new], dtype=np.int64), back
+
+
 def hypergeom_law(total: IntArray, good: IntArray, draws: IntArray) -> Law:
     """Per row: marked items among ``draws`` taken without replacement from ``total``, of
     which ``good`` are marked. Probabilities from log-factorials (scipy's hypergeom pmf is
@@ -225,25 +257,31 @@ def hypergeom_law(total: IntArray, good: IntArray, draws: IntArray) -> Law:
 
     def pmf(rows: IntArray, x: IntArray) -> FloatArray:
         n, a, d = (v[rows, None] for v in (total, good, draws))
-        k = x[None, :].astype(np.int64)
-        inside = (k <= np.minimum(a, d)) & (k >= d - (n - a))
-        k = np.where(inside, k, 0)
+        rest = n - a - d
+        k = x[None, :]
+        outside = (k > np.minimum(a, d)) | (k < -rest)
         rows_part = lf[a] + lf[n - a] + lf[d] + lf[n - d] - lf[n]
-        log = rows_part - lf[k] - lf[np.maximum(a - k, 0)] - lf[np.maximum(d - k, 0)]
-        log -= lf[np.maximum(n - a - d + k, 0)]
-        return np.where(inside, np.exp(log), 0.0)
+        # Outside the support a cell's indices are clipped into the table and its value is
+        # dropped; inside, each term is the very one of lf[k], lf[a - k], ...: the same sum
+        # in the same order, with fewer passes over the cells.
+        log: FloatArray = rows_part - lf[x][None, :]
+        log -= np.take(lf, a - k, mode="clip")
+        log -= np.take(lf, d - k, mode="clip")
+        log -= np.take(lf, rest + k, mode="clip")
+        np.copyto(log, 0.0, where=outside)
+        np.exp(log, out=log)
+        np.copyto(log, 0.0, where=outside)
+        return log
 
     def sf(rows: IntArray, x: IntArray) -> FloatArray:
         n, a, d = total[rows], good[rows], draws[rows]
         # Pairs of one market ask scipy the same tail over and over: each distinct (x, N,
-        # a, d) is asked once, when the four fit one 64-bit key.
-        base = int(max(n.max(initial=0), x.max(initial=0))) + 1
-        if rows.shape[0] < 2 or base**4 >= 1 << 63:
+        # a, d) is asked once.
+        if rows.shape[0] < 2:
             return np.asarray(stats.hypergeom.sf(x, n, a, d))
-        key = ((x * base + n) * base + a) * base + d
-        _, first, back = np.unique(key, return_index=True, return_inverse=True)
+        first, back = _distinct_rows(x, n, a, d)
         found: FloatArray = np.asarray(stats.hypergeom.sf(x[first], n[first], a[first], d[first]))
-        return np.asarray(found[back.reshape(-1)], dtype=np.float64)
+        return np.asarray(found[back], dtype=np.float64)
 
     return pmf, sf
 
@@ -275,6 +313,7 @@ def sum_tails(
     thresholds: list[IntArray],
     *,
     lower_only: bool = False,
+    upper_only: bool = False,
 ) -> list[tuple[FloatArray, FloatArray]]:
     """Exact tails of S_s, the sum of independent counts, one per row of subject s.
 
@@ -285,15 +324,24 @@ def sum_tails(
     per subject, each a sum of non-negative terms: no tail is taken as 1 minus the other,
     and tiny p-values keep their digits. With ``lower_only`` only P(S < t) is wanted: the
     mass above the cap is never lumped (it cannot reach the lower tails), and P(S >= t)
-    comes back as NaN.
+    comes back as NaN; with ``upper_only`` P(S < t) comes back as NaN, never summed.
     """
+    if lower_only and upper_only:
+        raise ValueError("sum_tails: lower_only and upper_only exclude each other")
     subjects = cap.shape[0]
     if subjects == 0:
         return [(np.zeros(0), np.zeros(0)) for _ in thresholds]
     starts = np.searchsorted(subject, np.arange(subjects))
     count = np.bincount(subject, minlength=subjects)
-    # Follow each subject to the first 2^j - 1 at or above its cap: few distinct widths.
-    width = (1 << np.ceil(np.log2(cap + 1)).astype(np.int64)) - 1
+    width = _widths(cap, lower_only=lower_only)
+    lumped = np.zeros(0)
+    if not lower_only:
+        # P(X >= top) of every row that reaches its subject's top, asked of the law once for
+        # all batches and slots: the rows of one market repeat the same questions.
+        row_top = width[subject]
+        reaching = np.flatnonzero(support >= row_top)
+        lumped = np.zeros(subject.shape[0])
+        lumped[reaching] = law[1](reaching, row_top[reaching] - 1)
     below = [np.zeros(subjects) for _ in thresholds]
     above = [np.zeros(subjects) for _ in thresholds]
     for top in np.unique(width):
@@ -305,22 +353,52 @@ def sum_tails(
                 starts[batch],
                 count[batch],
                 support=support,
-                law=law,
+                pmf=law[0],
                 top=int(top),
-                lump=not lower_only,
+                lumped=None if lower_only else lumped,
             )
-            tail = np.cumsum(state[::-1], axis=0)[::-1]  # tail[x] = P(S >= x)
-            head = np.concatenate([np.zeros((1, batch.shape[0])), np.cumsum(state, axis=0)])
             local = np.arange(batch.shape[0])
-            for i, t in enumerate(thresholds):
-                tb = t[batch]
-                above[i][batch] = np.nan if lower_only else tail[tb, local]
-                below[i][batch] = head[tb, local]
+            if lower_only:
+                for i in range(len(thresholds)):
+                    above[i][batch] = np.nan
+            else:
+                tail = np.cumsum(state[::-1], axis=0)[::-1]  # tail[x] = P(S >= x)
+                for i, t in enumerate(thresholds):
+                    above[i][batch] = tail[t[batch], local]
+            if upper_only:
+                for i in range(len(thresholds)):
+                    below[i][batch] = np.nan
+            else:
+                head = np.concatenate([np.zeros((1, batch.shape[0])), np.cumsum(state, axis=0)])
+                for i, t in enumerate(thresholds):
+                    below[i][batch] = head[t[batch], local]
     return list(zip(below, above, strict=True))
 
 
+def _widths(cap: IntArray, *, lower_only: bool) -> IntArray:
+    """How far each subject's sum is followed (the cell ``top`` of its convolution): subjects
+    of one width are convolved together, so that few distinct widths mean few batches.
+
+    With upper tails, the first 2^j - 1 at or above the cap, for the lumped cell collects
+    P(S >= top) and must stay where it always was. With lower tails only, a cell below top
+    takes the very same terms in the same order whatever top is (nothing flows down), so
+    the cap is rounded up only to its first ``_WIDTH_BITS`` significant bits: the work per
+    subject grows with top squared, and a power of two can nearly double top."""
+    if not lower_only:
+        return np.asarray((1 << np.ceil(np.log2(cap + 1)).astype(np.int64)) - 1, dtype=np.int64)
+    cap = np.asarray(cap, dtype=np.int64)
+    coarse = np.maximum(np.ceil(np.log2(np.maximum(cap, 1))).astype(np.int64) - _WIDTH_BITS, 0)
+    return np.asarray(-((-cap) >> coarse) << coarse, dtype=np.int64)
+
+
 def _convolve(
-    start: IntArray, count: IntArray, *, support: IntArray, law: Law, top: int, lump: bool
+    start: IntArray,
+    count: IntArray,
+    *,
+    support: IntArray,
+    pmf: Callable[[IntArray, IntArray], FloatArray],
+    top: int,
+    lumped: FloatArray | None,
 ) -> FloatArray:
     """Distribution of min(S, top) for subjects whose rows are ``start`` to ``start + count``:
     column j holds subject j's probabilities of 0..top (an array (top + 1, subjects)).
@@ -329,10 +407,10 @@ def _convolve(
     the first ones and each step updates a leading block of columns in place; a column is
     a subject's state, so that every operation runs along all subjects at once. Each
     subject's terms are added in the same order whatever the batch: results do not depend
-    on which subjects are convolved together. Without ``lump`` the last cell is left at 0:
-    the cells below it are the same either way, for nothing flows down from the lumped one.
+    on which subjects are convolved together. ``lumped`` holds each row's P(X >= top) (0
+    where its count cannot reach top); without it the last cell is left at 0: the cells
+    below it are the same either way, for nothing flows down from the lumped one.
     """
-    pmf, sf = law
     order = np.argsort(-count, kind="stable")
     first = start[order]
     # Subjects with more than s rows, for each slot s.
@@ -340,27 +418,35 @@ def _convolve(
     alive = count.shape[0] - np.searchsorted(np.sort(count), slots, side="right")
     state = np.zeros((top + 1, count.shape[0]))
     state[0] = 1.0
+    filled = 0  # the highest cell that may be non-zero
+    new = np.empty_like(state)
     for slot, m in enumerate(alive.tolist()):
         here = first[:m] + slot
         # The law is needed up to the slot's largest count, lumped at ``top`` if it gets there.
         reach = min(top, int(support[here].max()))
         chance = pmf(here, np.arange(reach + 1, dtype=np.int64))
-        if reach == top and lump:
-            # Beyond a count's support its tail is exactly 0: scipy is asked only the others.
-            lumped = np.flatnonzero(support[here] >= top)
-            chance[:, top] = 0.0
-            chance[lumped, top] = sf(here[lumped], np.full(lumped.shape[0], top - 1, np.int64))
+        if lumped is not None and reach == top:
+            chance[:, top] = lumped[here]
         chance = np.ascontiguousarray(chance.T)
         now = state[:, :m]
-        tail = np.cumsum(now[::-1], axis=0)[::-1] if lump else now
-        new = np.zeros_like(now)
+        tail = np.cumsum(now[::-1], axis=0)[::-1] if lumped is not None else now
+        out = new[:, :m]
+        out.fill(0.0)
+        # The products go to scratch space of their own, then are added: the very operations
+        # of ``out[y:top] += now[: top - y] * p`` without a new array per step.
+        # Cells above ``filled`` are exactly 0 in every column: their products would add
+        # +0.0 to non-negative sums, which changes no bit, so they are left out.
+        scratch = np.empty((max(top, 1), m))
+        cell = scratch[0]
         for y in range(reach + 1):
             p = chance[y]
             if y < top:
-                new[y:top] += now[: top - y] * p
-            if lump:
-                new[top] += tail[top - y] * p
-        state[:, :m] = new
+                size = min(top - y, filled + 1)
+                out[y : y + size] += np.multiply(now[:size], p, out=scratch[:size])
+            if lumped is not None and top - y <= filled:
+                out[top] += np.multiply(tail[top - y], p, out=cell)
+        state[:, :m] = out
+        filled = min(top, filled + reach)
     result = np.empty_like(state)
     result[:, order] = state
     return result

@@ -346,6 +346,24 @@ def _statistics(
     slots: Array, group: Array, n_groups: int, size: Array, *, timed: bool
 ) -> tuple[Array, Array]:
     """Evenness and turn rate per replicate (rows of ``slots``) and group."""
+    # Every replicate is worked out on its own: a few at a time, the (replicate, group,
+    # slot) tables and per-win temporaries stay small enough for the cache, which is about
+    # twice as fast as all replicates at once, and far less memory on large inputs.
+    rows = max(1, (1 << 17) // max(slots.shape[1], n_groups * int(size.max()), 1))
+    evenness = np.empty((slots.shape[0], n_groups))
+    turns = np.empty((slots.shape[0], n_groups))
+    for first in range(0, slots.shape[0], rows):
+        block = slice(first, first + rows)
+        evenness[block], turns[block] = _block_statistics(
+            slots[block], group, n_groups, size, timed=timed
+        )
+    return evenness, turns
+
+
+def _block_statistics(
+    slots: Array, group: Array, n_groups: int, size: Array, *, timed: bool
+) -> tuple[Array, Array]:
+    """Evenness and turn rate per replicate (rows of ``slots``) and group."""
     replicates = slots.shape[0]
     width = int(size.max())
     keys = (np.arange(replicates)[:, None] * n_groups + group[None, :]) * width + slots

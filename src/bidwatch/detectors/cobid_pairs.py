@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from bidwatch.detectors._base import sig
 from bidwatch.detectors._pairs import (
     Incidence,
+    bid_codes,
     cobid_counts,
     coded_incidence,
     fdr,
@@ -23,6 +25,78 @@ from bidwatch.findings import Findings, SubjectKind, build
 
 if TYPE_CHECKING:
     from bidwatch.dataset import Dataset
+
+
+def _cells(
+    found: Incidence, first: npt.NDArray[np.uint32], second: npt.NDArray[np.uint32]
+) -> pl.DataFrame:
+    """One row per pair _s (the pairs of firms ``first`` and ``second``, numbered in their
+    order) and market _m both bid in, sorted by pair then market: each firm's tenders
+    there (a, b) and the market's N (its tenders with a resolved bid: nobody could be
+    drawn to the others).
+
+    Each firm's (firm, market) counts are one sorted run of 64-bit keys: a pair's cells are
+    the markets of the firm active in fewer, looked up among the other's, in numpy rather
+    than two many-to-many joins and a sort of their result."""
+    frame = found.frame.drop_nulls("_m")
+    markets = int(found.tenders.get_column("_m").drop_nulls().to_numpy().max(initial=0)) + 1
+    key = frame.get_column("_f").cast(pl.UInt64).to_numpy() * np.uint64(markets)
+    key += frame.get_column("_m").cast(pl.UInt64).to_numpy()
+    keys, counts = np.unique(key, return_counts=True)
+    firm = (keys // np.uint64(markets)).astype(np.int64)
+    market = (keys % np.uint64(markets)).astype(np.int64)
+    size = np.bincount(
+        frame.get_column("_m").to_numpy()[_first_of_tender(frame)], minlength=markets
+    )
+    # Each firm's run of keys: offsets[f] to offsets[f + 1].
+    offsets = np.searchsorted(firm, np.arange(found.firms.len() + 1))
+    lo_a, lo_b = offsets[first], offsets[second]
+    span_a = offsets[first.astype(np.int64) + 1] - lo_a
+    span_b = offsets[second.astype(np.int64) + 1] - lo_b
+    few_a = span_a <= span_b
+    lo, span = np.where(few_a, lo_a, lo_b), np.where(few_a, span_a, span_b)
+    many = np.where(few_a, second, first).astype(np.uint64)
+    pair = np.repeat(np.arange(first.shape[0]), span)
+    # Row of each (pair, market of its fewer-market firm) among the keys: lo plus its rank
+    # in the run; a run is in market order, so the cells come out sorted.
+    row = np.arange(pair.shape[0]) - np.repeat(np.cumsum(span) - span, span) + lo[pair]
+    wanted = many[pair] * np.uint64(markets) + keys[row] % np.uint64(markets)
+    other = np.minimum(np.searchsorted(keys, wanted), max(keys.shape[0] - 1, 0))
+    both = np.flatnonzero(keys[other] == wanted)
+    pair, row, other = pair[both], row[both], other[both]
+    swap = ~few_a[pair]
+    row_a, row_b = np.where(swap, other, row), np.where(swap, row, other)
+    return pl.DataFrame(
+        {
+            "_s": pl.Series(pair, dtype=pl.UInt32),
+            "_fa": pl.Series(first[pair], dtype=pl.UInt32),
+            "_fb": pl.Series(second[pair], dtype=pl.UInt32),
+            "_m": pl.Series(market[row], dtype=pl.UInt32),
+            "a": pl.Series(counts[row_a], dtype=pl.UInt32),
+            "b": pl.Series(counts[row_b], dtype=pl.UInt32),
+            "N": pl.Series(size[market[row]], dtype=pl.UInt32),
+        }
+    )
+
+
+def _wins(found: Incidence, data: Dataset) -> pl.DataFrame:
+    """Distinct (_t, _f) of the winning bids of resolved firms, on the incidence's codes:
+    the bids' shared codes carried over, with no join on tender or firm names."""
+    if found.tender_code is None or found.firm_code is None:
+        raise ValueError("cobid-pairs: the incidence must be built by coded_incidence(data)")
+    won = data.bids.get_column("is_winner").fill_null(False)
+    picked = bid_codes(data).frame.filter(won).drop_nulls()
+    tender = found.tender_code[picked.get_column("_t").to_numpy()]
+    firm = found.firm_code[picked.get_column("_f").to_numpy()]
+    return pl.DataFrame(
+        {"_t": pl.Series(tender, dtype=pl.UInt32), "_f": pl.Series(firm, dtype=pl.UInt32)}
+    ).unique()
+
+
+def _first_of_tender(frame: pl.DataFrame) -> npt.NDArray[np.bool_]:
+    """The first row of each tender's run in the incidence (sorted by tender)."""
+    tender = frame.get_column("_t").to_numpy()
+    return np.concatenate([[True], tender[1:] != tender[:-1]])[: tender.shape[0]]
 
 
 @dataclass(frozen=True)
@@ -106,7 +180,6 @@ class CobidPairs:
 
     def detect(self, data: Dataset) -> Findings:
         found = coded_incidence(data)
-        codes = found.frame
         width = found.firms.len()
         counted = cobid_counts(found, self.min_cobids)
         if counted.height == 0:
@@ -122,17 +195,7 @@ class CobidPairs:
                 "k": counted.get_column("k"),
             }
         ).with_row_index("_s")
-        # A market's tenders are those with a resolved bid: nobody could be drawn to the others.
-        size = codes.group_by("_m").agg(pl.col("_t").n_unique().alias("N"))
-        active = codes.group_by("_f", "_m").agg(pl.len().alias("n"))
-        cells = (
-            candidates.select("_s", "_fa", "_fb")
-            .join(active, left_on="_fa", right_on="_f")
-            .join(active, left_on=["_fb", "_m"], right_on=["_f", "_m"])
-            .rename({"n": "a", "n_right": "b"})
-            .join(size, on="_m")
-            .sort("_s", "_m")
-        )
+        cells = _cells(found, first.to_numpy(), second.to_numpy())
         subject = cells.get_column("_s").cast(pl.Int64).to_numpy()
         total, a, b = (cells.get_column(c).cast(pl.Int64).to_numpy() for c in ("N", "a", "b"))
         k = candidates.get_column("k").cast(pl.Int64).to_numpy()
@@ -142,6 +205,7 @@ class CobidPairs:
             hypergeom_law(total, a, b),
             cap=k,
             thresholds=[k, np.full_like(k, self.min_cobids)],
+            upper_only=True,
         )
         selected = np.clip(np.divide(p, reach, out=p.copy(), where=reach > 0), 0.0, 1.0)
         expected = np.bincount(subject, weights=a * b / total, minlength=k.shape[0])
@@ -153,7 +217,7 @@ class CobidPairs:
             pair_id().alias("pair"),
         )
         flagged = tested.filter(pl.col("q") <= self.max_q)
-        flagged = flagged.join(self._details(flagged, cells, found, data.bids), on="_s")
+        flagged = flagged.join(self._details(flagged, cells, found, data), on="_s")
         return build(
             flagged,
             detector=self.name,
@@ -194,20 +258,12 @@ class CobidPairs:
 
     @staticmethod
     def _details(
-        flagged: pl.DataFrame, cells: pl.DataFrame, found: Incidence, bids: pl.DataFrame
+        flagged: pl.DataFrame, cells: pl.DataFrame, found: Incidence, data: Dataset
     ) -> pl.DataFrame:
         """Per flagged pair: markets with their counts, the shared tenders and wins."""
         codes = found.frame
         pairs = flagged.select("_s", "_fa", "_fb")
-        wins = (
-            bids.filter(pl.col("is_winner").fill_null(False))
-            .select("tender_id", "firm_id")
-            .join(found.tenders.select("tender_id", "_t"), on="tender_id")
-            .join(found.firms.to_frame().with_row_index("_f"), on="firm_id")
-            .select("_t", "_f")
-            .unique()
-            .with_columns(pl.lit(1).alias("_won"))
-        )
+        wins = _wins(found, data).with_columns(pl.lit(1).alias("_won"))
         together = (
             pairs.join(codes, left_on="_fa", right_on="_f")
             .join(

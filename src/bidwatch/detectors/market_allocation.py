@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
+from scipy import sparse
 
 from bidwatch.detectors._base import NotComputable, sig
 from bidwatch.detectors._pairs import (
@@ -23,6 +25,47 @@ from bidwatch.schema import buyer
 
 if TYPE_CHECKING:
     from bidwatch.dataset import Dataset
+
+
+def _shared_buyers(at: pl.DataFrame, width: int) -> pl.DataFrame:
+    """Per pair of (firm, market) rows _r < _r_b sharing a buyer of that market (``_key``,
+    _r * width + _r_b, sorted): x, the buyers both bid for; b_at_a, the second's tenders
+    there; a_at_b, the first's.
+
+    With A the 0/1 matrix of rows by (market, buyer) and K its tender counts (each >= 1),
+    these are the upper triangles of A A', A K' and K A': sparse products of one pattern,
+    rather than a self-join materialising every shared buyer of every pair and grouping it.
+    Integer sums: the order of the terms does not matter."""
+    schema = {"_key": pl.UInt64, "x": pl.UInt32, "b_at_a": pl.UInt32, "a_at_b": pl.UInt32}
+    if at.height == 0:
+        return pl.DataFrame(schema=schema)
+    _, column = np.unique(at.get_column("_mb").to_numpy(), return_inverse=True)
+    row = at.get_column("_r").to_numpy().astype(np.int64)
+    shape = (width, int(column.max()) + 1)
+    ones = sparse.csr_array((np.ones(row.shape[0], dtype=np.int32), (row, column)), shape=shape)
+    counts = at.get_column("k").to_numpy().astype(np.int32)
+    tenders = sparse.csr_array((counts, (row, column)), shape=shape)
+    values: list[npt.NDArray[np.int32]] = []
+    upper = first = second = np.zeros(0, dtype=np.int64)
+    # One product at a time, its upper triangle kept: at most one full product in memory.
+    for left, right in ((ones, ones), (ones, tenders), (tenders, ones)):
+        product = sparse.csr_array(left @ right.T)
+        product.sort_indices()
+        if not values:
+            first = np.repeat(np.arange(width, dtype=np.int64), np.diff(product.indptr))
+            upper = product.indices > first
+            first, second = first[upper], product.indices[upper].astype(np.int64)
+        elif product.nnz != upper.shape[0]:
+            raise RuntimeError("market-allocation: shared buyers' products differ in pattern")
+        values.append(product.data[upper])
+        del product
+    key = first.astype(np.uint64) * np.uint64(width) + second.astype(np.uint64)
+    return pl.DataFrame(
+        [
+            pl.Series(name, column_values, dtype=schema[name])
+            for name, column_values in zip(schema, [key, *values], strict=True)
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -136,23 +179,29 @@ class MarketAllocation:
         coded = buyer_names.to_frame().with_row_index("_b")
         buyers = buyers.join(coded, on="buyer", how="left", maintain_order="left")
         incidence = found.frame.drop_nulls("_m").join(buyers.select("_t", "_b"), on="_t")
-        sizes = incidence.group_by("_m").agg(pl.col("_t").n_unique().alias("N"))
-        load = (
-            incidence.drop_nulls("_b")
-            .group_by("_m", "_b")
-            .agg(pl.col("_t").n_unique().alias("load"))
-        )
+        # A tender has one market and one buyer: the tenders of a market, and of a buyer in
+        # it, are counted over the tenders (``buyers`` is row for row with found.tenders),
+        # not over their bids.
+        per_tender = pl.DataFrame(
+            [found.tenders.get_column("_m"), buyers.get_column("_b")]
+        ).drop_nulls("_m")
+        sizes = per_tender.group_by("_m").agg(pl.len().alias("N"))
+        load = per_tender.drop_nulls("_b").group_by("_m", "_b").agg(pl.len().alias("load"))
+        # Each firm's tenders per market and buyer (null: tenders without one), in one pass
+        # over the bids; its tenders and buyers per market follow from these.
+        per_buyer = incidence.group_by("_f", "_m", "_b").agg(pl.len().alias("k"))
         active = (
-            incidence.group_by("_f", "_m")
-            .agg(pl.len().alias("n"), pl.col("_b").drop_nulls().n_unique().alias("a"))
+            per_buyer.group_by("_f", "_m")
+            .agg(
+                pl.col("k").sum().cast(pl.UInt32).alias("n"),
+                pl.col("_b").is_not_null().sum().cast(pl.UInt32).alias("a"),
+            )
             .filter((pl.col("n") >= self.min_tenders) & (pl.col("a") > 0))
         )
         # A firm's buyers in a market, with its tenders at each and the market's.
         spread = (
-            incidence.drop_nulls("_b")
+            per_buyer.drop_nulls("_b")
             .join(active.select("_f", "_m"), on=["_f", "_m"], how="semi")
-            .group_by("_f", "_m", "_b")
-            .agg(pl.len().alias("k"))
             .join(load, on=["_m", "_b"])
         )
         # Each (firm, market) of the test gets a row number _r, in the order of firm then
@@ -192,16 +241,7 @@ class MarketAllocation:
             "_r",
             "k",
         )
-        shared = (
-            at.join(at, on="_mb", suffix="_b")
-            .filter(pl.col("_r") < pl.col("_r_b"))
-            .group_by(pair_key)
-            .agg(
-                pl.len().alias("x"),
-                pl.col("k_b").sum().alias("b_at_a"),
-                pl.col("k").sum().alias("a_at_b"),
-            )
-        )
+        shared = _shared_buyers(at, width)
         cells = (
             cells.join(shared, on="_key", how="left")
             .with_columns(

@@ -16,6 +16,121 @@ if TYPE_CHECKING:
     from bidwatch.dataset import Dataset
 
 
+def _bidders(data: Dataset) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The valid bidders of each tender and the tenders with a winner.
+
+    ``bidders``: one row per tender _t and bidder _w (the firm's code, or for a bid without
+    a resolved firm, still a rival, its row coded after every firm), with _firm (a resolved
+    firm) and is_winner (any of its bids there won). ``tenders``: n bidders and w winners
+    of each tender with w > 0. One sort of 64-bit (tender, bidder, won) keys: a bidder's
+    bids are one run, whose last key says whether any won."""
+    codes = bid_codes(data)
+    firms = codes.firms.len()
+    row = pl.int_range(pl.len(), dtype=pl.UInt64) + firms
+    # A bid of no tender meets no rival: the joins on _t drop it anyway.
+    kept = (
+        pl.concat(
+            [
+                data.bids.select(
+                    (pl.col("status").is_null() | (pl.col("status") == "valid")).alias("_ok"),
+                    pl.col("is_winner").fill_null(False),
+                ),
+                codes.frame,
+            ],
+            how="horizontal",
+        )
+        .filter(pl.col("_ok") & pl.col("_t").is_not_null())
+        .select("_t", pl.coalesce(pl.col("_f").cast(pl.UInt64), row).alias("_w"), "is_winner")
+    )
+    width = np.uint64(firms + kept.height)
+    key = kept.get_column("_t").to_numpy().astype(np.uint64) * width
+    key += kept.get_column("_w").to_numpy()
+    key <<= np.uint64(1)
+    key += kept.get_column("is_winner").to_numpy().astype(np.uint64)
+    key.sort()
+    pair = key >> np.uint64(1)
+    last = np.flatnonzero(np.append(pair[1:] != pair[:-1], True)) if key.shape[0] else key
+    won = (key[last] & np.uint64(1)).astype(bool)
+    tender, bidder = pair[last] // width, pair[last] % width
+    bidders = pl.DataFrame(
+        {
+            "_t": pl.Series(tender, dtype=pl.UInt32),
+            "_w": pl.Series(bidder, dtype=pl.UInt64),
+            "_firm": pl.Series(bidder < np.uint64(firms), dtype=pl.Boolean),
+            "is_winner": pl.Series(won, dtype=pl.Boolean),
+        }
+    )
+    start = np.flatnonzero(np.concatenate([[True], tender[1:] != tender[:-1]]))[: tender.shape[0]]
+    count = np.diff(np.append(start, tender.shape[0]))
+    wins = np.add.reduceat(won.astype(np.int64), start) if start.shape[0] else count
+    tenders = pl.DataFrame(
+        {
+            "_t": pl.Series(tender[start], dtype=pl.UInt32),
+            "n": pl.Series(count, dtype=pl.UInt32),
+            "w": pl.Series(wins, dtype=pl.UInt32),
+        }
+    ).filter(pl.col("w") > 0)
+    return bidders, tenders
+
+
+def _slots(bids: pl.DataFrame) -> pl.DataFrame:
+    """Per subject _s and kind of tender (n bidders, w winners) of ``bids``: how many of its
+    bids (c), sorted by _s, n, w; one sort of packed 64-bit keys rather than a group-by
+    and a sort."""
+    schema = {"_s": pl.UInt32, "n": pl.UInt32, "w": pl.UInt32, "c": pl.UInt32}
+    if bids.height == 0:
+        return pl.DataFrame(schema=schema)
+    subject, n, w = (bids.get_column(c).to_numpy().astype(np.uint64) for c in ("_s", "n", "w"))
+    n_width, w_width = np.uint64(int(n.max()) + 1), np.uint64(int(w.max()) + 1)
+    key = (subject * n_width + n) * w_width + w
+    key.sort()
+    start = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    count = np.diff(np.append(start, key.shape[0]))
+    first = key[start]
+    return pl.DataFrame(
+        [
+            pl.Series(name, values, dtype=schema[name])
+            for name, values in zip(
+                schema,
+                [first // w_width // n_width, first // w_width % n_width, first % w_width, count],
+                strict=True,
+            )
+        ]
+    )
+
+
+def _top_winners(lost: pl.DataFrame) -> pl.DataFrame:
+    """Per subject _s of ``lost`` (one row per tender lost, with its winner _win): the winner
+    it lost to most (the lowest code among equals), how often (lost_to), and how many
+    winners it lost to, sorted by _s.
+
+    One sort of 64-bit (subject, winner) keys: a subject's winners are one run in code
+    order, so its first count equal to the run's largest is the winner wanted."""
+    schema = {"_s": pl.UInt32, "_win": pl.UInt64, "lost_to": pl.UInt32, "winners": pl.UInt32}
+    if lost.height == 0:
+        return pl.DataFrame(schema=schema)
+    winner = lost.get_column("_win").to_numpy()
+    width = np.uint64(int(winner.max()) + 1)
+    key = lost.get_column("_s").to_numpy().astype(np.uint64) * width + winner
+    key.sort()
+    start = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    count = np.diff(np.append(start, key.shape[0]))
+    subject, winner = key[start] // width, key[start] % width
+    first = np.flatnonzero(np.concatenate([[True], subject[1:] != subject[:-1]]))
+    winners = np.diff(np.append(first, subject.shape[0]))
+    most = np.repeat(np.maximum.reduceat(count, first), winners)
+    tied = np.flatnonzero(count == most)
+    pick = tied[np.concatenate([[True], subject[tied][1:] != subject[tied][:-1]])]
+    return pl.DataFrame(
+        [
+            pl.Series(name, values, dtype=schema[name])
+            for name, values in zip(
+                schema, [subject[pick], winner[pick], count[pick], winners], strict=True
+            )
+        ]
+    )
+
+
 @dataclass(frozen=True)
 class PersistentLoser:
     """A firm bids often but wins far less often than its tenders' bidder counts would give
@@ -99,36 +214,7 @@ class PersistentLoser:
         # id does): the group-bys run on integers.
         codes = bid_codes(data)
         tender_names, firm_names = codes.tenders, codes.firms
-        # A bid without a resolved firm is still a rival: it counts by its row, coded after
-        # every firm.
-        row = pl.int_range(pl.len(), dtype=pl.UInt64) + firm_names.len()
-        bidders = (
-            pl.concat(
-                [
-                    data.bids.select(
-                        (pl.col("status").is_null() | (pl.col("status") == "valid")).alias("_ok"),
-                        pl.col("firm_id").is_not_null().alias("_firm"),
-                        pl.col("is_winner").fill_null(False),
-                    ),
-                    codes.frame,
-                ],
-                how="horizontal",
-            )
-            .filter("_ok")
-            .select(
-                "_t",
-                pl.coalesce(pl.col("_f").cast(pl.UInt64), row).alias("_w"),
-                "_firm",
-                "is_winner",
-            )
-            .group_by("_t", "_w")
-            .agg(pl.col("_firm").first(), pl.col("is_winner").any())
-        )
-        tenders = (
-            bidders.group_by("_t")
-            .agg(pl.len().alias("n"), pl.col("is_winner").sum().alias("w"))
-            .filter(pl.col("w") > 0)
-        )
+        bidders, tenders = _bidders(data)
         own = bidders.filter("_firm").join(tenders, on="_t")
         firms = (
             own.group_by("_w")
@@ -140,12 +226,7 @@ class PersistentLoser:
         if firms.height == 0:
             return Findings.empty()
         firms = firms.with_columns(firm_names.gather(firms.get_column("_w")).alias("firm_id"))
-        slots = (
-            own.join(firms.select("_w", "_s"), on="_w")
-            .group_by("_s", "n", "w")
-            .agg(pl.len().alias("c"))
-            .sort("_s", "n", "w")
-        )
+        slots = _slots(own.join(firms.select("_w", "_s"), on="_w"))
         subject = slots.get_column("_s").cast(pl.Int64).to_numpy()
         trials = slots.get_column("c").cast(pl.Int64).to_numpy()
         chance = np.minimum(
@@ -180,13 +261,7 @@ class PersistentLoser:
         lost = losses.join(winners, on="_t").select("_s", "_win", "_t")
         # Each firm's most frequent winner (the lowest id among equals), counted first; the
         # tenders lost are listed for that winner only.
-        top = (
-            lost.group_by("_s", "_win")
-            .agg(pl.len().alias("lost_to"))
-            .sort(["_s", "lost_to", "_win"], descending=[False, True, False])
-            .group_by("_s", maintain_order=True)
-            .agg(pl.all().first(), pl.col("_win").len().alias("winners"))
-        )
+        top = _top_winners(lost)
         top = top.with_columns(firm_names.gather(top.get_column("_win")).alias("winner"))
         chosen = lost.join(top.select("_s", "_win"), on=["_s", "_win"], how="semi")
         listed = (

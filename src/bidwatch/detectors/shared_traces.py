@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from bidwatch.detectors._base import NotComputable
+from bidwatch.detectors._base import NotComputable, handoff
 from bidwatch.detectors._pairs import bid_codes
 from bidwatch.findings import Findings, SubjectKind, build
 from bidwatch.identifiers import PLACEHOLDERS, trace_key
@@ -106,7 +106,7 @@ class SharedTraces:
             raise NotComputable("no trace column in the bids (" + ", ".join(TRACE_COLUMNS) + ")")
         resolved = "firm_id" in data.bids.columns and data.has("bids.firm_id")
         label = pl.format("row {}:{}" if resolved else "{}:{}", pl.col("_src"), pl.col("_row"))
-        bids = data.bids.select(*present)
+        height = data.bids.height
         # Integer codes for tenders and bidders (shared per dataset): the work below runs
         # over every (bid, trace) pair, on codes only. A bidder is its resolved firm, else
         # its row, coded after every firm.
@@ -115,55 +115,24 @@ class SharedTraces:
         tender = codes.frame.get_column("_t").fill_null(tender_names.len()).to_numpy()
         bidder_code = np.where(
             codes.frame.get_column("_f").is_null().to_numpy(),
-            firms + np.arange(bids.height),
+            firms + np.arange(height),
             codes.frame.get_column("_f").fill_null(0).to_numpy(),
         ).astype(np.int64)
-        # Each distinct value of a trace is normalised once (traces repeat across a firm's
-        # bids) and coded: _v numbers the values of each trace in their text's order, _k the
-        # comparable keys (0: none, for a missing value or a placeholder).
-        values = []
-        for trace in present:
-            distinct = bids.get_column(trace).drop_nulls().unique().sort()
-            values.append(
-                pl.DataFrame({"value": distinct}).select(
-                    pl.lit(trace).alias("trace"),
-                    "value",
-                    trace_key(trace, pl.col("value")).alias("key"),
-                )
-            )
-        keys = (
-            pl.concat(values)
-            .with_row_index("_v")
-            .with_columns(
-                pl.col("_v").cast(pl.UInt32),
-                pl.when(~pl.col("key").is_in(PLACEHOLDERS))
-                .then(pl.struct("trace", "key").rank("dense"))
-                .cast(pl.UInt32)
-                .alias("_k"),
-            )
-        )
-        key_of = keys.get_column("_k").fill_null(0).to_numpy().astype(np.int64)
-        # The (bid, trace) rows that carry a key, as arrays: tender, bidder, value and key.
-        rows, offset = [], 0
-        for trace, written in zip(present, values, strict=True):
-            position = _positions(bids.get_column(trace), written.get_column("value"))
-            v = position + offset
-            has = position < written.height
-            k = np.where(has, key_of[np.minimum(v, key_of.shape[0] - 1)], 0)
-            rows.append((k, v, has & (k > 0)))
-            offset += written.height
-        keyed = [np.flatnonzero(m) for _, _, m in rows]
-        k_long = np.concatenate([k[i] for (k, _, _), i in zip(rows, keyed, strict=True)])
-        v_long = np.concatenate([v[i] for (_, v, _), i in zip(rows, keyed, strict=True)])
-        bid_long = np.concatenate(keyed)
-        # Firms carrying each key: distinct (key, bidder) pairs, counted per key.
-        width = firms + bids.height + 1
-        carrying = (
-            pl.Series(k_long.astype(np.uint64) * width + bidder_code[bid_long].astype(np.uint64))
-            .unique()
-            .to_numpy()
-        )
-        firms_of = np.bincount(carrying // width, minlength=keys.height + 1)
+        traced = trace_codes(data, present)
+        keys, key_of = traced.keys, traced.key_of[:-1].astype(np.int64)
+        # The (bid, trace) rows that carry a key, as arrays: bid and key.
+        keyed = [traced.key_of[v] for v in traced.values]
+        carried = [np.flatnonzero(k).astype(np.uint32) for k in keyed]
+        k_long = np.concatenate([k[i] for k, i in zip(keyed, carried, strict=True)])
+        bid_long = np.concatenate(carried)
+        # Where each trace's rows start in the long arrays: values are looked up for the few
+        # rows that share.
+        starts = np.cumsum([0] + [i.shape[0] for i in carried])
+        del keyed, carried
+        # Firms carrying each key: the resolved firms, and each unresolved bid as a bidder of
+        # its own (one bid carries a key once: keys of different traces differ).
+        alone = codes.frame.get_column("_f").is_null().to_numpy()[bid_long]
+        firms_of = traced.firms + np.bincount(k_long[alone], minlength=traced.firms.shape[0])
         named = (
             keys.drop_nulls("_k")
             .filter(pl.Series(firms_of[key_of[key_of > 0]] > self.max_firms))
@@ -174,29 +143,30 @@ class SharedTraces:
             f"{trace} {key!r} is carried by {firms_of[k]} firms: treated as a default, not a trace"
             for trace, key, k in named.sort("trace", "key").head(20).iter_rows()
         )
-        kept = firms_of[k_long] <= self.max_firms
-        # Assessed: tenders where two different bidders carry some trace that is no default.
-        carries = np.zeros(bids.height, dtype=bool)
+        ordinary = firms_of <= self.max_firms
+        kept = ordinary[k_long]
+        # Assessed: tenders where two different bidders carry some trace that is no default,
+        # that is where some such bidder differs from any one of them.
+        carries = np.zeros(height, dtype=bool)
         carries[bid_long[kept]] = True
-        assessed = (
-            pl.DataFrame({"_t": tender, "_b": bidder_code})
-            .filter(pl.Series(carries) & (pl.col("_t") < tender_names.len()))
-            .group_by("_t")
-            .agg(pl.col("_b").n_unique().alias("_n"))
-            .filter(pl.col("_n") >= 2)
-            .get_column("_t")
-        )
-        assessed = tender_names.gather(assessed)
+        carrying = np.flatnonzero(carries & (tender < tender_names.len()))
+        in_tender, by = tender[carrying], bidder_code[carrying]
+        one = np.full(tender_names.len(), -1, dtype=np.int64)
+        one[in_tender] = by
+        two = np.zeros(tender_names.len(), dtype=bool)
+        two[in_tender[by != one[in_tender]]] = True
+        assessed = tender_names.gather(np.flatnonzero(two))
         # A key more than once in a tender: duplicated (tender, key), as one 64-bit number,
         # among the keys carried by two firms or more (a key of one firm alone shares
         # nothing, even where the firm bid twice).
-        near = np.flatnonzero(kept & (firms_of[k_long] >= 2))
+        near = np.flatnonzero((ordinary & (firms_of >= 2))[k_long])
         near = near[tender[bid_long[near]] < tender_names.len()]
+        v_near = traced.values[np.searchsorted(starts, near, side="right") - 1, bid_long[near]]
         pairs = pl.DataFrame(
             {
                 "_t": tender[bid_long[near]],
                 "_b": bidder_code[bid_long[near]],
-                "_v": v_long[near].astype(np.uint32),
+                "_v": v_near,
                 "_k": k_long[near].astype(np.uint32),
             }
         ).filter(
@@ -281,8 +251,101 @@ class SharedTraces:
         )
 
 
-def _positions(column: pl.Series, names: pl.Series) -> npt.NDArray[np.int64]:
-    """Each value's position among ``names`` (sorted, distinct, without null); a null or a
-    value not among them gets len(names)."""
-    found = column.cast(pl.Enum(names), strict=False).to_physical().cast(pl.Int64)
-    return found.fill_null(names.len()).to_numpy()
+@dataclass(frozen=True)
+class TraceCodes:
+    """Bids' trace values as integers, for shared-traces and trace-network.
+
+    ``keys`` has one row per distinct written value of each trace: ``_v`` (its number:
+    traces in order, each trace's values in their text's order), trace, value, key (its
+    comparable form) and ``_k`` (the (trace, key) rank, from 1 in (trace, key) order;
+    null for a placeholder). ``key_of[v]`` is ``_k`` or 0, with a last 0 at ``keys.height``
+    for no value. ``values[i, b]`` is the ``_v`` of bid b's value of the i-th present trace,
+    or ``keys.height`` where it has none. ``firms[k]`` counts the resolved firms whose bids
+    carry key k (either detector adds what it counts besides).
+    """
+
+    keys: pl.DataFrame
+    key_of: npt.NDArray[np.uint32]
+    values: npt.NDArray[np.uint32]
+    firms: npt.NDArray[np.int64]
+
+
+def trace_codes(data: Dataset, present: list[str]) -> TraceCodes:
+    """The bids' trace codes, built once for the two trace detectors (``handoff``): each
+    distinct value is normalised once and each bid's text is read once per scan."""
+    return handoff(data, ("trace_codes", tuple(present)), lambda: _trace_codes(data, present))
+
+
+def _trace_codes(data: Dataset, present: list[str]) -> TraceCodes:
+    bids = data.bids
+    # One hashing pass over each trace's text: a Categorical of its own numbers the
+    # distinct values; any bid of a number gives its text, the distinct texts are sorted and
+    # each bid's number mapped to its value's place.
+    values = []
+    coded = np.empty((len(present), bids.height), dtype=np.uint32)
+    everyone = np.arange(bids.height)
+    for i, trace in enumerate(present):
+        given = bids.get_column(trace)
+        column = given.cast(pl.Categorical(pl.Categories.random())).to_physical()
+        number = column.cast(pl.Int64).fill_null(-1).to_numpy()
+        slots = int(number.max(initial=-1)) + 2
+        number = np.where(number < 0, slots - 1, number)  # the last slot: a missing value
+        bid_of = np.full(slots, -1, dtype=np.int64)
+        bid_of[number] = everyone
+        used = np.flatnonzero(bid_of[:-1] >= 0)
+        text = given.gather(bid_of[used])
+        order = text.arg_sort().to_numpy()
+        place = np.full(slots, order.shape[0], dtype=np.uint32)
+        place[used[order]] = np.arange(order.shape[0], dtype=np.uint32)
+        coded[i] = place[number]
+        in_order = text.gather(order).alias("value")
+        values.append(
+            pl.DataFrame({"value": in_order}).select(
+                pl.lit(trace).alias("trace"),
+                "value",
+                trace_key(trace, pl.col("value")).alias("key"),
+            )
+        )
+    keys = (
+        pl.concat(values)
+        .with_row_index("_v")
+        .with_columns(
+            pl.col("_v").cast(pl.UInt32),
+            pl.when(~pl.col("key").is_in(PLACEHOLDERS))
+            .then(pl.struct("trace", "key").rank("dense"))
+            .cast(pl.UInt32)
+            .alias("_k"),
+        )
+    )
+    key_of = np.append(keys.get_column("_k").fill_null(0).to_numpy(), np.uint32(0))
+    # Places become numbers among all traces' values, in place.
+    offset = 0
+    for row, written in zip(coded, values, strict=True):
+        missing = row == written.height
+        np.add(row, np.uint32(offset), out=row)
+        row[missing] = keys.height
+        offset += written.height
+    key_of = key_of.astype(np.uint32)
+    # Distinct (key, firm) pairs of resolved bids, one trace at a time (keys of different
+    # traces differ), counted per key. A firm mostly writes one value of a trace: the key of
+    # any of its bids stands for it, and only the bids with another key are hashed.
+    firm = bid_codes(data).frame.get_column("_f")
+    resolved = np.flatnonzero(firm.is_not_null().to_numpy())
+    firm_of = firm.fill_null(0).to_numpy()[resolved].astype(np.int64)
+    width = firm_of.max(initial=0) + 1
+    carrying = []
+    for row in coded:
+        key = key_of[row[resolved]]
+        usual = np.zeros(width, dtype=np.uint32)
+        usual[firm_of] = key
+        carrying.append(usual[usual > 0].astype(np.int64))
+        other = np.flatnonzero((key != usual[firm_of]) & (key > 0))
+        pairs = key[other].astype(np.int64) * width + firm_of[other]
+        carrying.append(distinct(pairs) // width)
+    firms = np.bincount(np.concatenate(carrying), minlength=int(key_of.max(initial=0)) + 1)
+    return TraceCodes(keys=keys, key_of=key_of, values=coded, firms=firms)
+
+
+def distinct(numbers: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The distinct numbers (pairs coded as one number), by a hash pass."""
+    return pl.Series(numbers, dtype=pl.Int64).unique().to_numpy()

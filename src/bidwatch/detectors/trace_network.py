@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 from scipy import sparse
 from scipy.sparse import csgraph
 
 from bidwatch.detectors._base import NotComputable
 from bidwatch.detectors._pairs import bid_codes
-from bidwatch.detectors.shared_traces import TRACES
+from bidwatch.detectors.shared_traces import TRACES, distinct, trace_codes
 from bidwatch.findings import FINDING_SCHEMA, Findings, SubjectKind, build, with_group_ids
-from bidwatch.identifiers import PLACEHOLDERS, trace_key
 from bidwatch.schema import TRACE_COLUMNS
 
 if TYPE_CHECKING:
@@ -144,93 +144,102 @@ class TraceNetwork:
         region_of[listed.drop_nulls().to_numpy()] = (
             region_code[listed.is_not_null().to_numpy()].astype(np.uint64) + 1
         )
-        bids = pl.concat([data.bids.select(*present), codes.frame], how="horizontal").filter(
-            pl.col("_f").is_not_null()
+        tender_count = codes.tenders.len()
+        firm = codes.frame.get_column("_f")
+        resolved = np.flatnonzero(firm.is_not_null().to_numpy())
+        firm_of = firm.fill_null(0).to_numpy()[resolved].astype(np.int64) + 1
+        tender_of = codes.frame.get_column("_t").fill_null(tender_count).to_numpy()[resolved]
+        region_of_bid = region_of[tender_of]
+        # Values as coded for both trace detectors (_kk: the (trace, key) rank, so _kk order
+        # is (trace, key) order), and the (bid, trace) rows of resolved bids with a key.
+        traced = trace_codes(data, present)
+        keys = traced.keys
+        rows: list[npt.NDArray[np.uint32]] = []
+        kks: list[npt.NDArray[np.uint32]] = []
+        written_by: list[npt.NDArray[np.uint32]] = []
+        for value in traced.values:
+            v = value[resolved]
+            kk = traced.key_of[v]
+            keyed = np.flatnonzero(kk).astype(np.uint32)
+            rows.append(keyed)
+            kks.append(kk[keyed])
+            written_by.append(v[keyed])
+        row = np.concatenate(rows)
+        kk_long = np.concatenate(kks).astype(np.int64)
+        in_names = np.concatenate(
+            [np.full(r.shape[0], t in NAMES) for t, r in zip(present, rows, strict=True)]
         )
-        bids = bids.with_columns(
-            (pl.col("_f") + 1).alias("_f"),
-            pl.Series(
-                "_r", region_of[bids.get_column("_t").fill_null(codes.tenders.len()).to_numpy()]
-            ),
-        )
-        # Each distinct value is normalised once; _kk codes a (trace, normalised value). The
-        # pass that finds the distinct values also takes the smallest and largest firm code
-        # carrying each.
-        keys = pl.concat(
-            [
-                bids.group_by(pl.col(trace).alias("value"))
-                .agg(pl.col("_f").min().alias("_lo"), pl.col("_f").max().alias("_hi"))
-                .drop_nulls("value")
-                .with_columns(
-                    pl.lit(trace).alias("trace"), trace_key(trace, pl.col("value")).alias("key")
-                )
-                for trace in present
-            ]
-        ).filter(~pl.col("key").is_in(PLACEHOLDERS))
-        names = (
-            keys.select("trace", "key")
-            .unique()
-            .sort("trace", "key")
-            .with_row_index("_kk")
-            .with_columns(pl.col("_kk").cast(pl.UInt64))
-        )
-        keys = keys.join(names, on=["trace", "key"])
-        written = keys.group_by("_kk").agg(
-            pl.col("value").min(), pl.col("trace").first(), pl.col("key").first()
-        )
-        # Only values on two or more firms can link or be defaults: the (bid, trace) rows
-        # are made for those alone.
-        several = keys.filter((pl.col("_lo").min() != pl.col("_hi").max()).over("_kk")).select(
-            "trace", "value", "_kk"
-        )
-        long = pl.concat(
-            [
-                bids.select(
-                    "_t",
-                    "_f",
-                    (pl.col("_r") if trace in NAMES else pl.lit(0, pl.UInt64)).alias("_r"),
-                    pl.col(trace).alias("value"),
-                )
-                .join(several.filter(pl.col("trace") == trace).drop("trace"), on="value")
-                .drop("value")
-                for trace in present
-            ]
-        )
-        # Defaults are judged over the whole input, whatever the region: "Administrator"
-        # in every county is still a default.
-        widespread = (
-            long.group_by("_kk")
-            .agg(pl.col("_f").n_unique().alias("_firms"))
-            .filter(pl.col("_firms") > self.max_firms)
-            .join(names, on="_kk")
-            .sort("trace", "key")
+        del rows, kks
+        # Firms carrying each value, whatever the region: only values on two or more firms
+        # can link or be defaults, and "Administrator" in every county is still a default.
+        width = codes.firms.len() + 2
+        firms_of = traced.firms
+        several = firms_of[kk_long] >= 2
+        named = (
+            keys.filter(pl.Series(firms_of[traced.key_of[:-1]] > self.max_firms))
+            .group_by("_k")
+            .agg(pl.col("trace").first(), pl.col("key").first())
+            .sort("_k")
+            .head(20)
         )
         notes = tuple(
-            f"{trace} {key!r} is carried by {firms} firms: treated as a default, not a trace"
-            for trace, key, firms in widespread.select("trace", "key", "_firms")
-            .head(20)
-            .iter_rows()
+            f"{trace} {key!r} is carried by {firms_of[kk]} firms: treated as a default, not a trace"
+            for kk, trace, key in named.select("_k", "trace", "key").iter_rows()
         )
+        kept = np.flatnonzero(several & (firms_of[kk_long] <= self.max_firms))
+        row, kk_long = row[kept], kk_long[kept]
+        written_long = np.concatenate(written_by)[kept]
+        del written_by
         # A value is linked within its region for person names, everywhere for the others.
         scale = region_names.len() + 1  # above every region code
-        long = long.join(widespread, on="_kk", how="anti").with_columns(
-            (pl.col("_kk") * scale + pl.col("_r")).alias("_k")
+        region_long = np.where(in_names[kept], region_of_bid[row], 0).astype(np.uint64)
+        k_long = kk_long.astype(np.uint64) * np.uint64(scale) + region_long
+        f_long = firm_of[row]
+        t_long = tender_of[row].astype(np.int64)
+        # Firms and tenders of each linked value (_k), counted on distinct pairs.
+        k_values, k_index = np.unique(k_long, return_inverse=True)
+        k_index = k_index.astype(np.int64)
+        n_firms = np.bincount(
+            distinct(k_index * width + f_long) // width, minlength=k_values.shape[0]
         )
-        spread = long.group_by("_k").agg(
-            pl.col("_f").n_unique().alias("_firms"), pl.col("_t").n_unique().alias("_tenders")
+        n_tenders = np.bincount(
+            distinct(k_index * (tender_count + 1) + t_long) // (tender_count + 1),
+            minlength=k_values.shape[0],
         )
-        shared = spread.filter(pl.col("_firms") >= 2)
-        linking = shared.filter(pl.col("_tenders") >= self.min_tenders)
+        shared = n_firms[k_index] >= 2
+        linking = shared & (n_tenders[k_index] >= self.min_tenders)
+        long = pl.DataFrame(
+            {
+                "_t": pl.Series(t_long, dtype=pl.UInt32),
+                "_f": pl.Series(f_long, dtype=pl.UInt32),
+                "_kk": pl.Series(kk_long, dtype=pl.UInt64),
+                "_k": pl.Series(k_long, dtype=pl.UInt64),
+            }
+        ).with_columns(
+            # A bid without a tender has none to list or count.
+            pl.when(pl.col("_t") < tender_count).then(pl.col("_t")).alias("_t")
+        )
+        # Each linking value as written: its smallest spelling on resolved bids.
+        linked_kk = np.unique(kk_long[linking])
+        on_resolved = np.zeros(keys.height, dtype=bool)
+        on_resolved[written_long[np.isin(kk_long, linked_kk)]] = True
+        written = (
+            keys.filter(pl.Series(on_resolved))
+            .group_by("_k")
+            .agg(pl.col("value").min(), pl.col("trace").first(), pl.col("key").first())
+            .rename({"_k": "_kk"})
+            .with_columns(pl.col("_kk").cast(pl.UInt64))
+        )
         firms = pl.DataFrame(
             {
                 "_f": pl.int_range(1, codes.firms.len() + 1, dtype=pl.UInt32, eager=True),
                 "firm_id": codes.firms,
             }
         )
-        candidates = self._groups(long.join(shared, on="_k", how="semi"), firms)
-        if linking.height == 0:
+        candidates = self._groups(long.filter(pl.Series(shared)), firms)
+        if not linking.any():
             return Findings(pl.DataFrame(schema=FINDING_SCHEMA), assessed=candidates, notes=notes)
-        links = long.join(linking.select("_k"), on="_k")
+        links = long.filter(pl.Series(linking))
         members = self._members(links, firms)
         tenders = pl.DataFrame(
             {
