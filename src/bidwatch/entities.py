@@ -656,14 +656,14 @@ class _Resolver:
         )
         if sides.height == 0:
             return edges
-        where = (
-            r.get_column("_regions_py")
+        where = r.select(
+            pl.col("_regions_py")
             .list.sort()
             .list.join("/")
             .cast(pl.Categorical)
             .to_physical()
             .alias("_where")
-        )
+        ).to_series()
         mine, theirs = sides.get_column("rec"), sides.get_column("other")
         context = r.get_column("_context_py").gather(mine)
         sides = sides.with_columns(
