@@ -362,6 +362,20 @@ def test_top_winners_match_counting_sorting_and_taking_the_first() -> None:
     assert _top_winners(lost.clear()).height == 0
 
 
+def _random_incidence(rng: np.random.Generator, *, tenders: int, firms: int) -> pl.DataFrame:
+    """Distinct (tender _t, firm _f) codes of 60 random bids, sorted."""
+    return (
+        pl.DataFrame(
+            {
+                "_t": rng.integers(0, tenders, 60).astype(np.uint32),
+                "_f": rng.integers(0, firms, 60).astype(np.uint32),
+            }
+        )
+        .unique()
+        .sort("_t", "_f")
+    )
+
+
 def test_cobid_cells_match_joins_of_the_firms_markets() -> None:
     rng = np.random.default_rng(4)
     for _ in range(40):
@@ -369,16 +383,7 @@ def test_cobid_cells_match_joins_of_the_firms_markets() -> None:
         markets = int(rng.integers(1, 5))
         tender_market = pl.Series(rng.integers(0, markets, 10), dtype=pl.UInt32)
         tender_market = tender_market.scatter(rng.integers(0, 10, 2), None)  # unknown markets
-        frame = (
-            pl.DataFrame(
-                {
-                    "_t": rng.integers(0, 10, 60).astype(np.uint32),
-                    "_f": rng.integers(0, firms, 60).astype(np.uint32),
-                }
-            )
-            .unique()
-            .sort("_t", "_f")
-        )
+        frame = _random_incidence(rng, tenders=10, firms=firms)
         frame = frame.with_columns(tender_market.gather(frame.get_column("_t")).alias("_m"))
         found = Incidence(
             frame=frame,
@@ -464,16 +469,7 @@ def test_cobid_counts_match_a_self_join_of_the_incidence() -> None:
     rng = np.random.default_rng(3)
     for _ in range(50):
         firms = int(rng.integers(1, 12))
-        frame = (
-            pl.DataFrame(
-                {
-                    "_t": rng.integers(0, 8, 60).astype(np.uint32),
-                    "_f": rng.integers(0, firms, 60).astype(np.uint32),
-                }
-            )
-            .unique()
-            .sort("_t", "_f")
-        )
+        frame = _random_incidence(rng, tenders=8, firms=firms)
         found = Incidence(
             frame=frame, tenders=pl.DataFrame(), firms=pl.Series([f"F{i}" for i in range(firms)])
         )
