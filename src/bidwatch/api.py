@@ -189,7 +189,8 @@ def scan(
     """Resolve bidders into firms, run the selected detectors, rank tenders and firms.
 
     ``config`` is a Config, a dict shaped like bidwatch.toml, or a path to one.
-    ``progress(step, done, total)`` is called as detectors finish.
+    ``progress(step, done, total)`` is called, on the calling thread, as each detector
+    starts, with how many have finished.
     ``jobs`` detectors run at a time, on threads (default ``default_jobs()``). The result
     does not depend on it; ``jobs=1`` holds the least memory.
     """
