@@ -20,6 +20,7 @@ from bidwatch.api import _run_detectors, default_jobs
 from bidwatch.dataset import Dataset
 from bidwatch.detectors._base import NotComputable, handoff, once, release
 from bidwatch.findings import Findings
+from bidwatch.parallel import in_order
 
 from .conftest import random_market
 
@@ -91,6 +92,26 @@ def test_once_failure_is_met_by_every_caller_and_not_kept(data: Dataset) -> None
     assert 1 <= len(calls) <= 3
     value = once(data, ("test", "fails"), _Value)
     assert isinstance(value, _Value)
+
+
+def test_an_interrupted_build_leaves_nothing_to_wait_for(data: Dataset) -> None:
+    def interrupted() -> _Value:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        once(data, ("test", "interrupted"), interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        handoff(data, ("test", "interrupted"), interrupted)
+    # Had a slot been left unfilled, these would wait for ever.
+    assert isinstance(once(data, ("test", "interrupted"), _Value), _Value)
+    assert isinstance(handoff(data, ("test", "interrupted"), _Value), _Value)
+    release(data)
+
+
+def test_one_job_runs_on_the_calling_thread() -> None:
+    here = threading.current_thread()
+    assert in_order([threading.current_thread] * 3, 1) == [here] * 3
+    assert here not in in_order([threading.current_thread] * 3, 2)
 
 
 def test_once_keeps_a_value_per_dataset(data: Dataset) -> None:

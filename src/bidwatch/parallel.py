@@ -44,9 +44,20 @@ def in_order(
     ``starting(i, finished)`` is called on the calling thread just before step ``i`` starts,
     with how many steps have finished. When a step fails, the steps running finish, no
     other starts, and the failure of the first of them in order is raised: the failure a
-    run one at a time would have met.
+    run one at a time would have met. An interrupt (Ctrl-C) likewise lets the steps running
+    finish first; with ``jobs=1`` the steps run on the calling thread, and it stops them
+    where they are.
     """
     total = len(steps)
+    if jobs == 1:
+        # On the calling thread: an interrupt (Ctrl-C) stops the step where it is, where a
+        # step on a pool thread would first run to its end.
+        done_here = []
+        for i, step in enumerate(steps):
+            if starting:
+                starting(i, i)
+            done_here.append(step())
+        return done_here
     done: list[_T | None] = [None] * total
     with ThreadPoolExecutor(jobs, thread_name_prefix="bidwatch") as pool:
         running: dict[Future[_T], int] = {}

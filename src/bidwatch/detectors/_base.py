@@ -50,37 +50,39 @@ _KEPT: weakref.WeakKeyDictionary[Dataset, dict[Hashable, _Slot]] = weakref.WeakK
 _HANDED: weakref.WeakKeyDictionary[Dataset, dict[Hashable, _Slot]] = weakref.WeakKeyDictionary()
 
 
-def _claim(
+def _slot_of(
     tables: weakref.WeakKeyDictionary[Dataset, dict[Hashable, _Slot]],
     data: Dataset,
     key: Hashable,
+    build: Callable[[], object],
     *,
     take: bool,
-) -> tuple[_Slot, bool, dict[Hashable, _Slot]]:
-    """The slot of ``key`` (taken out of the table if ``take``), or a new one left in the
-    table for the caller to fill; whether it is the caller's to fill; the table."""
-    with _LOCK:
-        table = tables.setdefault(data, {})
-        slot = table.pop(key, None) if take else table.get(key)
-        if slot is not None:
-            return slot, False, table
-        slot = table[key] = _Slot()
-        return slot, True, table
-
-
-def _fill(slot: _Slot, build: Callable[[], _T], table: dict[Hashable, _Slot], key: Hashable) -> _T:
+) -> _Slot:
+    """The slot of ``key``: another caller's (taken out of the table if ``take``), to wait
+    for; or, when there is none, a new one left in the table and filled here by ``build()``,
+    whose error is raised. Claiming and building sit in one ``try``, so that a failure or an
+    interrupt at any point leaves no slot that nobody will fill."""
+    slot = None
     try:
+        with _LOCK:
+            table = tables.setdefault(data, {})
+            found = table.pop(key, None) if take else table.get(key)
+            if found is not None:
+                return found
+            slot = table[key] = _Slot()
         slot.value = build()
     except BaseException:
-        # Whoever waits builds again and meets the same error, as if it had run alone.
-        with _LOCK:
-            if table.get(key) is slot:
-                del table[key]
-        slot.failed = True
+        if slot is not None:
+            # Whoever waits builds again and meets the same error, as if it had run alone.
+            with _LOCK:
+                if table.get(key) is slot:
+                    del table[key]
+            slot.failed = True
         raise
     finally:
-        slot.done.set()
-    return cast(_T, slot.value)
+        if slot is not None:
+            slot.done.set()
+    return slot
 
 
 def once(data: Dataset, key: Hashable, build: Callable[[], _T]) -> _T:
@@ -88,9 +90,7 @@ def once(data: Dataset, key: Hashable, build: Callable[[], _T]) -> _T:
     what several detectors start from is built once per scan, even when they run at the
     same time."""
     while True:
-        slot, mine, kept = _claim(_KEPT, data, key, take=False)
-        if mine:
-            return _fill(slot, build, kept, key)
+        slot = _slot_of(_KEPT, data, key, build, take=False)
         slot.done.wait()
         if not slot.failed:
             return cast(_T, slot.value)
@@ -112,9 +112,7 @@ def handoff(data: Dataset, key: Hashable, build: Callable[[], _T]) -> _T:
     still building). For large frames two detectors share (the priced bills of
     below-reference-price and unbalanced-bid), which ``once`` would hold for the whole
     scan. ``release`` drops what a second reader never came for."""
-    slot, mine, held = _claim(_HANDED, data, key, take=True)
-    if mine:
-        return _fill(slot, build, held, key)
+    slot = _slot_of(_HANDED, data, key, build, take=True)
     slot.done.wait()
     if slot.failed:
         return build()
