@@ -286,9 +286,10 @@ def render(rows: list[dict[str, Any]], top: int = 12) -> str:
         detectors = largest["detector_seconds"]
         slowest = sorted(detectors.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
         lines.append("")
+        alone = largest["jobs"] == 1
+        how = "one at a time" if alone else f"{largest['jobs']} at a time, each timed beside others"
         lines.append(
-            f"Slowest detectors at {largest['tenders']:,} tenders "
-            f"({largest['jobs']} at a time, each timed while sharing the machine): "
+            f"Slowest detectors at {largest['tenders']:,} tenders ({how}): "
             + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in slowest)
         )
     for row in done:

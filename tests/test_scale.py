@@ -68,7 +68,8 @@ def test_a_tiny_scan_is_measured_stage_by_stage(tmp_path: Path) -> None:
     assert 0 < row["peak_scan_gib"] <= row["peak_gib"] < 8.0
     table = scale.render([row])
     assert "| 200 |" in table
-    assert "Slowest detectors at 200 tenders (1 at a time" in table
+    assert "Slowest detectors at 200 tenders (one at a time):" in table
+    assert "2 at a time, each timed beside others" in scale.render([{**row, "jobs": 2}])
 
 
 def _bids(tenders: int, seed: int) -> pl.DataFrame:
