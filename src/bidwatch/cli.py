@@ -15,6 +15,7 @@ import polars as pl
 
 from bidwatch import api, catalogue
 from bidwatch.errors import InputError
+from bidwatch.parallel import checked_jobs
 from bidwatch.report.tables import FORMULA_START
 from bidwatch.schema import AFTER_AWARD
 
@@ -145,14 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _jobs(text: str) -> int:
     try:
-        jobs = int(text)
+        return checked_jobs(int(text))
     except ValueError:
-        jobs = 0
-    if jobs < 1:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a number of detectors to run at a time: give 1 or more, e.g. --jobs 2"
-        )
-    return jobs
+        ) from None
 
 
 def _version() -> str:
